@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Build kaio.ko against one guest kernel: build-module.sh VARIANT [make args...]
+# The sources are copied to build/VARIANT/module so that the work tree stays clean and the two
+# variants do not share objects; rsync keeps timestamps, so a rebuild is incremental.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+. "$here/toolchain.sh"
+variant=$1; shift
+kdir=$("$here/kernel-dir.sh" "$variant")
+[ -f "$kdir/.kaio-built" ] || "$here/build-kernel.sh" "$variant"
+out=$top/build/$variant/module
+mkdir -p "$out"
+rsync -a --delete --exclude 'bindings_generated.rs' --exclude '*.o' --exclude '*.cmd' \
+	--exclude '*.ko' --exclude '*.mod*' --exclude '*.d' --exclude 'Module.symvers' \
+	--exclude 'modules.order' --exclude '.*.cmd' \
+	"$top/Kbuild" "$top/rust" "$out/"
+"${KAIO_KMAKE[@]}" -s -C "$kdir" M="$out" "$@" modules
+cp "$out/kaio.ko" "$top/build/$variant/kaio.ko"

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's abstraction layer: the only place in kaio with `unsafe`.
+//!
+//! Each file wraps one C object or mechanism the 6.12 `kernel` crate lacks, in the manner of
+//! the upstream Rust-for-Linux abstractions: C structures inside `Opaque<T>`, a `// SAFETY:`
+//! comment on every `unsafe` block, type invariants under `# Invariants`.
+
+pub(crate) mod bindings;
+pub(crate) mod file;
+pub(crate) mod miscdev;
+pub(crate) mod uapi_bytes;
