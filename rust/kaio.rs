@@ -12,6 +12,7 @@ mod device;
 mod domain;
 mod ioctl;
 mod sys;
+#[allow(unreachable_pub, missing_docs)]
 mod uapi;
 
 module! {

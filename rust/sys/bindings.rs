@@ -14,6 +14,7 @@
     dead_code,
     unreachable_pub,
     missing_docs,
+    improper_ctypes,
     clippy::all
 )]
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# make-payload.sh VARIANT DIR: fill DIR (it becomes /kaio in the guest) with kaio.ko built for
+# VARIANT, the static test programs and the selftest scripts.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+variant=$1 dir=$2
+mkdir -p "$dir/bin"
+cp "$top/build/$variant/kaio.ko" "$dir/kaio.ko"
+for p in "$top"/tests/target/x86_64-unknown-linux-gnu/release/*; do
+	[ -f "$p" ] && [ -x "$p" ] && cp "$p" "$dir/bin/"
+done
+cp -r "$top/tests/selftests" "$dir/selftests"
+cp "$top/tests/guest/run-tests.sh" "$dir/run-tests.sh"
