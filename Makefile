@@ -1,0 +1,44 @@
+# kaio: the two commands are `make check` and `make run`; `make help` lists the rest.
+VARIANT ?= release
+PROG ?=
+ARGS ?=
+TEST ?=
+CASE ?=
+
+.PHONY: all help setup kernels module tests check test run clean
+
+all: module
+
+help:
+	@echo "make check                      set up, build, boot both guests, run every test"
+	@echo "make test TEST=name [CASE=name] [VARIANT=debug]   one tests.list entry / kaio-tests case"
+	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1]"
+	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
+	@echo "make kernels                    build (or find cached) both guest kernels"
+	@echo "make setup                      install missing packages and bindgen"
+	@echo "make clean                      remove build/ and tests/target (kernels stay cached)"
+
+setup:
+	qemu/setup.sh
+
+kernels: setup
+	qemu/build-kernel.sh release
+	qemu/build-kernel.sh debug
+
+module: setup
+	qemu/build-module.sh $(VARIANT)
+
+tests:
+	cd tests && cargo build --release --target x86_64-unknown-linux-gnu --bins
+
+check:
+	tests/check.sh
+
+test:
+	VARIANTS=$(VARIANT) TEST='$(TEST)' CASE='$(CASE)' tests/check.sh
+
+run:
+	qemu/run.sh $(VARIANT) '$(PROG)' '$(ARGS)'
+
+clean:
+	rm -rf build tests/target
