@@ -1,25 +1,190 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An AIO domain: the state of one open file description of `/dev/kaio`.
+//! An AIO domain: the state of one open file description of `/dev/kaio`, the analogue of the
+//! AIO part of an `mm_struct`. It owns the ioctx table, creates contexts (io_setup), kills them
+//! (io_destroy, and every remaining one when the file is released), and maps rings.
 
-use crate::sys::file::VmArea;
-use kernel::{prelude::*, sync::Arc};
+use crate::ctx::{Geometry, Kioctx};
+use crate::limits;
+use crate::sys::{
+    file::{File, VmArea},
+    mm::{self, MmId},
+    rcu::{self, Retired},
+    system,
+};
+use crate::table::{CtxRef, Table};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    uaccess::UserSlice,
+};
+
+/// A ring waiting to be mapped by the `mmap` that setup is making.
+struct PendingRing {
+    pgoff: usize,
+    mm: MmId,
+    ctx: Arc<Kioctx>,
+}
 
 /// The per-open state of `/dev/kaio`.
-pub(crate) struct Domain {}
+#[pin_data]
+pub(crate) struct Domain {
+    #[pin]
+    table: Table,
+    /// Serialises setups in this domain (Linux's `ring_lock` during setup): one ring at a time
+    /// is being mapped.
+    #[pin]
+    setup_lock: Mutex<()>,
+    /// The ring the current setup is mapping. Taken by the mmap handler, under the mmap lock:
+    /// lock order setup_lock -> mmap_lock -> pending.
+    #[pin]
+    pending: Mutex<Option<PendingRing>>,
+    /// Page offsets that name rings in the setup's `mmap`, never reused within a domain.
+    next_pgoff: AtomicUsize,
+}
 
 impl Domain {
     /// A new, empty domain.
     pub(crate) fn new() -> Result<Arc<Domain>> {
-        Ok(Arc::new(Domain {}, GFP_KERNEL)?)
+        Arc::pin_init(
+            try_pin_init!(Domain {
+                table <- Table::new(),
+                setup_lock <- new_mutex!((), "kaio::domain::setup_lock"),
+                pending <- new_mutex!(None, "kaio::domain::pending"),
+                next_pgoff: AtomicUsize::new(1),
+            }),
+            GFP_KERNEL,
+        )
     }
 
-    /// The last reference to the file is gone.
-    pub(crate) fn release(&self) {}
+    /// `lookup_ioctx` in this domain.
+    pub(crate) fn lookup(&self, ctx_id: u64) -> Option<CtxRef> {
+        self.table.lookup(ctx_id)
+    }
 
-    /// A mapping of the device file. Rings are mapped by the module itself during setup; a
-    /// mapping asked for by user space directly is refused.
-    pub(crate) fn mmap(&self, _vma: &VmArea) -> Result {
-        Err(EINVAL)
+    /// `io_setup(nr_events, ctxp)`, in Linux's order (AIO-SEMANTICS §2.1).
+    pub(crate) fn setup(&self, file: &File, nr_events: u32, ctxp: u64) -> Result<isize> {
+        let current: u64 = UserSlice::new(ctxp as usize, 8).reader().read()?;
+        if current != 0 || nr_events == 0 {
+            return Err(EINVAL);
+        }
+        let geometry = Geometry::new(nr_events, system::num_possible_cpus(), system::max_nr())?;
+        let mm = MmId::current();
+        let ctx = Kioctx::new(geometry, mm)?;
+        self.map_ring(file, &ctx, mm)?;
+        if let Err(e) = limits::charge(geometry.max_reqs) {
+            self.unmap_ring(&ctx);
+            return Err(e);
+        }
+        if let Err(e) = self.table.insert(&ctx) {
+            limits::uncharge(geometry.max_reqs);
+            self.unmap_ring(&ctx);
+            return Err(e);
+        }
+        let id = ctx.user_id() as u64;
+        if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
+            // As Linux: the context is fully torn down (without waiting) before EFAULT.
+            let _ = self.kill(&ctx, true);
+            return Err(e);
+        }
+        Ok(0)
+    }
+
+    /// Maps `ctx`'s ring into the caller: `vm_mmap` of this very file, with a fresh page offset
+    /// that tells the mmap handler which ring it is. Any failure is `ENOMEM`, as in Linux.
+    fn map_ring(&self, file: &File, ctx: &Arc<Kioctx>, mm: MmId) -> Result {
+        let _setup = self.setup_lock.lock();
+        let pgoff = self.next_pgoff.fetch_add(1, Ordering::Relaxed);
+        *self.pending.lock() = Some(PendingRing { pgoff, mm, ctx: ctx.clone() });
+        let mapped = mm::map_shared(file, ctx.ring().size(), pgoff);
+        *self.pending.lock() = None;
+        let addr = mapped.map_err(|_| ENOMEM)?;
+        ctx.set_mapping(addr);
+        Ok(())
+    }
+
+    /// Removes the ring mapping setup made, if it is still ours to remove.
+    fn unmap_ring(&self, ctx: &Kioctx) {
+        if let Some((addr, size)) = ctx.take_mapping() {
+            mm::unmap(addr, size);
+        }
+    }
+
+    /// The `mmap` file operation: only the mapping that setup is making right now, in the
+    /// address space making it, is accepted; a direct `mmap` of `/dev/kaio` is `EINVAL`.
+    pub(crate) fn mmap(&self, vma: &VmArea) -> Result {
+        let ctx = {
+            let pending = self.pending.lock();
+            match &*pending {
+                Some(p) if p.pgoff == vma.pgoff() && p.mm == MmId::current() => p.ctx.clone(),
+                _ => return Err(EINVAL),
+            }
+        };
+        if vma.end() - vma.start() != ctx.ring().size() {
+            return Err(EINVAL);
+        }
+        ctx.ring().map(vma)
+    }
+
+    /// `kill_ioctx`: takes `ctx` out of the table (once: `EINVAL` for a second caller), wakes
+    /// its waiters, uncharges aio-nr, unmaps the ring if `unmap`, and kills `users`, which
+    /// starts the cancel sweep once no syscall holds the context.
+    pub(crate) fn kill(&self, ctx: &Arc<Kioctx>, unmap: bool) -> Result {
+        let retired = self.table.kill(ctx).ok_or(EINVAL)?;
+        self.finish_kill(&retired, unmap);
+        // The slot's reference goes after a grace period (dropping `retired` waits for one).
+        drop(retired);
+        Ok(())
+    }
+
+    /// The part of `kill_ioctx` after the context left the table.
+    fn finish_kill(&self, retired: &Retired<Arc<Kioctx>>, unmap: bool) {
+        let Some(ctx) = retired.clone_arc() else { return };
+        limits::uncharge(ctx.max_reqs());
+        if unmap {
+            self.unmap_ring(&ctx);
+        }
+        let owner = ctx.clone();
+        ctx.users.kill(owner);
+    }
+
+    /// `io_destroy(ctx_id)`.
+    pub(crate) fn destroy(&self, ctx_id: u64) -> Result<isize> {
+        let ctx = self.lookup(ctx_id).ok_or(EINVAL)?;
+        let arc = (*ctx).clone();
+        let killed = self.kill(&arc, true);
+        // Drop the lookup's `users` reference before waiting: the cancel sweep waits for it.
+        drop(ctx);
+        killed?;
+        arc.wait_drained();
+        Ok(0)
+    }
+
+    /// Kills every context of the domain created by `mm` (every context for `None`) and waits
+    /// until their requests have drained: `exit_aio`, and the release of the file.
+    pub(crate) fn kill_all(&self, mm: Option<MmId>) {
+        let mut killed: KVec<Retired<Arc<Kioctx>>> = KVec::new();
+        self.table.kill_all(mm, |retired| {
+            // The address space is going away (or nothing maps the file any more): no unmap.
+            self.finish_kill(&retired, false);
+            if killed.reserve(1, GFP_KERNEL).is_ok() {
+                let _ = killed.push(retired, GFP_KERNEL);
+            } else if let Some(ctx) = retired.clone_arc() {
+                ctx.wait_drained();
+            }
+        });
+        for retired in killed.iter() {
+            if let Some(ctx) = retired.clone_arc() {
+                ctx.wait_drained();
+            }
+        }
+        rcu::drop_after_grace_period(killed);
+    }
+
+    /// The last reference to the file is gone: no fd and no ring mapping is left.
+    pub(crate) fn release(&self) {
+        self.kill_all(None);
     }
 }

@@ -1,6 +1,49 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Thin wrappers around static inline functions and macros that Rust cannot call directly,
- * in the manner of the kernel's rust/helpers/. No logic lives here.
+ * in the manner of the kernel's rust/helpers/, and the module parameters (6.12's module!
+ * macro has none). No logic lives here.
  */
+#include <linux/moduleparam.h>
 #include "kaio_helpers.h"
+
+/* The analogues of /proc/sys/fs/aio-max-nr and /proc/sys/fs/aio-nr (ABI.md). */
+static unsigned long kaio_max_nr = 0x10000;
+static unsigned long kaio_nr;
+module_param_named(max_nr, kaio_max_nr, ulong, 0644);
+MODULE_PARM_DESC(max_nr, "system-wide limit on the request slots of all contexts (aio-max-nr)");
+module_param_named(nr, kaio_nr, ulong, 0444);
+MODULE_PARM_DESC(nr, "request slots of all live contexts (aio-nr)");
+
+unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
+unsigned long *kaio_param_nr(void) { return &kaio_nr; }
+
+void *kaio_vmalloc_user(unsigned long size) { return vmalloc_user(size); }
+
+void kaio_rcu_read_lock(void) { rcu_read_lock(); }
+void kaio_rcu_read_unlock(void) { rcu_read_unlock(); }
+
+void kaio_percpu_ref_get(struct percpu_ref *ref) { percpu_ref_get(ref); }
+void kaio_percpu_ref_put(struct percpu_ref *ref) { percpu_ref_put(ref); }
+bool kaio_percpu_ref_tryget_live(struct percpu_ref *ref) { return percpu_ref_tryget_live(ref); }
+void kaio_percpu_ref_kill(struct percpu_ref *ref) { percpu_ref_kill(ref); }
+
+unsigned long kaio_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void kaio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+void kaio_init_completion(struct completion *c) { init_completion(c); }
+
+void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
+
+struct mm_struct *kaio_current_mm(void) { return current->mm; }
+unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }

@@ -3,15 +3,23 @@
 //! kaio: Linux native AIO (`fs/aio.c`) re-implemented behind the ioctls of `/dev/kaio`.
 //!
 //! Layout: [`device`] is the misc device and its file operations, [`ioctl`] decodes the
-//! argument blocks and dispatches, [`domain`] is the per-open state. [`sys`] is the
+//! argument blocks and applies the syscall-level rules, [`domain`] is the per-open state (the
+//! ioctx [`table`], setup, destroy, teardown), [`ctx`] a context (refcounts, `ctx_lock` and
+//! `active_reqs`, the completion ring, getevents), [`req`] a request (submit, cancel,
+//! completion), [`ops`] the opcodes, [`limits`] the aio-nr accounting. [`sys`] is the
 //! abstraction layer over C, the only place with `unsafe`. [`uapi`] is the user ABI.
 
 use kernel::prelude::*;
 
+mod ctx;
 mod device;
 mod domain;
 mod ioctl;
+mod limits;
+mod ops;
+mod req;
 mod sys;
+mod table;
 #[allow(unreachable_pub, missing_docs)]
 mod uapi;
 
@@ -25,6 +33,14 @@ module! {
 
 struct KaioModule {
     _device: Pin<KBox<sys::miscdev::Registration<device::KaioDevice>>>,
+}
+
+impl Drop for KaioModule {
+    fn drop(&mut self) {
+        // Every file is closed (they pin the module), so every context has drained; what may
+        // remain are RCU callbacks that free retired tables and run percpu_ref releases.
+        sys::rcu::barrier();
+    }
 }
 
 impl kernel::Module for KaioModule {

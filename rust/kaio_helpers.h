@@ -1,14 +1,49 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The C side kaio.ko needs beyond kernel::bindings: the declarations bindgen turns into
- * rust/sys/bindings_generated.rs (see Kbuild for the allowlist), and the prototypes of the
+ * rust/sys/bindings_generated.rs (see the allowlist in Kbuild), and the prototypes of the
  * thin wrappers in helpers.c around static inline functions and macros.
  */
 #ifndef KAIO_HELPERS_H
 #define KAIO_HELPERS_H
 
+#include <linux/completion.h>
+#include <linux/eventfd.h>
+#include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/jiffies.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/percpu-refcount.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/spinlock.h>
+#include <linux/vmalloc.h>
+
+/* Module parameters (defined in helpers.c so that they appear under /sys/module/kaio). */
+unsigned long *kaio_param_max_nr(void);
+unsigned long *kaio_param_nr(void);
+
+void *kaio_vmalloc_user(unsigned long size);
+
+void kaio_rcu_read_lock(void);
+void kaio_rcu_read_unlock(void);
+
+void kaio_percpu_ref_get(struct percpu_ref *ref);
+void kaio_percpu_ref_put(struct percpu_ref *ref);
+bool kaio_percpu_ref_tryget_live(struct percpu_ref *ref);
+void kaio_percpu_ref_kill(struct percpu_ref *ref);
+
+unsigned long kaio_spin_lock_irqsave(spinlock_t *lock);
+void kaio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+
+void kaio_init_completion(struct completion *c);
+
+void kaio_eventfd_signal(struct eventfd_ctx *ctx);
+
+struct mm_struct *kaio_current_mm(void);
+unsigned int kaio_num_possible_cpus(void);
 
 #endif /* KAIO_HELPERS_H */

@@ -55,6 +55,11 @@ impl VmArea {
         unsafe { &*ptr.cast() }
     }
 
+    /// The raw `vm_area_struct` pointer.
+    pub(crate) fn as_raw(&self) -> *mut bindings::vm_area_struct {
+        self.0.get()
+    }
+
     /// Start address of the area.
     pub(crate) fn start(&self) -> usize {
         // SAFETY: by the type invariant the area is valid; `vm_start` is stable while the mmap

@@ -7,6 +7,15 @@
 //! comment on every `unsafe` block, type invariants under `# Invariants`.
 
 pub(crate) mod bindings;
+pub(crate) mod completion;
+pub(crate) mod fd;
+pub(crate) mod hrtimer;
+pub(crate) mod mm;
+pub(crate) mod percpu_ref;
+pub(crate) mod rcu;
+pub(crate) mod ring_mem;
+pub(crate) mod spinlock_irq;
+pub(crate) mod system;
 pub(crate) mod file;
 pub(crate) mod miscdev;
 pub(crate) mod uapi_bytes;

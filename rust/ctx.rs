@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct kioctx`: one AIO context, its two reference counts, its request list and its
+//! completion ring.
+//!
+//! Lifecycle (as `fs/aio.c`), with the context each step runs in:
+//!
+//! ```text
+//! setup (process) ──> live ──kill (destroy/close/exit, process)──> dead: out of the table,
+//!   waiters woken, aio-nr uncharged, `users` killed
+//!   ──last `users` put (any, often the RCU callback)──> users_released: cancel sweep of
+//!   `active` under ctx_lock, `reqs` killed
+//!   ──last request freed (any, often the timer irq)──> reqs_released: `drained` completed
+//!   ──killer's wait returns, last Arc dropped──> freed
+//! ```
+//!
+//! `users` counts the syscalls holding the context (plus the initial reference); `reqs`
+//! counts the live requests (plus the initial and one extra reference, dropped by
+//! `users_released`). Readers reach the context under RCU through the domain's table; the
+//! table's reference is dropped only after a grace period (see `table.rs`).
+
+use crate::req::Kiocb;
+use crate::sys::{
+    completion::Completion,
+    mm::MmId,
+    percpu_ref::PercpuRef,
+    ring_mem::SharedMem,
+    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    system,
+};
+use crate::uapi::{AioRing, IoEvent, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES, AIO_RING_MAGIC};
+use core::mem::{offset_of, size_of};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{Arc, CondVar, Mutex},
+    uaccess::UserSlice,
+};
+
+const HEAD: usize = offset_of!(AioRing, head);
+const TAIL: usize = offset_of!(AioRing, tail);
+const EVENT: usize = size_of::<IoEvent>();
+/// Bytes before the first event: the header is exactly one event in size.
+const EVENTS_OFFSET: usize = size_of::<AioRing>();
+
+/// The size of a context's ring, from the `nr_events` the caller asked for (`ioctx_alloc` and
+/// `aio_setup_ring`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// What the caller asked for; charged to aio-nr.
+    pub(crate) max_reqs: u32,
+    /// Ring capacity in events (`ring->nr`, `ctx->nr_events`).
+    pub(crate) nr_events: u32,
+    /// Bytes mapped.
+    pub(crate) size: usize,
+}
+
+impl Geometry {
+    /// Applies Linux's adjustment: at least 4 slots per possible CPU, doubled, plus 2, rounded
+    /// up to whole pages. `EINVAL` when too large, `EAGAIN` when it wraps to 0 or exceeds
+    /// `max_nr`, in Linux's order.
+    pub(crate) fn new(nr_events: u32, cpus: u32, max_nr: u64) -> Result<Geometry> {
+        let n = nr_events.max(cpus.wrapping_mul(4)).wrapping_mul(2);
+        if n > 0x1000_0000 / EVENT as u32 {
+            return Err(EINVAL);
+        }
+        if n == 0 || u64::from(nr_events) > max_nr {
+            return Err(EAGAIN);
+        }
+        let page = kernel::page::PAGE_SIZE;
+        let bytes = EVENTS_OFFSET + EVENT * (n as usize + 2);
+        let size = bytes.div_ceil(page) * page;
+        Ok(Geometry { max_reqs: nr_events, nr_events: ((size - EVENTS_OFFSET) / EVENT) as u32, size })
+    }
+}
+
+/// The cancellable requests (`active_reqs`), oldest first. Guarded by `ctx_lock`.
+pub(crate) struct ActiveReqs {
+    /// Keyed by submission sequence number, so iteration is submission order.
+    pub(crate) tree: RBTree<u64, Arc<Kiocb>>,
+    pub(crate) next_seq: u64,
+}
+
+/// Producer state of the ring. Guarded by `completion_lock`.
+struct CompletionState {
+    /// The real producer index; `ring->tail` is a copy user space may scribble on.
+    tail: u32,
+    /// Events posted whose slots have not been given back yet (`completed_events`).
+    completed_events: u32,
+    /// Number of events ever posted: getevents waiters sleep until it changes.
+    posted: u64,
+}
+
+/// An AIO context.
+#[pin_data]
+pub(crate) struct Kioctx {
+    /// Syscalls holding the context, plus the initial reference; killed by `kill`.
+    #[pin]
+    pub(crate) users: PercpuRef<Kioctx>,
+    /// Live requests, plus two; killed by `users_released`.
+    #[pin]
+    pub(crate) reqs: PercpuRef<Kioctx>,
+    /// `ctx_lock`: the cancellable requests. IRQ-safe: completions take it from the timer irq.
+    #[pin]
+    pub(crate) active: SpinLockIrq<ActiveReqs>,
+    /// `completion_lock`: the producer side of the ring.
+    #[pin]
+    completion: SpinLockIrq<CompletionState>,
+    /// io_getevents waiters (`ctx->wait`).
+    #[pin]
+    waiters: CondVar,
+    /// `ring_lock`: serialises consumers of the ring.
+    #[pin]
+    ring_lock: Mutex<()>,
+    /// Completed when `reqs` is released: every request has posted its event.
+    #[pin]
+    drained: Completion,
+    ring: SharedMem,
+    geometry: Geometry,
+    /// Free ring slots (`reqs_available`), one global counter (AIO-SEMANTICS §7.4 latitude).
+    reqs_available: AtomicU32,
+    /// Set once, by the first `kill` (`ctx->dead`).
+    pub(crate) dead: AtomicBool,
+    /// Index in the domain's table (`ctx->id`).
+    pub(crate) id: AtomicU32,
+    /// The ring's user address, which is the ctx id (`ctx->user_id`, `mmap_base`).
+    user_id: AtomicUsize,
+    /// Bytes to unmap on destroy; 0 once the mapping is not ours to remove.
+    mmap_size: AtomicUsize,
+    /// The address space that created the context; only it can use it.
+    pub(crate) mm: MmId,
+}
+
+impl Kioctx {
+    /// Allocates a context and its zeroed ring, with the ring header written (`id` still
+    /// `~0`, as between mapping and publication in Linux).
+    pub(crate) fn new(geometry: Geometry, mm: MmId) -> Result<Arc<Kioctx>> {
+        let ring = SharedMem::new(geometry.size)?;
+        let header = AioRing {
+            id: !0,
+            nr: geometry.nr_events,
+            head: 0,
+            tail: 0,
+            magic: AIO_RING_MAGIC,
+            compat_features: AIO_RING_COMPAT_FEATURES,
+            incompat_features: AIO_RING_INCOMPAT_FEATURES,
+            header_length: size_of::<AioRing>() as u32,
+        };
+        for (i, word) in [header.id, header.nr, header.head, header.tail, header.magic,
+            header.compat_features, header.incompat_features, header.header_length]
+            .into_iter()
+            .enumerate()
+        {
+            ring.write_u32(4 * i, word);
+        }
+        let ctx = Arc::pin_init(
+            try_pin_init!(Kioctx {
+                users <- PercpuRef::new(Kioctx::users_released),
+                reqs <- PercpuRef::new(Kioctx::reqs_released),
+                active <- new_spinlock_irq!(ActiveReqs { tree: RBTree::new(), next_seq: 0 }, "kioctx::ctx_lock"),
+                completion <- new_spinlock_irq!(
+                    CompletionState { tail: 0, completed_events: 0, posted: 0 },
+                    "kioctx::completion_lock"
+                ),
+                waiters <- new_condvar!("kioctx::wait"),
+                ring_lock <- new_mutex!((), "kioctx::ring_lock"),
+                drained <- Completion::new(),
+                ring,
+                geometry,
+                reqs_available: AtomicU32::new(geometry.nr_events - 1),
+                dead: AtomicBool::new(false),
+                id: AtomicU32::new(!0),
+                user_id: AtomicUsize::new(0),
+                mmap_size: AtomicUsize::new(0),
+                mm,
+            }),
+            GFP_KERNEL,
+        )?;
+        // The extra `reqs` reference of ioctx_alloc, dropped by `users_released`.
+        ctx.reqs.get();
+        Ok(ctx)
+    }
+
+    /// The ring, for the mmap handler.
+    pub(crate) fn ring(&self) -> &SharedMem {
+        &self.ring
+    }
+
+    /// The ring capacity in events.
+    pub(crate) fn nr_events(&self) -> u32 {
+        self.geometry.nr_events
+    }
+
+    /// What setup charged to aio-nr.
+    pub(crate) fn max_reqs(&self) -> u32 {
+        self.geometry.max_reqs
+    }
+
+    /// The ctx id (user address of the ring).
+    pub(crate) fn user_id(&self) -> usize {
+        self.user_id.load(Ordering::Acquire)
+    }
+
+    /// Records where the ring is mapped.
+    pub(crate) fn set_mapping(&self, addr: usize) {
+        self.mmap_size.store(self.geometry.size, Ordering::Relaxed);
+        self.user_id.store(addr, Ordering::Release);
+    }
+
+    /// Takes the mapping to remove on destroy (`mmap_base`, `mmap_size`), once.
+    pub(crate) fn take_mapping(&self) -> Option<(usize, usize)> {
+        let size = self.mmap_size.swap(0, Ordering::AcqRel);
+        (size != 0).then(|| (self.user_id(), size))
+    }
+
+    /// Writes the table index into `ring->id`, the last step of publication.
+    pub(crate) fn publish_id(&self, id: u32) {
+        self.id.store(id, Ordering::Release);
+        self.ring.write_u32(offset_of!(AioRing, id), id);
+    }
+
+    /// Marks the context dead (once) and wakes every getevents waiter. Returns `false` if it
+    /// was already dead.
+    pub(crate) fn mark_dead(&self) -> bool {
+        if self.dead.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // A waiter checks `dead` under completion_lock and queues itself before dropping it:
+        // passing through the lock here orders the flag before the wake-up.
+        drop(self.completion.lock());
+        self.waiters.notify_all();
+        true
+    }
+
+    /// Uninterruptibly waits until every request has completed (`reqs` released).
+    pub(crate) fn wait_drained(&self) {
+        self.drained.wait();
+    }
+
+    /// `free_ioctx_users`: the last syscall has let go of a killed context. Cancels every
+    /// cancellable request, then lets `reqs` drain. Any context (often the RCU callback).
+    fn users_released(ctx: Arc<Kioctx>) {
+        let swept = {
+            let mut active = ctx.active.lock();
+            let swept = core::mem::replace(&mut active.tree, RBTree::new());
+            for (_, req) in swept.iter() {
+                req.cancel();
+            }
+            swept
+        };
+        // Requests and tree nodes are freed outside ctx_lock.
+        drop(swept);
+        let reqs_owner = ctx.clone();
+        ctx.reqs.kill(reqs_owner);
+        ctx.reqs.put();
+    }
+
+    /// `free_ioctx_reqs`: the last request is gone. Wakes the killer. Any context.
+    fn reqs_released(ctx: Arc<Kioctx>) {
+        ctx.drained.complete_all();
+    }
+
+    /// `get_reqs_available`: reserves a ring slot for a new request.
+    pub(crate) fn reserve_slot(&self) -> bool {
+        let take = |avail: &AtomicU32| {
+            avail.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+        };
+        if take(&self.reqs_available) {
+            return true;
+        }
+        // `user_refill_reqs_available`: user space may have consumed events by itself.
+        {
+            let mut c = self.completion.lock();
+            if c.completed_events != 0 {
+                let head = self.ring.read_u32(HEAD);
+                let tail = c.tail;
+                self.refill(&mut c, head, tail);
+            }
+        }
+        take(&self.reqs_available)
+    }
+
+    /// Gives back a slot reserved for a request that was rejected.
+    pub(crate) fn release_slot(&self) {
+        self.reqs_available.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// `refill_reqs_available`: slots of events that were consumed become free again. Never
+    /// more than the completions counted, whatever user space wrote into `head`.
+    fn refill(&self, c: &mut CompletionState, head: u32, tail: u32) {
+        let nr = self.geometry.nr_events;
+        let head = head % nr;
+        let in_ring = if head <= tail { tail - head } else { nr - (head - tail) };
+        let consumed = c.completed_events.saturating_sub(in_ring);
+        if consumed != 0 {
+            c.completed_events -= consumed;
+            self.reqs_available.fetch_add(consumed, Ordering::AcqRel);
+        }
+    }
+
+    /// `aio_complete`: writes `event` at the tail, publishes the new tail and wakes the
+    /// waiters. Any context, hard irq included.
+    pub(crate) fn post_event(&self, event: &IoEvent) {
+        {
+            let mut c = self.completion.lock();
+            let tail = c.tail;
+            self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
+            // The event must be visible before the tail that covers it (smp_wmb).
+            fence(Ordering::Release);
+            let tail = if tail + 1 >= self.geometry.nr_events { 0 } else { tail + 1 };
+            c.tail = tail;
+            self.ring.write_u32(TAIL, tail);
+            let head = self.ring.read_u32(HEAD);
+            c.completed_events += 1;
+            if c.completed_events > 1 {
+                self.refill(&mut c, head, tail);
+            }
+            c.posted = c.posted.wrapping_add(1);
+        }
+        self.waiters.notify_all();
+    }
+
+    /// `aio_read_events_ring`: copies up to `nr` events to `user`, oldest first, and advances
+    /// `head` past them. A failed copy consumes nothing (`EFAULT`).
+    fn read_ring(&self, user: usize, nr: usize) -> Result<usize> {
+        let _consumer = self.ring_lock.lock();
+        let head = self.ring.read_u32(HEAD);
+        let tail = self.ring.read_u32(TAIL);
+        // Events are read after the tail that covers them (smp_rmb).
+        fence(Ordering::Acquire);
+        if head == tail {
+            return Ok(0);
+        }
+        let ring_nr = self.geometry.nr_events;
+        let (mut head, tail) = (head % ring_nr, tail % ring_nr);
+        let mut copied = 0usize;
+        while copied < nr && head != tail {
+            let event = self.ring.read_event(EVENTS_OFFSET + EVENT * head as usize);
+            let dst = user.checked_add(copied * EVENT).ok_or(EFAULT)?;
+            UserSlice::new(dst, EVENT).writer().write(&event)?;
+            copied += 1;
+            head = if head + 1 >= ring_nr { 0 } else { head + 1 };
+        }
+        self.ring.write_u32(HEAD, head);
+        Ok(copied)
+    }
+
+    /// `read_events`: collects at least `min_nr` (at most `nr`) events into `user`, waiting up
+    /// to `timeout` jiffies (`None`: forever, `Some(0)`: not at all). Returns the number
+    /// collected, even below `min_nr` on timeout or signal; an error only if none was.
+    pub(crate) fn read_events(&self, min_nr: usize, nr: usize, user: usize, timeout: Option<u64>) -> Result<usize> {
+        let mut got = 0usize;
+        let mut remaining = timeout;
+        let mut stop = false;
+        loop {
+            let seen = self.completion.lock().posted;
+            let attempt = self.read_ring(user + got * EVENT, nr - got);
+            match attempt {
+                Ok(n) => got += n,
+                Err(e) => return if got > 0 { Ok(got) } else { Err(e) },
+            }
+            if self.dead.load(Ordering::Acquire) {
+                return if got > 0 { Ok(got) } else { Err(EINVAL) };
+            }
+            if got >= min_nr || remaining == Some(0) || stop {
+                return Ok(got);
+            }
+            let mut c = self.completion.lock();
+            while c.posted == seen && !self.dead.load(Ordering::Acquire) {
+                match remaining {
+                    None => {
+                        if self.waiters.wait_interruptible(&mut c) {
+                            stop = true;
+                            break;
+                        }
+                    }
+                    Some(j) => match self.waiters.wait_interruptible_timeout(&mut c, j as _) {
+                        kernel::sync::CondVarTimeoutResult::Timeout => {
+                            remaining = Some(0);
+                            stop = true;
+                            break;
+                        }
+                        kernel::sync::CondVarTimeoutResult::Signal { jiffies } => {
+                            remaining = Some(jiffies as u64);
+                            stop = true;
+                            break;
+                        }
+                        kernel::sync::CondVarTimeoutResult::Woken { jiffies } => {
+                            remaining = Some((jiffies as u64).max(1));
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    /// Jiffies for a getevents timeout in nanoseconds (`None`: forever).
+    pub(crate) fn timeout_jiffies(ns: Option<i64>) -> Option<u64> {
+        match ns {
+            None => None,
+            Some(0) => Some(0),
+            Some(ns) if ns < 0 => None,
+            Some(ns) => Some(system::nsecs_to_jiffies(ns as u64).max(1)),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `KAIO_CMD_DELAY`: a request that completes from an hrtimer (hard irq) after `aio_offset`
+//! nanoseconds with `res = 0`, or with `res = -ECANCELED` if it was cancelled first. It is
+//! always cancellable: it sits on `active_reqs` from submission to expiry.
+//!
+//! Cancellation only makes the timer expire now; the expiry callback, which takes the request
+//! off `active_reqs` under `ctx_lock`, learns from finding it gone that it was cancelled.
+
+use crate::req::Kiocb;
+use crate::sys::hrtimer::{Expire, HrTimer};
+use crate::uapi::Iocb;
+use kernel::{prelude::*, rbtree::RBTreeNodeReservation, sync::Arc};
+
+/// The delay part of a request.
+#[pin_data]
+pub(crate) struct Delay {
+    #[pin]
+    timer: HrTimer<Kiocb>,
+    ns: u64,
+}
+
+impl Delay {
+    pub(crate) fn new(ns: u64) -> impl PinInit<Self> {
+        pin_init!(Delay { timer <- HrTimer::new(), ns })
+    }
+
+    /// The cancel hook. Runs under `ctx_lock`, after the request left `active_reqs`.
+    pub(crate) fn cancel(&self) {
+        // The timer is started under ctx_lock together with the listing, and its callback
+        // unlists under ctx_lock, so a listed request's timer is queued or waiting for
+        // ctx_lock in its callback: Rearmed or Running, never Inactive.
+        let expire = self.timer.expire_now();
+        if expire == Expire::Inactive {
+            pr_warn!("kaio: cancelled a delay whose timer was not queued\n");
+        }
+    }
+}
+
+/// Checks the iocb fields of a delay request: `aio_buf` and `aio_nbytes` must be 0 and the
+/// delay (`aio_offset`) non-negative. Returns the delay in nanoseconds.
+pub(crate) fn prep(iocb: &Iocb) -> Result<u64> {
+    if iocb.aio_buf != 0 || iocb.aio_nbytes != 0 || iocb.aio_offset < 0 {
+        return Err(EINVAL);
+    }
+    Ok(iocb.aio_offset as u64)
+}
+
+/// Lists the request on `active_reqs` and starts its timer, both under `ctx_lock`.
+pub(crate) fn start(req: Arc<Kiocb>, node: RBTreeNodeReservation<u64, Arc<Kiocb>>) {
+    let ctx = req.ctx.clone();
+    let mut active = ctx.active.lock();
+    let seq = active.next_seq;
+    active.next_seq += 1;
+    req.set_seq(seq);
+    active.tree.insert(node.into_node(seq, req.clone()));
+    req.delay.timer.start(req.clone(), req.delay.ns);
+    drop(active);
+}
+
+/// The timer callback (hard irq): completes the request, cancelled if someone else took it off
+/// `active_reqs` first.
+pub(crate) fn expired(req: Arc<Kiocb>) {
+    let listed = req.ctx.active.lock().tree.remove(&req.seq());
+    let res = match listed {
+        Some(_) => 0,
+        None => -(kernel::bindings::ECANCELED as i64),
+    };
+    drop(listed);
+    req.complete(res);
+}

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The operations a request can carry, one file per opcode family.
+
+pub(crate) mod delay;

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! File descriptors of the caller: a referenced `struct file`, and an eventfd context.
+//!
+//! C headers: [`include/linux/file.h`](srctree/include/linux/file.h),
+//! [`include/linux/eventfd.h`](srctree/include/linux/eventfd.h).
+
+use super::bindings;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// A reference to the file behind a file descriptor (`fget`), dropped with `fput`.
+///
+/// # Invariants
+///
+/// `file` holds a reference taken by `fget`.
+pub(crate) struct FileRef {
+    file: NonNull<bindings::file>,
+}
+
+// SAFETY: a file reference may be used and dropped on any thread (`fput` defers as needed).
+unsafe impl Send for FileRef {}
+// SAFETY: as above.
+unsafe impl Sync for FileRef {}
+
+impl FileRef {
+    /// `fget(fd)`: `EBADF` if `fd` is not open.
+    pub(crate) fn get(fd: u32) -> Result<FileRef> {
+        // SAFETY: `fget` accepts any number.
+        let f = unsafe { bindings::fget(fd) };
+        // INVARIANT: non-null means a reference was taken.
+        NonNull::new(f).map(|file| FileRef { file }).ok_or(EBADF)
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference taken by `fget` (type invariant).
+        unsafe { bindings::fput(self.file.as_ptr()) }
+    }
+}
+
+/// A reference to an eventfd context (`eventfd_ctx_fdget`), dropped with `eventfd_ctx_put`.
+///
+/// # Invariants
+///
+/// `ctx` holds a reference.
+pub(crate) struct EventFd {
+    ctx: NonNull<bindings::eventfd_ctx>,
+}
+
+// SAFETY: eventfd contexts are reference counted and signalled under their own lock.
+unsafe impl Send for EventFd {}
+// SAFETY: as above.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    /// `eventfd_ctx_fdget(fd)`: `EBADF` if `fd` is not open, `EINVAL` if it is not an eventfd.
+    pub(crate) fn get(fd: u32) -> Result<EventFd> {
+        // SAFETY: any fd number is accepted; the result is a pointer or an ERR_PTR.
+        let p = unsafe { bindings::eventfd_ctx_fdget(fd as i32) };
+        let v = p as isize;
+        if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
+            return Err(Error::from_errno(v as i32));
+        }
+        // INVARIANT: a valid pointer carries a reference.
+        NonNull::new(p).map(|ctx| EventFd { ctx }).ok_or(EBADF)
+    }
+
+    /// `eventfd_signal()`: adds 1 to the counter and wakes its pollers. Any context.
+    pub(crate) fn signal(&self) {
+        // SAFETY: a referenced context (type invariant).
+        unsafe { bindings::kaio_eventfd_signal(self.ctx.as_ptr()) }
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: the reference we hold (type invariant).
+        unsafe { bindings::eventfd_ctx_put(self.ctx.as_ptr()) }
+    }
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct percpu_ref`: a reference count that is per-CPU (cheap) until killed, then atomic,
+//! with a release callback that runs once when it reaches zero after the kill.
+//!
+//! C header: [`include/linux/percpu-refcount.h`](srctree/include/linux/percpu-refcount.h).
+//!
+//! The counted object `T` is kept alive across the kill: [`PercpuRef::kill`] takes an
+//! `Arc<T>` and parks it in the ref; the release callback receives it back. So the release can
+//! run late (from the RCU callback that switches the ref to atomic mode, in softirq context)
+//! without outliving the object that embeds the ref.
+//!
+//! States: live (per-CPU) --kill--> dead (atomic, count > 0) --last put--> released.
+
+use super::bindings;
+use core::{
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{prelude::*, sync::Arc, types::Opaque};
+
+/// A `percpu_ref` whose release callback gets the `Arc<T>` given to [`PercpuRef::kill`].
+///
+/// # Invariants
+///
+/// - `inner` was initialised by `percpu_ref_init` with `release_trampoline::<T>`.
+/// - `owner` is null until `kill`; then it holds an `Arc<T>` (from `Arc::into_raw`) that the
+///   release callback takes back exactly once.
+#[pin_data(PinnedDrop)]
+pub(crate) struct PercpuRef<T: Send + Sync> {
+    #[pin]
+    inner: Opaque<bindings::percpu_ref>,
+    owner: AtomicPtr<T>,
+    release: fn(Arc<T>),
+}
+
+// SAFETY: the percpu_ref API is thread-safe; `owner` is an atomic.
+unsafe impl<T: Send + Sync> Send for PercpuRef<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for PercpuRef<T> {}
+
+impl<T: Send + Sync> PercpuRef<T> {
+    /// `percpu_ref_init()`: count 1 (the initial reference), live, per-CPU mode.
+    pub(crate) fn new(release: fn(Arc<T>)) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; on success the ref is initialised and is
+            // torn down by `percpu_ref_exit` in `PinnedDrop`.
+            inner <- unsafe {
+                kernel::init::pin_init_from_closure(move |slot: *mut Opaque<bindings::percpu_ref>| {
+                    kernel::error::to_result(bindings::percpu_ref_init(
+                        Opaque::raw_get(slot),
+                        Some(release_trampoline::<T>),
+                        0,
+                        bindings::GFP_KERNEL,
+                    ))
+                })
+            },
+            // INVARIANT: null until `kill`.
+            owner: AtomicPtr::new(ptr::null_mut()),
+            release,
+        })
+    }
+
+    /// `percpu_ref_get()`.
+    pub(crate) fn get(&self) {
+        // SAFETY: initialised (type invariant).
+        unsafe { bindings::kaio_percpu_ref_get(self.inner.get()) }
+    }
+
+    /// `percpu_ref_put()`; may run the release callback, in the caller's context.
+    pub(crate) fn put(&self) {
+        // SAFETY: initialised; the caller owns the reference it drops.
+        unsafe { bindings::kaio_percpu_ref_put(self.inner.get()) }
+    }
+
+    /// `percpu_ref_tryget_live()`: a new reference unless the ref has been killed.
+    pub(crate) fn tryget_live(&self) -> bool {
+        // SAFETY: initialised (type invariant).
+        unsafe { bindings::kaio_percpu_ref_tryget_live(self.inner.get()) }
+    }
+
+    /// `percpu_ref_kill()`: marks the ref dead and drops the initial reference. `owner` is kept
+    /// alive until the release callback, which receives it. Killing twice is refused (`false`),
+    /// as it is a bug in C.
+    pub(crate) fn kill(&self, owner: Arc<T>) -> bool {
+        let raw = Arc::into_raw(owner).cast_mut();
+        if self
+            .owner
+            .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `raw` came from `Arc::into_raw` just above and was not stored.
+            drop(unsafe { Arc::from_raw(raw) });
+            return false;
+        }
+        // INVARIANT: `owner` now holds the Arc the release callback takes back.
+        // SAFETY: initialised and not yet killed (the exchange above succeeded once).
+        unsafe { bindings::kaio_percpu_ref_kill(self.inner.get()) };
+        true
+    }
+}
+
+/// # Safety
+///
+/// Called by the percpu_ref core once, when a killed ref reaches zero, with the `inner` field
+/// of a live `PercpuRef<T>`.
+unsafe extern "C" fn release_trampoline<T: Send + Sync>(r: *mut bindings::percpu_ref) {
+    let offset = core::mem::offset_of!(PercpuRef<T>, inner);
+    // SAFETY: `r` is the `inner` field of a `PercpuRef<T>` (container_of); the object is alive
+    // because `owner` still holds an `Arc` to the `T` embedding it.
+    let this = unsafe { &*r.cast::<u8>().sub(offset).cast::<PercpuRef<T>>() };
+    let owner = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+    if owner.is_null() {
+        // Released without a kill: impossible, a live per-CPU ref never reaches zero.
+        return;
+    }
+    // SAFETY: `owner` came from `Arc::into_raw` in `kill` and is taken back once (the swap).
+    let owner = unsafe { Arc::from_raw(owner) };
+    (this.release)(owner);
+}
+
+#[pinned_drop]
+impl<T: Send + Sync> PinnedDrop for PercpuRef<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: initialised; `percpu_ref_exit` frees the per-CPU counter and is idempotent.
+        // No release can be pending: a pending release holds an `Arc` to the `T` embedding us.
+        unsafe { bindings::percpu_ref_exit(self.inner.get()) };
+    }
+}

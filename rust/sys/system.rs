@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Small system facts and conversions: possible CPUs, jiffies, module parameters.
+
+use super::bindings;
+use core::sync::atomic::AtomicU64;
+
+/// `num_possible_cpus()`.
+pub(crate) fn num_possible_cpus() -> u32 {
+    // SAFETY: reads a kernel-global mask.
+    unsafe { bindings::kaio_num_possible_cpus() }
+}
+
+/// `nsecs_to_jiffies()`, rounded up.
+pub(crate) fn nsecs_to_jiffies(ns: u64) -> u64 {
+    // SAFETY: a pure conversion.
+    unsafe { bindings::nsecs_to_jiffies(ns) as u64 }
+}
+
+/// The `max_nr` module parameter (read-write by root through sysfs).
+pub(crate) fn max_nr() -> u64 {
+    // SAFETY: the parameter is a static `unsigned long`; sysfs writes it with a plain store,
+    // so read it once, volatile.
+    unsafe { bindings::kaio_param_max_nr().read_volatile() as u64 }
+}
+
+/// The `nr` module parameter: the sum of all live contexts' `max_reqs` (read-only in sysfs).
+pub(crate) fn nr() -> &'static AtomicU64 {
+    // SAFETY: a static, aligned `unsigned long` (64 bits here) that only this module writes;
+    // sysfs only reads it.
+    unsafe { AtomicU64::from_ptr(bindings::kaio_param_nr().cast::<u64>()) }
+}
