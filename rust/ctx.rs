@@ -129,6 +129,8 @@ pub(crate) struct Kioctx {
     user_id: AtomicUsize,
     /// Bytes to unmap on destroy; 0 once the mapping is not ours to remove.
     mmap_size: AtomicUsize,
+    /// The page offset the ring was mapped with: it names the ring in the mremap hook.
+    ring_pgoff: AtomicUsize,
     /// The address space that created the context; only it can use it.
     pub(crate) mm: MmId,
 }
@@ -174,6 +176,7 @@ impl Kioctx {
                 id: AtomicU32::new(!0),
                 user_id: AtomicUsize::new(0),
                 mmap_size: AtomicUsize::new(0),
+                ring_pgoff: AtomicUsize::new(0),
                 mm,
             }),
             GFP_KERNEL,
@@ -203,9 +206,20 @@ impl Kioctx {
         self.user_id.load(Ordering::Acquire)
     }
 
-    /// Records where the ring is mapped.
-    pub(crate) fn set_mapping(&self, addr: usize) {
+    /// Records where the ring is mapped, and with which page offset.
+    pub(crate) fn set_mapping(&self, addr: usize, pgoff: usize) {
         self.mmap_size.store(self.geometry.size, Ordering::Relaxed);
+        self.ring_pgoff.store(pgoff, Ordering::Relaxed);
+        self.user_id.store(addr, Ordering::Release);
+    }
+
+    /// The page offset the ring was mapped with.
+    pub(crate) fn ring_pgoff(&self) -> usize {
+        self.ring_pgoff.load(Ordering::Relaxed)
+    }
+
+    /// The ring was moved by mremap: the new address is the ctx id (and what destroy unmaps).
+    pub(crate) fn move_mapping(&self, addr: usize) {
         self.user_id.store(addr, Ordering::Release);
     }
 

@@ -28,10 +28,14 @@ impl MiscDevice for KaioDevice {
     }
 
     fn ioctl(domain: ArcBorrow<'_, Domain>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        ioctl::dispatch(&domain, file, cmd, arg)
+        ioctl::dispatch(domain, file, cmd, arg)
     }
 
     fn mmap(domain: ArcBorrow<'_, Domain>, _file: &File, vma: &VmArea) -> Result {
         domain.mmap(vma)
+    }
+
+    fn mremap(domain: ArcBorrow<'_, Domain>, vma: &VmArea) -> Result {
+        domain.ring_moved(vma)
     }
 }

@@ -9,6 +9,7 @@ use crate::limits;
 use crate::sys::{
     file::{File, VmArea},
     mm::{self, MmId},
+    mmu_notifier::{MmRelease, MmWatch},
     rcu::{self, Retired},
     system,
 };
@@ -17,7 +18,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{Arc, ArcBorrow, Mutex},
     uaccess::UserSlice,
 };
 
@@ -43,6 +44,16 @@ pub(crate) struct Domain {
     pending: Mutex<Option<PendingRing>>,
     /// Page offsets that name rings in the setup's `mmap`, never reused within a domain.
     next_pgoff: AtomicUsize,
+    /// One watch per address space that created contexts here: its death kills them.
+    #[pin]
+    watches: Mutex<KVec<Pin<KBox<MmWatch<Domain>>>>>,
+}
+
+impl MmRelease for Domain {
+    /// `exit_aio`: the address space is being torn down (exit, exec).
+    fn mm_released(&self, mm: MmId) {
+        self.kill_all(Some(mm));
+    }
 }
 
 impl Domain {
@@ -54,6 +65,7 @@ impl Domain {
                 setup_lock <- new_mutex!((), "kaio::domain::setup_lock"),
                 pending <- new_mutex!(None, "kaio::domain::pending"),
                 next_pgoff: AtomicUsize::new(1),
+                watches <- new_mutex!(KVec::new(), "kaio::domain::watches"),
             }),
             GFP_KERNEL,
         )
@@ -65,31 +77,67 @@ impl Domain {
     }
 
     /// `io_setup(nr_events, ctxp)`, in Linux's order (AIO-SEMANTICS §2.1).
-    pub(crate) fn setup(&self, file: &File, nr_events: u32, ctxp: u64) -> Result<isize> {
+    pub(crate) fn setup(this: ArcBorrow<'_, Domain>, file: &File, nr_events: u32, ctxp: u64) -> Result<isize> {
         let current: u64 = UserSlice::new(ctxp as usize, 8).reader().read()?;
         if current != 0 || nr_events == 0 {
             return Err(EINVAL);
         }
         let geometry = Geometry::new(nr_events, system::num_possible_cpus(), system::max_nr())?;
+        Domain::watch_current_mm(this).map_err(|_| ENOMEM)?;
         let mm = MmId::current();
         let ctx = Kioctx::new(geometry, mm)?;
-        self.map_ring(file, &ctx, mm)?;
+        this.map_ring(file, &ctx, mm)?;
         if let Err(e) = limits::charge(geometry.max_reqs) {
-            self.unmap_ring(&ctx);
+            this.unmap_ring(&ctx);
             return Err(e);
         }
-        if let Err(e) = self.table.insert(&ctx) {
+        if let Err(e) = this.table.insert(&ctx) {
             limits::uncharge(geometry.max_reqs);
-            self.unmap_ring(&ctx);
+            this.unmap_ring(&ctx);
             return Err(e);
         }
         let id = ctx.user_id() as u64;
         if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
             // As Linux: the context is fully torn down (without waiting) before EFAULT.
-            let _ = self.kill(&ctx, true);
+            let _ = this.kill(&ctx, true);
             return Err(e);
         }
         Ok(0)
+    }
+
+    /// Makes sure the caller's address space is watched, so that its contexts die with it, and
+    /// lets go of watches whose address space is gone.
+    fn watch_current_mm(this: ArcBorrow<'_, Domain>) -> Result {
+        let mm = MmId::current();
+        let mut stale = KVec::new();
+        let mut watches = this.watches.lock();
+        if watches.iter().any(|w| w.is_released()) {
+            let n = watches.len();
+            if let (Ok(mut keep), Ok(())) = (KVec::with_capacity(n, GFP_KERNEL), stale.reserve(n, GFP_KERNEL)) {
+                for w in core::mem::take(&mut *watches) {
+                    // Both vectors have room: these pushes do not allocate.
+                    let _ = if w.is_released() { stale.push(w, GFP_KERNEL) } else { keep.push(w, GFP_KERNEL) };
+                }
+                *watches = keep;
+            }
+        }
+        if !watches.iter().any(|w| w.mm() == mm) {
+            watches.reserve(1, GFP_KERNEL)?;
+            watches.push(MmWatch::register(this.into())?, GFP_KERNEL)?;
+        }
+        drop(watches);
+        // Unregistering sleeps: done outside the lock.
+        drop(stale);
+        Ok(())
+    }
+
+    /// The mremap hook of a ring mapping: the ring moved to `vma`.
+    pub(crate) fn ring_moved(&self, vma: &VmArea) -> Result {
+        if self.table.ring_moved(vma.pgoff(), MmId::current(), vma.start()) {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
     }
 
     /// Maps `ctx`'s ring into the caller: `vm_mmap` of this very file, with a fresh page offset
@@ -101,7 +149,7 @@ impl Domain {
         let mapped = mm::map_shared(file, ctx.ring().size(), pgoff);
         *self.pending.lock() = None;
         let addr = mapped.map_err(|_| ENOMEM)?;
-        ctx.set_mapping(addr);
+        ctx.set_mapping(addr, pgoff);
         Ok(())
     }
 
@@ -185,6 +233,9 @@ impl Domain {
 
     /// The last reference to the file is gone: no fd and no ring mapping is left.
     pub(crate) fn release(&self) {
+        // Dropping a watch unregisters it; it breaks the watch's reference to the domain.
+        let watches = core::mem::take(&mut *self.watches.lock());
+        drop(watches);
         self.kill_all(None);
     }
 }

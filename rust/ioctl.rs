@@ -12,6 +12,7 @@ use crate::uapi::*;
 use core::mem::size_of;
 use kernel::{
     prelude::*,
+    sync::ArcBorrow,
     types::FromBytes,
     uaccess::UserSlice,
 };
@@ -22,19 +23,19 @@ fn args<T: FromBytes>(arg: usize) -> Result<T> {
 }
 
 /// Runs one ioctl.
-pub(crate) fn dispatch(domain: &Domain, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+pub(crate) fn dispatch(domain: ArcBorrow<'_, Domain>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         KAIO_IOC_SETUP => {
             let a: kaio_setup_args = args(arg)?;
             if a.flags != 0 {
                 return Err(EINVAL);
             }
-            domain.setup(file, a.nr_events, a.ctxp)
+            Domain::setup(domain, file, a.nr_events, a.ctxp)
         }
         KAIO_IOC_DESTROY => domain.destroy(args::<kaio_destroy_args>(arg)?.ctx_id),
-        KAIO_IOC_SUBMIT => submit(domain, args(arg)?),
-        KAIO_IOC_GETEVENTS => getevents(domain, args(arg)?),
-        KAIO_IOC_CANCEL => cancel(domain, args(arg)?),
+        KAIO_IOC_SUBMIT => submit(&domain, args(arg)?),
+        KAIO_IOC_GETEVENTS => getevents(&domain, args(arg)?),
+        KAIO_IOC_CANCEL => cancel(&domain, args(arg)?),
         _ => Err(ENOTTY),
     }
 }

@@ -9,6 +9,8 @@
 //! completion), [`ops`] the opcodes, [`limits`] the aio-nr accounting. [`sys`] is the
 //! abstraction layer over C, the only place with `unsafe`. [`uapi`] is the user ABI.
 
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 mod ctx;

@@ -14,6 +14,7 @@
 #include <linux/hrtimer.h>
 #include <linux/jiffies.h>
 #include <linux/miscdevice.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/percpu-refcount.h>

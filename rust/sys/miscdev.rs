@@ -39,9 +39,38 @@ pub(crate) trait MiscDevice {
         arg: usize,
     ) -> Result<isize>;
 
-    /// `mmap` of the device file.
+    /// `mmap` of the device file. On success the mapping gets the `mremap` hook below.
     fn mmap(data: <Self::Data as ForeignOwnable>::Borrowed<'_>, file: &File, vma: &VmArea)
         -> Result;
+
+    /// A mapping made by `mmap` was moved by `mremap` to `vma`; an error makes mremap fail.
+    fn mremap(data: <Self::Data as ForeignOwnable>::Borrowed<'_>, vma: &VmArea) -> Result;
+}
+
+/// The `vm_operations_struct` of mappings of a `T` device: only the `mremap` hook.
+struct VmOps<T: MiscDevice>(PhantomData<T>);
+
+impl<T: MiscDevice> VmOps<T> {
+    const OPS: bindings::vm_operations_struct = {
+        // SAFETY: all-zero is a valid `vm_operations_struct` (no callbacks).
+        let mut ops: bindings::vm_operations_struct = unsafe { core::mem::zeroed() };
+        ops.mremap = Some(Self::mremap);
+        ops
+    };
+
+    /// # Safety
+    ///
+    /// Called by mremap, with the mmap lock held for writing, on a mapping of a `T` device
+    /// file (`vm_file` holds a reference to it, so its private data is live).
+    unsafe extern "C" fn mremap(vma: *mut bindings::vm_area_struct) -> c_int {
+        // SAFETY: see above.
+        let data = unsafe { T::Data::borrow((*(*vma).vm_file).private_data) };
+        // SAFETY: valid vma under the mmap write lock.
+        match T::mremap(data, unsafe { VmArea::from_raw(vma) }) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
 }
 
 /// A registered misc device; deregistered on drop.
@@ -153,7 +182,11 @@ impl<T: MiscDevice> Registration<T> {
         // SAFETY: the VFS passes a valid file and a valid vma under the mmap write lock.
         let (f, v) = unsafe { (File::from_raw(file), VmArea::from_raw(vma)) };
         match T::mmap(data, f, v) {
-            Ok(()) => 0,
+            Ok(()) => {
+                // SAFETY: `vma` is being set up under the mmap write lock; the ops are static.
+                unsafe { (*vma).vm_ops = &VmOps::<T>::OPS };
+                0
+            }
             Err(e) => e.to_errno(),
         }
     }

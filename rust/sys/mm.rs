@@ -13,6 +13,11 @@ use kernel::prelude::*;
 pub(crate) struct MmId(usize);
 
 impl MmId {
+    /// The identity of `mm`.
+    pub(crate) fn from_raw(mm: *mut bindings::mm_struct) -> MmId {
+        MmId(mm as usize)
+    }
+
     /// The calling task's address space (`current->mm`).
     pub(crate) fn current() -> MmId {
         // SAFETY: reading `current->mm` is always safe in task context.

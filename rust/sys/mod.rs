@@ -11,6 +11,7 @@ pub(crate) mod completion;
 pub(crate) mod fd;
 pub(crate) mod hrtimer;
 pub(crate) mod mm;
+pub(crate) mod mmu_notifier;
 pub(crate) mod percpu_ref;
 pub(crate) mod rcu;
 pub(crate) mod ring_mem;
