@@ -5,13 +5,14 @@ ARGS ?=
 TEST ?=
 CASE ?=
 
-.PHONY: all help setup kernels module tests check test run clean
+.PHONY: all help setup kernels module tests check check-harness test run clean
 
 all: module
 
 help:
 	@echo "make check                      set up, build, boot both guests, run every test"
 	@echo "make test TEST=name [CASE=name] [VARIANT=debug]   one tests.list entry / kaio-tests case"
+	@echo "make check-harness              broken modules (leak, WARN, sleep in atomic) must fail"
 	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1]"
 	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
 	@echo "make kernels                    build (or find cached) both guest kernels"
@@ -33,6 +34,9 @@ tests:
 
 check:
 	tests/check.sh
+
+check-harness:
+	tests/check-harness.sh
 
 test:
 	VARIANTS=$(VARIANT) TEST='$(TEST)' CASE='$(CASE)' tests/check.sh

@@ -9,11 +9,13 @@ top=$(dirname "$here")
 variant=$1; shift
 kdir=$("$here/kernel-dir.sh" "$variant")
 [ -f "$kdir/.kaio-built" ] || "$here/build-kernel.sh" "$variant"
-out=$top/build/$variant/module
+# KAIO_INJECT (harness self-test) builds elsewhere so that it never replaces the real module.
+tag=$variant${KAIO_INJECT:+-inject-$KAIO_INJECT}
+out=$top/build/$tag/module
 mkdir -p "$out"
 rsync -a --delete --exclude 'bindings_generated.rs' --exclude '*.o' --exclude '*.cmd' \
 	--exclude '*.ko' --exclude '*.mod*' --exclude '*.d' --exclude 'Module.symvers' \
 	--exclude 'modules.order' --exclude '.*.cmd' \
 	"$top/Kbuild" "$top/rust" "$out/"
-"${KAIO_KMAKE[@]}" -s -C "$kdir" M="$out" "$@" modules
-cp "$out/kaio.ko" "$top/build/$variant/kaio.ko"
+"${KAIO_KMAKE[@]}" -s -C "$kdir" M="$out" KAIO_INJECT="${KAIO_INJECT:-}" "$@" modules
+cp "$out/kaio.ko" "$top/build/$tag/kaio.ko"

@@ -20,6 +20,7 @@ impl MiscDevice for KaioDevice {
     type Data = Arc<Domain>;
 
     fn open(_file: &File) -> Result<Arc<Domain>> {
+        crate::selftest_faults::on_open();
         Domain::new()
     }
 

@@ -47,3 +47,4 @@ void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
 
 struct mm_struct *kaio_current_mm(void) { return current->mm; }
 unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
+void kaio_warn_on(bool cond) { WARN_ON(cond); }

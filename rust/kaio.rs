@@ -20,6 +20,7 @@ mod ioctl;
 mod limits;
 mod ops;
 mod req;
+mod selftest_faults;
 mod sys;
 mod table;
 #[allow(unreachable_pub, missing_docs)]

@@ -8,6 +8,7 @@
 #define KAIO_HELPERS_H
 
 #include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -46,5 +47,6 @@ void kaio_eventfd_signal(struct eventfd_ctx *ctx);
 
 struct mm_struct *kaio_current_mm(void);
 unsigned int kaio_num_possible_cpus(void);
+void kaio_warn_on(bool cond);
 
 #endif /* KAIO_HELPERS_H */

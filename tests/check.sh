@@ -64,4 +64,11 @@ for variant in $variants; do
 		echo "# $variant: failure, guest log kept at $logdir/console.log (test output: $logdir/tests.log)"
 	fi
 done
+# The harness's own test: deliberately broken modules must make the debug run fail.
+if [ -z "${TEST:-}" ] && [[ " $variants " == *" debug "* ]]; then
+	summary=$("$top/tests/check-harness.sh" "$logroot/harness")
+	echo "$summary" | sed '$d'
+	read -r hp hf < <(echo "$summary" | tail -1)
+	passed=$((passed + hp)); failed=$((failed + hf))
+fi
 finish

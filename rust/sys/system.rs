@@ -30,3 +30,18 @@ pub(crate) fn nr() -> &'static AtomicU64 {
     // sysfs only reads it.
     unsafe { AtomicU64::from_ptr(bindings::kaio_param_nr().cast::<u64>()) }
 }
+
+/// `WARN_ON(cond)`: a kernel warning with a backtrace when `cond` holds.
+#[allow(dead_code)]
+pub(crate) fn warn_on(cond: bool) {
+    // SAFETY: always safe to call.
+    unsafe { bindings::kaio_warn_on(cond) };
+}
+
+/// `msleep(ms)`: sleeps; process context only.
+#[allow(dead_code)]
+pub(crate) fn msleep(ms: u32) {
+    // SAFETY: always safe to call; whether sleeping is allowed here is the caller's business
+    // (the harness self-test calls it where it is not, on purpose).
+    unsafe { bindings::msleep(ms) };
+}
