@@ -173,6 +173,8 @@ impl Domain {
         if vma.end() - vma.start() != ctx.ring().size() {
             return Err(EINVAL);
         }
+        // The ring of Linux lives on a noexec pseudo file system: PROT_EXEC is refused.
+        vma.forbid_exec();
         ctx.ring().map(vma)
     }
 

@@ -48,3 +48,8 @@ void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
 struct mm_struct *kaio_current_mm(void) { return current->mm; }
 unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
 void kaio_warn_on(bool cond) { WARN_ON(cond); }
+
+void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
+{
+	vm_flags_clear(vma, flags);
+}

@@ -40,8 +40,11 @@ struct KaioModule {
 
 impl Drop for KaioModule {
     fn drop(&mut self) {
-        // Every file is closed (they pin the module), so every context has drained; what may
-        // remain are RCU callbacks that free retired tables and run percpu_ref releases.
+        // Every file is closed (they pin the module), so every context has drained. What may
+        // still run module code: the tail of a timer callback or RCU callback that woke the
+        // last waiter (interrupts-off regions, which a grace period waits for), and queued RCU
+        // callbacks that free retired tables and run percpu_ref releases.
+        sys::rcu::synchronize();
         sys::rcu::barrier();
     }
 }

@@ -48,5 +48,6 @@ void kaio_eventfd_signal(struct eventfd_ctx *ctx);
 struct mm_struct *kaio_current_mm(void);
 unsigned int kaio_num_possible_cpus(void);
 void kaio_warn_on(bool cond);
+void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 
 #endif /* KAIO_HELPERS_H */

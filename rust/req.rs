@@ -54,7 +54,6 @@ impl Kiocb {
         eventfd: Option<EventFd>,
         delay_ns: u64,
     ) -> impl PinInit<Self, Error> {
-        ctx.reqs.get();
         let ctx = ctx.clone();
         try_pin_init!(Kiocb {
             ctx,
@@ -161,6 +160,8 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
             // A delay keeps no reference to its file.
             drop(file);
             let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, eventfd, ns))?.into();
+            // The request's `reqs` reference, dropped with the request.
+            ctx.reqs.get();
             slot.accept();
             delay::start(req, node);
             Ok(())

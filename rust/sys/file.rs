@@ -60,6 +60,12 @@ impl VmArea {
         self.0.get()
     }
 
+    /// Forbids `mprotect(PROT_EXEC)` on the area (`EACCES`), as for a file on a noexec mount.
+    pub(crate) fn forbid_exec(&self) {
+        // SAFETY: valid, with the mmap lock held for writing (type invariant).
+        unsafe { bindings::kaio_vm_flags_clear(self.0.get(), bindings::VM_MAYEXEC as _) }
+    }
+
     /// Start address of the area.
     pub(crate) fn start(&self) -> usize {
         // SAFETY: by the type invariant the area is valid; `vm_start` is stable while the mmap
