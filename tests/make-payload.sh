@@ -9,5 +9,8 @@ cp "$top/build/$variant/kaio.ko" "$dir/kaio.ko"
 for p in "$top"/tests/target/x86_64-unknown-linux-gnu/release/*; do
 	[ -f "$p" ] && [ -x "$p" ] && cp "$p" "$dir/bin/"
 done
+# The libaio-compatible library's guest programs (static) and their KTAP driver.
+make -s -C "$top/tests/libaio-compat" >/dev/null
+cp "$top"/tests/libaio-compat/build/guest/libaio-* "$dir/bin/"
 cp -r "$top/tests/selftests" "$dir/selftests"
 cp "$top/tests/guest/run-tests.sh" "$dir/run-tests.sh"
