@@ -45,6 +45,16 @@ void kaio_init_completion(struct completion *c) { init_completion(c); }
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
 
+int kaio_kiocb_set_rw_flags(struct kiocb *ki, int flags, int rw_type)
+{
+	return kiocb_set_rw_flags(ki, (__force rwf_t)flags, rw_type);
+}
+
+void kaio_kiocb_start_write(struct kiocb *ki) { kiocb_start_write(ki); }
+void kaio_kiocb_end_write(struct kiocb *ki) { kiocb_end_write(ki); }
+int kaio_get_current_ioprio(void) { return get_current_ioprio(); }
+int kaio_ioprio_check_cap(int ioprio) { return ioprio_check_cap(ioprio); }
+
 struct mm_struct *kaio_current_mm(void) { return current->mm; }
 unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
 void kaio_warn_on(bool cond) { WARN_ON(cond); }
@@ -53,3 +63,17 @@ void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
 {
 	vm_flags_clear(vma, flags);
 }
+
+struct workqueue_struct *kaio_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+}
+
+void kaio_init_work(struct work_struct *work, work_func_t func) { INIT_WORK(work, func); }
+
+bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work)
+{
+	return queue_work(wq, work);
+}
+
+void kaio_put_cred(const struct cred *cred) { put_cred(cred); }

@@ -35,7 +35,9 @@ module! {
 }
 
 struct KaioModule {
+    // Drop order: the device goes first, then the workqueue (which drains it).
     _device: Pin<KBox<sys::miscdev::Registration<device::KaioDevice>>>,
+    _queue: sys::work::ModuleQueue,
 }
 
 impl Drop for KaioModule {
@@ -51,7 +53,8 @@ impl Drop for KaioModule {
 
 impl kernel::Module for KaioModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let queue = sys::work::ModuleQueue::new()?;
         let device = KBox::pin_init(device::register(module), GFP_KERNEL)?;
-        Ok(KaioModule { _device: device })
+        Ok(KaioModule { _device: device, _queue: queue })
     }
 }

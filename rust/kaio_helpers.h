@@ -8,11 +8,14 @@
 #define KAIO_HELPERS_H
 
 #include <linux/completion.h>
+#include <linux/cred.h>
 #include <linux/delay.h>
 #include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
+#include <linux/ioprio.h>
+#include <linux/uio.h>
 #include <linux/jiffies.h>
 #include <linux/miscdevice.h>
 #include <linux/mmu_notifier.h>
@@ -23,6 +26,7 @@
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
 /* Module parameters (defined in helpers.c so that they appear under /sys/module/kaio). */
 unsigned long *kaio_param_max_nr(void);
@@ -44,6 +48,17 @@ void kaio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 void kaio_init_completion(struct completion *c);
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx);
+
+int kaio_kiocb_set_rw_flags(struct kiocb *ki, int flags, int rw_type);
+void kaio_kiocb_start_write(struct kiocb *ki);
+void kaio_kiocb_end_write(struct kiocb *ki);
+int kaio_get_current_ioprio(void);
+int kaio_ioprio_check_cap(int ioprio);
+
+struct workqueue_struct *kaio_alloc_workqueue(const char *name);
+void kaio_init_work(struct work_struct *work, work_func_t func);
+bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work);
+void kaio_put_cred(const struct cred *cred);
 
 struct mm_struct *kaio_current_mm(void);
 unsigned int kaio_num_possible_cpus(void);

@@ -16,12 +16,18 @@
 //! do that under `ctx_lock`, so there is exactly one event per accepted request.
 
 use crate::ctx::Kioctx;
-use crate::ops::delay::{self, Delay};
+use crate::ops::{
+    delay::{self, Delay},
+    fsync, rw,
+};
 use crate::sys::{
+    cred::Creds,
     fd::{EventFd, FileRef},
     hrtimer::TimerCallback,
+    rw::{Dir, RwDone, RwKiocb},
+    work::{Work, WorkCallback},
 };
-use crate::uapi::{Iocb, IoEvent, IOCB_FLAG_RESFD, KAIO_CMD_DELAY, KIOCB_KEY};
+use crate::uapi::*;
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
@@ -42,26 +48,49 @@ pub(crate) struct Kiocb {
     seq: AtomicU64,
     /// `IOCB_FLAG_RESFD`: signalled after the event is posted.
     eventfd: Option<EventFd>,
-    /// The operation (only the delay request so far).
+    /// `KAIO_CMD_DELAY`'s timer (idle for other opcodes).
     #[pin]
     pub(crate) delay: Delay,
+    /// The kiocb of a read or write, and the file of every opcode that keeps one.
+    #[pin]
+    pub(crate) rw: RwKiocb<Kiocb>,
+    /// Deferred work: the fsync itself.
+    #[pin]
+    pub(crate) work: Work<Kiocb>,
+    /// FSYNC/FDSYNC: the submitter's credentials and whether it is FDSYNC.
+    pub(crate) fsync: Option<(Creds, bool)>,
+}
+
+/// The operation a request is built for.
+pub(crate) enum Op {
+    Delay(u64),
+    Rw(FileRef, Dir),
+    Fsync(FileRef, Creds, bool),
 }
 
 impl Kiocb {
-    fn new(
-        ctx: &Arc<Kioctx>,
-        template: IoEvent,
-        eventfd: Option<EventFd>,
-        delay_ns: u64,
-    ) -> impl PinInit<Self, Error> {
+    fn new(ctx: &Arc<Kioctx>, template: IoEvent, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         let ctx = ctx.clone();
+        let (delay_ns, file, dir, fsync) = match op {
+            Op::Delay(ns) => (ns, None, Dir::Read, None),
+            Op::Rw(file, dir) => (0, Some(file), dir, None),
+            Op::Fsync(file, creds, datasync) => (0, Some(file), Dir::Write, Some((creds, datasync))),
+        };
         try_pin_init!(Kiocb {
             ctx,
             template,
             seq: AtomicU64::new(0),
             eventfd,
             delay <- Delay::new(delay_ns),
+            rw <- RwKiocb::new(file, dir),
+            work <- Work::new(),
+            fsync,
         })
+    }
+
+    /// Whether `IOCB_FLAG_RESFD` gave the request an eventfd.
+    pub(crate) fn has_eventfd(&self) -> bool {
+        self.eventfd.is_some()
     }
 
     /// The user address of the submitting iocb (`ki_res.obj`), which io_cancel matches.
@@ -93,6 +122,18 @@ impl Kiocb {
         if let Some(eventfd) = &self.eventfd {
             eventfd.signal();
         }
+    }
+}
+
+impl RwDone for Kiocb {
+    fn rw_done(this: Arc<Self>, res: i64) {
+        this.complete(res);
+    }
+}
+
+impl WorkCallback for Kiocb {
+    fn run(this: Arc<Self>) {
+        fsync::run(this);
     }
 }
 
@@ -154,22 +195,46 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
         .writer()
         .write(&KIOCB_KEY)?;
     let template = IoEvent { data: iocb.aio_data, obj: user_iocb as u64, res: 0, res2: 0 };
-    match iocb.aio_lio_opcode {
+    let op = match iocb.aio_lio_opcode {
         KAIO_CMD_DELAY => {
             let ns = delay::prep(&iocb)?;
             // A delay keeps no reference to its file.
             drop(file);
-            let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, eventfd, ns))?.into();
-            // The request's `reqs` reference, dropped with the request.
-            ctx.reqs.get();
+            Op::Delay(ns)
+        }
+        IOCB_CMD_PREAD | IOCB_CMD_PREADV => Op::Rw(file, Dir::Read),
+        IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => Op::Rw(file, Dir::Write),
+        IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC => fsync::prep(&iocb, file)?,
+        // POLL is not implemented yet: EINVAL, as Linux answers an unknown opcode (NOOP and
+        // the rest are EINVAL in Linux too).
+        _ => return Err(EINVAL),
+    };
+    let kind = match op {
+        Op::Delay(_) => 0,
+        Op::Fsync(..) => 1,
+        Op::Rw(..) => 2,
+    };
+    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, eventfd, op))?.into();
+    // The request's `reqs` reference, dropped with the request.
+    ctx.reqs.get();
+    match kind {
+        0 => {
             slot.accept();
             delay::start(req, node);
-            Ok(())
+            return Ok(());
         }
-        // The Linux opcodes (PREAD ... PWRITEV, FSYNC, FDSYNC, POLL) are not implemented yet:
-        // EINVAL, as Linux answers an unknown opcode.
-        _ => Err(EINVAL),
+        1 => {
+            slot.accept();
+            fsync::start(req);
+            return Ok(());
+        }
+        _ => {}
     }
+    let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+    // On error the request is dropped here: no event, the slot goes back.
+    rw::start(req, &iocb, vectored)?;
+    slot.accept();
+    Ok(())
 }
 
 /// `io_cancel`'s search: under `ctx_lock`, the oldest request submitted from `obj` is taken

@@ -3,3 +3,5 @@
 //! The operations a request can carry, one file per opcode family.
 
 pub(crate) mod delay;
+pub(crate) mod fsync;
+pub(crate) mod rw;

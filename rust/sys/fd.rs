@@ -31,6 +31,23 @@ impl FileRef {
         // INVARIANT: non-null means a reference was taken.
         NonNull::new(f).map(|file| FileRef { file }).ok_or(EBADF)
     }
+
+    /// Whether the file has an `fsync` method.
+    pub(crate) fn has_fsync(&self) -> bool {
+        // SAFETY: a referenced file; `f_op` is valid while it is open.
+        unsafe { (*(*self.file.as_ptr()).f_op).fsync.is_some() }
+    }
+
+    /// `vfs_fsync(file, datasync)`: 0 or a negative errno. Process context, may sleep.
+    pub(crate) fn fsync(&self, datasync: bool) -> i32 {
+        // SAFETY: a referenced file.
+        unsafe { bindings::vfs_fsync(self.file.as_ptr(), i32::from(datasync)) }
+    }
+
+    /// The referenced `struct file`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::file {
+        self.file.as_ptr()
+    }
 }
 
 impl Drop for FileRef {

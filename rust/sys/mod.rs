@@ -8,6 +8,7 @@
 
 pub(crate) mod bindings;
 pub(crate) mod completion;
+pub(crate) mod cred;
 pub(crate) mod fd;
 pub(crate) mod hrtimer;
 pub(crate) mod mm;
@@ -15,8 +16,10 @@ pub(crate) mod mmu_notifier;
 pub(crate) mod percpu_ref;
 pub(crate) mod rcu;
 pub(crate) mod ring_mem;
+pub(crate) mod rw;
 pub(crate) mod spinlock_irq;
 pub(crate) mod system;
+pub(crate) mod work;
 pub(crate) mod file;
 pub(crate) mod miscdev;
 pub(crate) mod uapi_bytes;

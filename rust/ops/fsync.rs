@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `IOCB_CMD_FSYNC` and `IOCB_CMD_FDSYNC` (`aio_fsync`): always deferred to a workqueue,
+//! where `vfs_fsync` runs with the submitter's credentials; never cancellable.
+
+use crate::req::{Kiocb, Op};
+use crate::sys::{cred::Creds, fd::FileRef};
+use crate::uapi::{Iocb, IOCB_CMD_FDSYNC};
+use kernel::{prelude::*, sync::Arc};
+
+/// Checks in Linux's order: buffer, offset, size and rw flags must be 0 (`EINVAL`); the file
+/// needs an fsync method (`EINVAL`); the credentials are copied (`ENOMEM`).
+pub(crate) fn prep(iocb: &Iocb, file: FileRef) -> Result<Op> {
+    if iocb.aio_buf != 0 || iocb.aio_offset != 0 || iocb.aio_nbytes != 0 || iocb.aio_rw_flags != 0 {
+        return Err(EINVAL);
+    }
+    if !file.has_fsync() {
+        return Err(EINVAL);
+    }
+    let creds = Creds::of_current()?;
+    Ok(Op::Fsync(file, creds, iocb.aio_lio_opcode == IOCB_CMD_FDSYNC))
+}
+
+/// Queues the fsync.
+pub(crate) fn start(req: Arc<Kiocb>) {
+    let queued = req.work.queue(req.clone());
+    if !queued {
+        // Only when the module's queue is gone, which cannot happen while a file is open.
+        req.complete(-(kernel::bindings::EIO as i64));
+    }
+}
+
+/// The work function: `vfs_fsync` as the submitter, then the event.
+pub(crate) fn run(req: Arc<Kiocb>) {
+    let res = match (&req.fsync, req.rw.file()) {
+        (Some((creds, datasync)), Some(file)) => creds.run_as(|| file.fsync(*datasync)),
+        _ => -(kernel::bindings::EINVAL as i32),
+    };
+    req.complete(i64::from(res));
+}

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A `struct kiocb` that drives one read or write through a file's `read_iter`/`write_iter`,
+//! with the user buffer imported as an `iov_iter` (`import_ubuf` / `import_iovec`).
+//!
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
+//! [`include/linux/uio.h`](srctree/include/linux/uio.h).
+//!
+//! Files without native async support complete inside `read_iter`/`write_iter` and the result
+//! is returned at once. A file that queues the I/O (`-EIOCBQUEUED`) completes it later through
+//! `ki_complete`, possibly in interrupt context; until then the kiocb holds the `Arc<T>` it was
+//! started with and hands it to [`RwDone::rw_done`].
+
+use super::{bindings, fd::FileRef};
+use core::{
+    ptr,
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
+};
+use kernel::{prelude::*, sync::Arc, types::Opaque};
+
+/// What runs when a queued read or write completes.
+pub(crate) trait RwDone: Send + Sync + Sized {
+    /// Any context, hard irq included.
+    fn rw_done(this: Arc<Self>, res: i64);
+}
+
+/// Direction of the transfer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// A kiocb for one transfer on `file`.
+///
+/// # Invariants
+///
+/// - `kiocb.ki_filp` is `file`'s file, which `file` keeps referenced.
+/// - `owner` is null except while the file owns a queued transfer; then it holds an
+///   `Arc<T>` (from `Arc::into_raw`) that `ki_complete` takes back.
+#[pin_data]
+pub(crate) struct RwKiocb<T: RwDone> {
+    #[pin]
+    kiocb: Opaque<bindings::kiocb>,
+    file: Option<FileRef>,
+    dir: Dir,
+    owner: AtomicPtr<T>,
+    /// Freeze protection of a write to a regular file is held (`kiocb_start_write`).
+    write_started: AtomicBool,
+}
+
+// SAFETY: the kiocb is only touched by its submitter and then by its completion, in sequence.
+unsafe impl<T: RwDone> Send for RwKiocb<T> {}
+// SAFETY: as above.
+unsafe impl<T: RwDone> Sync for RwKiocb<T> {}
+
+// Flags defined in C with `__force` casts, which bindgen cannot evaluate (include/linux/fs.h,
+// include/uapi/linux/fs.h).
+const FMODE_READ: u32 = 1 << 0;
+const FMODE_WRITE: u32 = 1 << 1;
+const FOP_UNSIGNED_OFFSET: u32 = 1 << 5;
+const IOCB_HIPRI: i32 = 1; // RWF_HIPRI
+
+/// `MAX_RW_COUNT`: `INT_MAX & PAGE_MASK`, the most one transfer moves.
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+
+/// `-EIOCBQUEUED`: the file will call `ki_complete` later.
+const EIOCBQUEUED: isize = -529;
+
+impl<T: RwDone> RwKiocb<T> {
+    /// A kiocb on `file`, not yet prepared; `None` for a request that does no file I/O (every
+    /// method then fails with `EBADF`).
+    pub(crate) fn new(file: Option<FileRef>, dir: Dir) -> impl PinInit<Self> {
+        let filp = file.as_ref().map_or(ptr::null_mut(), FileRef::as_raw);
+        pin_init!(Self {
+            // SAFETY: all-zero is a valid kiocb; `ki_filp` is set to the referenced file.
+            kiocb <- Opaque::ffi_init(move |slot: *mut bindings::kiocb| unsafe {
+                slot.write(core::mem::zeroed());
+                (*slot).ki_filp = filp;
+                (*slot).ki_complete = Some(complete_trampoline::<T>);
+            }),
+            file,
+            dir,
+            owner: AtomicPtr::new(ptr::null_mut()),
+            write_started: AtomicBool::new(false),
+        })
+    }
+
+    /// The request's file.
+    pub(crate) fn file(&self) -> Option<&FileRef> {
+        self.file.as_ref()
+    }
+
+    fn raw(&self) -> *mut bindings::kiocb {
+        self.kiocb.get()
+    }
+
+    fn filp(&self) -> Result<*mut bindings::file> {
+        self.file.as_ref().map(FileRef::as_raw).ok_or(EBADF)
+    }
+
+    /// `aio_prep_rw`: position, flags (`IOCB_AIO_RW`, `IOCB_EVENTFD`), the I/O priority
+    /// (`ioprio_check_cap` when `ioprio` is given), the `RWF_*` flags.
+    pub(crate) fn prep(&self, pos: i64, rw_flags: u32, ioprio: Option<i16>, eventfd: bool) -> Result {
+        let k = self.raw();
+        let f = self.filp()?;
+        // SAFETY: the kiocb is ours and not yet started; `ki_filp` is a referenced file.
+        unsafe {
+            (*k).ki_pos = pos;
+            (*k).ki_flags = (*f).f_iocb_flags as i32 | bindings::IOCB_AIO_RW as i32;
+            if eventfd {
+                (*k).ki_flags |= bindings::IOCB_EVENTFD as i32;
+            }
+            match ioprio {
+                Some(prio) => {
+                    kernel::error::to_result(bindings::kaio_ioprio_check_cap(i32::from(prio)))?;
+                    (*k).ki_ioprio = prio as u16;
+                }
+                None => (*k).ki_ioprio = bindings::kaio_get_current_ioprio() as u16,
+            }
+            let rw_type = match self.dir {
+                Dir::Read => 0,
+                Dir::Write => 1,
+            };
+            kernel::error::to_result(bindings::kaio_kiocb_set_rw_flags(k, rw_flags as i32, rw_type))?;
+            // Nobody polls for AIO completions.
+            (*k).ki_flags &= !(IOCB_HIPRI);
+        }
+        Ok(())
+    }
+
+    /// The open-mode and method checks of `aio_read`/`aio_write`: `EBADF` if the file is not
+    /// open for the direction, `EINVAL` if it has no `read_iter`/`write_iter`.
+    pub(crate) fn check_file(&self) -> Result {
+        let f = self.filp()?;
+        // SAFETY: a referenced file; `f_op` is valid for an open file.
+        let (mode, has_method) = unsafe {
+            let ops = (*f).f_op;
+            match self.dir {
+                Dir::Read => ((*f).f_mode & FMODE_READ, (*ops).read_iter.is_some()),
+                Dir::Write => ((*f).f_mode & FMODE_WRITE, (*ops).write_iter.is_some()),
+            }
+        };
+        if mode == 0 {
+            return Err(EBADF);
+        }
+        if !has_method {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Imports the user buffer (`aio_buf`, `aio_nbytes`; an iovec array of `aio_nbytes` entries
+    /// if `vectored`), checks the area (`rw_verify_area`) and runs the transfer. `Err` is a
+    /// submission error (no event); `Ok(Some(res))` is the result of a transfer that finished
+    /// already; `Ok(None)` means `owner` will get [`RwDone::rw_done`] later.
+    pub(crate) fn start(&self, owner: Arc<T>, buf: u64, nbytes: u64, vectored: bool) -> Result<Option<i64>> {
+        let iter_dir = match self.dir {
+            Dir::Read => 0,  // ITER_DEST
+            Dir::Write => 1, // ITER_SOURCE
+        };
+        let mut fast: [bindings::iovec; bindings::UIO_FASTIOV as usize] =
+            // SAFETY: all-zero is a valid `iovec` array.
+            unsafe { core::mem::zeroed() };
+        let mut iovp: *mut bindings::iovec = fast.as_mut_ptr();
+        let mut iter = core::mem::MaybeUninit::<bindings::iov_iter>::zeroed();
+        // SAFETY: `iter` and `fast` live until the end of this function, and the transfer
+        // either finishes here or (queued) no longer needs them, as for Linux's stack-held
+        // iterators in aio_read/aio_write. On success `iovp` is null or a kmalloc'ed array.
+        let imported = unsafe {
+            if vectored {
+                bindings::import_iovec(
+                    iter_dir,
+                    buf as usize as *const bindings::iovec,
+                    nbytes as u32,
+                    bindings::UIO_FASTIOV,
+                    &mut iovp,
+                    iter.as_mut_ptr(),
+                ) as isize
+            } else {
+                iovp = ptr::null_mut();
+                bindings::import_ubuf(iter_dir, buf as usize as *mut _, nbytes as usize, iter.as_mut_ptr())
+                    as isize
+            }
+        };
+        if imported < 0 {
+            return Err(Error::from_errno(imported as i32));
+        }
+        // `import_iovec` returns the (capped) total; `import_ubuf` caps the length itself.
+        let count = if vectored { imported as usize } else { (nbytes as usize).min(MAX_RW_COUNT) };
+        let result = self.verify_area(count).and_then(|()| {
+            let f = self.filp()?;
+            // SAFETY: the iterator is initialised; the kiocb is prepared; see `transfer`.
+            Ok(unsafe { self.transfer(f, owner, iter.as_mut_ptr()) })
+        });
+        if !iovp.is_null() && iovp != fast.as_mut_ptr() {
+            // SAFETY: allocated by `import_iovec`, not referenced once the transfer returned.
+            unsafe { bindings::kfree(iovp.cast()) };
+        }
+        result
+    }
+
+    /// The offset checks of `rw_verify_area` (no LSM or fanotify hooks are configured in the
+    /// guest kernels, so these are all of it): a negative position, or one that wraps with
+    /// `count`, is `EINVAL` (`EOVERFLOW` for files with unsigned offsets).
+    fn verify_area(&self, count: usize) -> Result {
+        let f = self.filp()?;
+        // SAFETY: a prepared kiocb on a referenced file.
+        let (pos, unsigned) = unsafe {
+            ((*self.raw()).ki_pos, (*(*f).f_op).fop_flags & FOP_UNSIGNED_OFFSET != 0)
+        };
+        if (count as isize) < 0 {
+            return Err(EINVAL);
+        }
+        if pos < 0 {
+            if !unsigned {
+                return Err(EINVAL);
+            }
+            if count as u64 >= pos.unsigned_abs() {
+                return Err(Error::from_errno(-(kernel::bindings::EOVERFLOW as i32)));
+            }
+        } else if pos.wrapping_add(count as i64) < 0 && !unsigned {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Calls `read_iter`/`write_iter` and maps its result as `aio_rw_done` does.
+    ///
+    /// # Safety
+    ///
+    /// `iter` is an initialised iterator over user memory, valid for the call; `f` is the
+    /// kiocb's referenced file, checked by `check_file`.
+    unsafe fn transfer(&self, f: *mut bindings::file, owner: Arc<T>, iter: *mut bindings::iov_iter) -> Option<i64> {
+        let k = self.raw();
+        // SAFETY: a referenced file with the method (checked by `check_file`); the kiocb is
+        // prepared; `iter` valid per the contract.
+        let ret = unsafe {
+            if self.dir == Dir::Write {
+                if ((*(*f).f_inode).i_mode as u32 & bindings::S_IFMT) == bindings::S_IFREG {
+                    bindings::kaio_kiocb_start_write(k);
+                    self.write_started.store(true, Ordering::Relaxed);
+                }
+                (*k).ki_flags |= bindings::IOCB_WRITE as i32;
+            }
+            // INVARIANT: from here until `ki_complete` (or our return) the kiocb owns `owner`.
+            self.owner.store(Arc::into_raw(owner).cast_mut(), Ordering::Release);
+            match self.dir {
+                Dir::Read => ((*(*f).f_op).read_iter.unwrap_unchecked())(k, iter),
+                Dir::Write => ((*(*f).f_op).write_iter.unwrap_unchecked())(k, iter),
+            }
+        };
+        if ret == EIOCBQUEUED {
+            return None;
+        }
+        // Finished here: take `owner` back (no `ki_complete` will come) and end the write.
+        let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: stored above from `Arc::into_raw`, taken back once.
+            drop(unsafe { Arc::from_raw(p) });
+        }
+        self.end_write();
+        let ret = ret as i64;
+        let restart = [
+            kernel::bindings::ERESTARTSYS,
+            kernel::bindings::ERESTARTNOINTR,
+            kernel::bindings::ERESTARTNOHAND,
+            kernel::bindings::ERESTART_RESTARTBLOCK,
+        ];
+        Some(if restart.iter().any(|&e| ret == -(e as i64)) { -(kernel::bindings::EINTR as i64) } else { ret })
+    }
+
+    fn end_write(&self) {
+        if self.write_started.swap(false, Ordering::AcqRel) {
+            // SAFETY: `kiocb_start_write` was called on this kiocb.
+            unsafe { bindings::kaio_kiocb_end_write(self.raw()) };
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called by a file's I/O path with the `kiocb` of an `RwKiocb<T>` whose transfer it queued.
+unsafe extern "C" fn complete_trampoline<T: RwDone>(kiocb: *mut bindings::kiocb, res: kernel::ffi::c_long) {
+    let offset = core::mem::offset_of!(RwKiocb<T>, kiocb);
+    // SAFETY: container_of; alive because `owner` holds an Arc to the `T` embedding it.
+    let this = unsafe { &*kiocb.cast::<u8>().sub(offset).cast::<RwKiocb<T>>() };
+    this.end_write();
+    let p = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() {
+        // SAFETY: stored by `transfer` from `Arc::into_raw`, taken back once.
+        T::rw_done(unsafe { Arc::from_raw(p) }, res as i64);
+    }
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Work items on the module's own workqueue, each carrying the `Arc<T>` it was queued with.
+//!
+//! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h).
+//!
+//! The queue belongs to the module ([`ModuleQueue`], created at load, destroyed at unload):
+//! destroying it waits for every work item, so no work function can still be running module
+//! code after unload.
+
+use super::bindings;
+use core::{
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{prelude::*, sync::Arc, types::Opaque};
+
+/// The module's workqueue, set while a [`ModuleQueue`] exists.
+static QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(ptr::null_mut());
+
+/// Owns the module's workqueue.
+///
+/// # Invariants
+///
+/// `QUEUE` holds a live workqueue from `new` until drop.
+pub(crate) struct ModuleQueue(());
+
+impl ModuleQueue {
+    /// `alloc_workqueue("kaio", WQ_UNBOUND, 0)`.
+    pub(crate) fn new() -> Result<ModuleQueue> {
+        // SAFETY: the name is a static C string.
+        let wq = unsafe { bindings::kaio_alloc_workqueue(kernel::c_str!("kaio").as_char_ptr()) };
+        if wq.is_null() {
+            return Err(ENOMEM);
+        }
+        // INVARIANT: published until drop.
+        QUEUE.store(wq, Ordering::Release);
+        Ok(ModuleQueue(()))
+    }
+}
+
+impl Drop for ModuleQueue {
+    fn drop(&mut self) {
+        let wq = QUEUE.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: allocated in `new` (type invariant); waits for all queued work.
+        unsafe { bindings::destroy_workqueue(wq) };
+    }
+}
+
+/// What a work item does.
+pub(crate) trait WorkCallback: Send + Sync + Sized {
+    /// Process context, may sleep.
+    fn run(this: Arc<Self>);
+}
+
+/// A work item that runs `T::run` with the `Arc<T>` it was queued with.
+///
+/// # Invariants
+///
+/// `work` is initialised with `trampoline::<T>`; while it is queued `owner` holds an `Arc<T>`
+/// (from `Arc::into_raw`) keeping the embedding `T` alive.
+#[pin_data]
+pub(crate) struct Work<T: WorkCallback> {
+    #[pin]
+    work: Opaque<bindings::work_struct>,
+    owner: AtomicPtr<T>,
+}
+
+// SAFETY: the workqueue API is thread-safe; `owner` is atomic.
+unsafe impl<T: WorkCallback> Send for Work<T> {}
+// SAFETY: as above.
+unsafe impl<T: WorkCallback> Sync for Work<T> {}
+
+impl<T: WorkCallback> Work<T> {
+    /// An idle work item.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `INIT_WORK` initialises it.
+            work <- Opaque::ffi_init(|slot| unsafe { bindings::kaio_init_work(slot, Some(trampoline::<T>)) }),
+            owner: AtomicPtr::new(ptr::null_mut()),
+        })
+    }
+
+    /// Queues the item on the module's workqueue with `owner`; `false` (and `owner` dropped)
+    /// if it is already queued or the module is unloading.
+    pub(crate) fn queue(&self, owner: Arc<T>) -> bool {
+        let wq = QUEUE.load(Ordering::Acquire);
+        let raw = Arc::into_raw(owner).cast_mut();
+        if wq.is_null()
+            || self.owner.compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire).is_err()
+        {
+            // SAFETY: `raw` came from `Arc::into_raw` above and was not stored.
+            drop(unsafe { Arc::from_raw(raw) });
+            return false;
+        }
+        // INVARIANT: `owner` holds the Arc while queued.
+        // SAFETY: initialised work item, kept alive by `owner`; a live workqueue.
+        unsafe { bindings::kaio_queue_work(wq, self.work.get()) };
+        true
+    }
+}
+
+/// # Safety
+///
+/// Called by the workqueue with the `work` field of a queued `Work<T>`.
+unsafe extern "C" fn trampoline<T: WorkCallback>(work: *mut bindings::work_struct) {
+    let offset = core::mem::offset_of!(Work<T>, work);
+    // SAFETY: container_of; alive because `owner` holds an Arc to the embedding `T`.
+    let this = unsafe { &*work.cast::<u8>().sub(offset).cast::<Work<T>>() };
+    let owner = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !owner.is_null() {
+        // SAFETY: stored by `queue` from `Arc::into_raw`, taken back once.
+        T::run(unsafe { Arc::from_raw(owner) });
+    }
+}
