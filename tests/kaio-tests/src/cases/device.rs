@@ -7,12 +7,12 @@ use kaio::uapi::*;
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { name: "device_mode_is_0666", run: device_mode_is_0666 },
-        Case { name: "device_open_close", run: device_open_close },
-        Case { name: "device_many_opens_are_independent", run: device_many_opens },
-        Case { name: "device_unknown_ioctl_enotty", run: device_unknown_ioctl_enotty },
-        Case { name: "device_wrong_size_or_direction_enotty", run: device_wrong_size_or_direction },
-        Case { name: "device_direct_mmap_refused", run: device_direct_mmap_refused },
+        Case::kaio("device_mode_is_0666", device_mode_is_0666),
+        Case::kaio("device_open_close", device_open_close),
+        Case::kaio("device_many_opens_are_independent", device_many_opens),
+        Case::kaio("device_unknown_ioctl_enotty", device_unknown_ioctl_enotty),
+        Case::kaio("device_wrong_size_or_direction_enotty", device_wrong_size_or_direction),
+        Case::kaio("device_direct_mmap_refused", device_direct_mmap_refused),
     ]
 }
 

@@ -1,12 +1,35 @@
-//! The test cases, one file per area.
+//! The test cases, one file per area. Cases whose behaviour native AIO defines are written once,
+//! generic over the backend (`aio::Aio`), and compared; the rest are kaio only.
 
 use crate::ktap::Case;
 
+mod cancel;
+mod delay;
+mod destroy;
 mod device;
+mod getevents;
+mod lifecycle;
+mod opcodes;
+mod params;
+mod races;
+mod ring;
+mod setup;
+mod submit;
 
 /// Every case, in the order they run.
 pub fn all() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(device::cases());
+    v.extend(setup::cases());
+    v.extend(destroy::cases());
+    v.extend(submit::cases());
+    v.extend(getevents::cases());
+    v.extend(cancel::cases());
+    v.extend(ring::cases());
+    v.extend(delay::cases());
+    v.extend(opcodes::cases());
+    v.extend(params::cases());
+    v.extend(lifecycle::cases());
+    v.extend(races::cases());
     v
 }
