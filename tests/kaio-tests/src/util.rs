@@ -448,6 +448,30 @@ pub fn wait_ring(ctx: u64, n: u32, within: Duration) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits until the ring's tail (raw) reaches `n` (a fresh ring that has not wrapped): `n`
+/// completions were posted, whoever consumed them.
+pub fn wait_tail(ctx: u64, n: u32, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    while ring_hdr(ctx).tail < n {
+        if Instant::now() > deadline {
+            return Err(format!("expected tail {n} within {within:?}, ring {:?}", ring_hdr(ctx)));
+        }
+        std::thread::sleep(ms(1));
+    }
+    Ok(())
+}
+
+/// An fd number that is not open (and that the lowest-free rule will not hand out soon).
+pub fn closed_fd() -> RawFd {
+    // SAFETY: duplicates stdin-or-anything to a high number and closes it again.
+    unsafe {
+        let p = Pipe::new().expect("pipe");
+        let fd = libc::fcntl(p.r, libc::F_DUPFD_CLOEXEC, 700);
+        libc::close(fd);
+        fd
+    }
+}
+
 /// Reaps every event in the ring from user space (reads [head, tail), stores head).
 pub fn user_reap(ctx: u64) -> Vec<IoEvent> {
     let h = ring_hdr(ctx);

@@ -139,7 +139,7 @@ fn delay_nbytes_nonzero_einval() -> CaseResult {
 }
 
 fn delay_bad_fd_ebadf() -> CaseResult {
-    let closed = Pipe::new()?.r;
+    let closed = closed_fd();
     for fd in [9999u32, u32::MAX, closed as u32] {
         let key = rejected(delay_iocb(fd as i32, 0, 1), EBADF, 200)?;
         check!(key == DEAD, "fd {fd}: aio_key {key:#x}, expected untouched");

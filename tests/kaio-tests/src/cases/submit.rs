@@ -6,7 +6,7 @@
 use crate::aio::*;
 use crate::ktap::{Case, CaseResult};
 use crate::util::*;
-use crate::{check, expect_eq};
+use crate::{check, expect_eq, want_eq};
 use kaio::uapi::*;
 
 pub fn cases() -> Vec<Case> {
@@ -137,11 +137,6 @@ fn submit_nbytes_overflow_einval_before_fd(b: &dyn Aio, o: &mut Obs) -> CaseResu
     Ok(())
 }
 
-fn closed_fd() -> i32 {
-    let p = Pipe::new().expect("pipe");
-    p.r
-}
-
 fn submit_bad_fd_ebadf_key_untouched(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     let fx = Fx::new()?;
     let ctx = Ctx::new(b, 4)?;
@@ -171,7 +166,7 @@ fn submit_unknown_opcode_einval_key_zeroed(b: &dyn Aio, o: &mut Obs) -> CaseResu
         let mut cb = Iocb { aio_key: DEAD, ..iocb(op, fx.fd(), 1) };
         let r = ctx.submit1(&mut cb);
         if op == KAIO_CMD_DELAY {
-            expect_eq!(o, "native: opcode 0x4b00 is unknown", r, Err(EINVAL));
+            want_eq!("native: opcode 0x4b00 is unknown", r, Err(EINVAL));
             continue;
         }
         expect_eq!(o, format!("opcode {op:#x}"), r, Err(EINVAL));
@@ -211,17 +206,17 @@ fn submit_resfd_not_eventfd_einval(b: &dyn Aio, o: &mut Obs) -> CaseResult {
 fn submit_resfd_bad_fd_ebadf(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     let fx = Fx::new()?;
     let ctx = Ctx::new(b, 4)?;
-    for fd in [9999u32, u32::MAX, closed_fd() as u32] {
+    for (what, fd) in [("9999", 9999u32), ("-1", u32::MAX), ("closed", closed_fd() as u32)] {
         let mut cb = Iocb { aio_key: DEAD, aio_flags: IOCB_FLAG_RESFD, aio_resfd: fd, ..fx.ready(b, 1) };
-        expect_eq!(o, format!("RESFD = {fd}"), ctx.submit1(&mut cb), Err(EBADF));
+        expect_eq!(o, format!("RESFD = {what}"), ctx.submit1(&mut cb), Err(EBADF));
         expect_eq!(o, "aio_key untouched", cb.aio_key, DEAD);
         // T113: before the aio_key write and before the opcode's own checks.
         let mut cb = Iocb { aio_key: DEAD, aio_flags: IOCB_FLAG_RESFD, aio_resfd: fd, aio_nbytes: 1, ..fx.pending(b, 1) };
-        expect_eq!(o, format!("invalid request with RESFD = {fd}"), ctx.submit1(&mut cb), Err(EBADF));
+        expect_eq!(o, format!("invalid request with RESFD = {what}"), ctx.submit1(&mut cb), Err(EBADF));
         expect_eq!(o, "aio_key untouched", cb.aio_key, DEAD);
         // A bad request fd still comes first.
         let mut cb = Iocb { aio_key: DEAD, aio_flags: IOCB_FLAG_RESFD, aio_resfd: fx.empty.w as u32, aio_fildes: fd, ..fx.ready(b, 1) };
-        expect_eq!(o, format!("fd {fd} with a non-eventfd RESFD"), ctx.submit1(&mut cb), Err(EBADF));
+        expect_eq!(o, format!("fd {what} with a non-eventfd RESFD"), ctx.submit1(&mut cb), Err(EBADF));
     }
     ctx.no_events(ms(20))?;
     Ok(())
