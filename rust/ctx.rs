@@ -23,6 +23,7 @@ use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
     mm::MmId,
+    irq_spinlock::{new_irq_spinlock, IrqSpinLock},
     percpu_ref::PercpuRef,
     ring_mem::SharedMem,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
@@ -104,7 +105,7 @@ pub(crate) struct Kioctx {
     pub(crate) reqs: PercpuRef<Kioctx>,
     /// `ctx_lock`: the cancellable requests. IRQ-safe: completions take it from the timer irq.
     #[pin]
-    pub(crate) active: SpinLockIrq<ActiveReqs>,
+    pub(crate) active: IrqSpinLock<ActiveReqs>,
     /// `completion_lock`: the producer side of the ring.
     #[pin]
     completion: SpinLockIrq<CompletionState>,
@@ -161,7 +162,7 @@ impl Kioctx {
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
-                active <- new_spinlock_irq!(ActiveReqs { tree: RBTree::new(), next_seq: 0 }, "kioctx::ctx_lock"),
+                active <- new_irq_spinlock!(ActiveReqs { tree: RBTree::new(), next_seq: 0 }, "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
                     CompletionState { tail: 0, completed_events: 0, posted: 0 },
                     "kioctx::completion_lock"

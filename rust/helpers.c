@@ -77,3 +77,24 @@ bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work)
 }
 
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }
+
+bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
+{
+	return spin_trylock_irqsave(lock, *flags);
+}
+
+void kaio_spin_lock(spinlock_t *lock) { spin_lock(lock); }
+void kaio_spin_unlock(spinlock_t *lock) { spin_unlock(lock); }
+
+bool kaio_list_empty(const struct list_head *head) { return list_empty(head); }
+void kaio_list_del_init(struct list_head *entry) { list_del_init(entry); }
+
+void kaio_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queue_func_t func)
+{
+	init_waitqueue_func_entry(wq_entry, func);
+}
+
+__poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt)
+{
+	return vfs_poll(file, pt);
+}

@@ -22,6 +22,7 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/percpu-refcount.h>
+#include <linux/poll.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
@@ -44,6 +45,14 @@ void kaio_percpu_ref_kill(struct percpu_ref *ref);
 
 unsigned long kaio_spin_lock_irqsave(spinlock_t *lock);
 void kaio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
+void kaio_spin_lock(spinlock_t *lock);
+void kaio_spin_unlock(spinlock_t *lock);
+
+bool kaio_list_empty(const struct list_head *head);
+void kaio_list_del_init(struct list_head *entry);
+void kaio_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queue_func_t func);
+__poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt);
 
 void kaio_init_completion(struct completion *c);
 

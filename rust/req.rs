@@ -18,12 +18,15 @@
 use crate::ctx::Kioctx;
 use crate::ops::{
     delay::{self, Delay},
-    fsync, rw,
+    fsync,
+    poll::{self, PollState},
+    rw,
 };
 use crate::sys::{
     cred::Creds,
     fd::{EventFd, FileRef},
     hrtimer::TimerCallback,
+    poll::{PollWait, PollWake, Waker},
     rw::{Dir, RwDone, RwKiocb},
     work::{Work, WorkCallback},
 };
@@ -59,6 +62,11 @@ pub(crate) struct Kiocb {
     pub(crate) work: Work<Kiocb>,
     /// FSYNC/FDSYNC: the submitter's credentials and whether it is FDSYNC.
     pub(crate) fsync: Option<(Creds, bool)>,
+    /// POLL: the wait-queue entry, and its state.
+    #[pin]
+    pub(crate) poll: PollWait<Kiocb>,
+    pub(crate) poll_state: PollState,
+    kind: Kind,
 }
 
 /// The operation a request is built for.
@@ -66,15 +74,26 @@ pub(crate) enum Op {
     Delay(u64),
     Rw(FileRef, Dir),
     Fsync(FileRef, Creds, bool),
+    Poll(FileRef),
+}
+
+/// Which operation a request carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Delay,
+    Rw,
+    Fsync,
+    Poll,
 }
 
 impl Kiocb {
     fn new(ctx: &Arc<Kioctx>, template: IoEvent, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         let ctx = ctx.clone();
-        let (delay_ns, file, dir, fsync) = match op {
-            Op::Delay(ns) => (ns, None, Dir::Read, None),
-            Op::Rw(file, dir) => (0, Some(file), dir, None),
-            Op::Fsync(file, creds, datasync) => (0, Some(file), Dir::Write, Some((creds, datasync))),
+        let (kind, delay_ns, file, dir, fsync) = match op {
+            Op::Delay(ns) => (Kind::Delay, ns, None, Dir::Read, None),
+            Op::Rw(file, dir) => (Kind::Rw, 0, Some(file), dir, None),
+            Op::Fsync(file, creds, datasync) => (Kind::Fsync, 0, Some(file), Dir::Write, Some((creds, datasync))),
+            Op::Poll(file) => (Kind::Poll, 0, Some(file), Dir::Read, None),
         };
         try_pin_init!(Kiocb {
             ctx,
@@ -85,6 +104,9 @@ impl Kiocb {
             rw <- RwKiocb::new(file, dir),
             work <- Work::new(),
             fsync,
+            poll <- PollWait::new(),
+            poll_state: PollState::new(),
+            kind,
         })
     }
 
@@ -110,8 +132,13 @@ impl Kiocb {
 
     /// `ki_cancel`: kicks the operation; called under `ctx_lock` after the request was taken
     /// off `active_reqs`. The event still comes from the operation's completion path.
-    pub(crate) fn cancel(&self) {
-        self.delay.cancel();
+    pub(crate) fn cancel(self: &Arc<Self>) {
+        match self.kind {
+            Kind::Delay => self.delay.cancel(),
+            Kind::Poll => poll::cancel(self),
+            // Never on active_reqs.
+            Kind::Rw | Kind::Fsync => {}
+        }
     }
 
     /// `iocb_put` → `aio_complete`: posts the one event of this request with `res`, then
@@ -133,7 +160,16 @@ impl RwDone for Kiocb {
 
 impl WorkCallback for Kiocb {
     fn run(this: Arc<Self>) {
-        fsync::run(this);
+        match this.kind {
+            Kind::Poll => poll::work(this),
+            _ => fsync::run(this),
+        }
+    }
+}
+
+impl PollWake for Kiocb {
+    fn wake(this: &Self, waiter: &Waker<'_, Self>, mask: u32) -> kernel::ffi::c_int {
+        poll::wake(this, waiter, mask)
     }
 }
 
@@ -195,6 +231,7 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
         .writer()
         .write(&KIOCB_KEY)?;
     let template = IoEvent { data: iocb.aio_data, obj: user_iocb as u64, res: 0, res2: 0 };
+    let mut poll_events = 0;
     let op = match iocb.aio_lio_opcode {
         KAIO_CMD_DELAY => {
             let ns = delay::prep(&iocb)?;
@@ -205,34 +242,26 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
         IOCB_CMD_PREAD | IOCB_CMD_PREADV => Op::Rw(file, Dir::Read),
         IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => Op::Rw(file, Dir::Write),
         IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC => fsync::prep(&iocb, file)?,
-        // POLL is not implemented yet: EINVAL, as Linux answers an unknown opcode (NOOP and
-        // the rest are EINVAL in Linux too).
+        IOCB_CMD_POLL => {
+            poll_events = poll::prep(&iocb)?;
+            Op::Poll(file)
+        }
+        // NOOP (6), the former PREADX (4) and everything else: EINVAL, as in Linux.
         _ => return Err(EINVAL),
-    };
-    let kind = match op {
-        Op::Delay(_) => 0,
-        Op::Fsync(..) => 1,
-        Op::Rw(..) => 2,
     };
     let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, eventfd, op))?.into();
     // The request's `reqs` reference, dropped with the request.
     ctx.reqs.get();
-    match kind {
-        0 => {
-            slot.accept();
-            delay::start(req, node);
-            return Ok(());
+    // On error the request is dropped here: no event, and the slot goes back.
+    match req.kind {
+        Kind::Delay => delay::start(req, node),
+        Kind::Fsync => fsync::start(req),
+        Kind::Poll => poll::start(req, poll_events, node)?,
+        Kind::Rw => {
+            let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+            rw::start(req, &iocb, vectored)?;
         }
-        1 => {
-            slot.accept();
-            fsync::start(req);
-            return Ok(());
-        }
-        _ => {}
     }
-    let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-    // On error the request is dropped here: no event, the slot goes back.
-    rw::start(req, &iocb, vectored)?;
     slot.accept();
     Ok(())
 }

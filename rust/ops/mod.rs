@@ -4,4 +4,5 @@
 
 pub(crate) mod delay;
 pub(crate) mod fsync;
+pub(crate) mod poll;
 pub(crate) mod rw;

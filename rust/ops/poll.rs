@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `IOCB_CMD_POLL` (`aio_poll`, `aio_poll_wake`, `aio_poll_complete_work`, `aio_poll_cancel`):
+//! wait for readiness on any pollable file; the request that io_cancel really cancels.
+//!
+//! ```text
+//! submit: vfs_poll registers the wait entry on the file's queue (at most one queue)
+//!   ready now (or an error)      ──> entry stolen off the queue; event at once (or rejected)
+//!   not ready                    ──> on active_reqs, cancellable, waiting
+//! wake-up (any context, queue lock held):
+//!   with a matching mask, worker idle, ctx_lock free (trylock) ──> completed inline, res = mask
+//!   otherwise                    ──> the worker is queued (or told to run again)
+//!   POLLFREE                     ──> also cancelled and taken off the dying queue for good
+//! worker: re-polls; nothing ready and not cancelled ──> keeps waiting; else completes
+//! cancel (ctx_lock held): marks cancelled, queues the worker ──> res 0
+//! ```
+//!
+//! `work_scheduled`/`need_resched` are changed only with the queue lock held (or after the
+//! entry left the queue), as in Linux; `cancelled` is read without it.
+
+use crate::req::Kiocb;
+use crate::sys::poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN};
+use crate::uapi::Iocb;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use kernel::{ffi::c_int, prelude::*, rbtree::RBTreeNodeReservation, sync::Arc};
+
+/// The poll state of a request (`struct poll_iocb` without the entry and the work).
+pub(crate) struct PollState {
+    events: AtomicU32,
+    cancelled: AtomicBool,
+    work_scheduled: AtomicBool,
+    need_resched: AtomicBool,
+    /// The worker only has to post this result (an inline completion with an eventfd, which
+    /// must not be signalled from inside a wake-up: `aio_poll_put_work`).
+    deferred: AtomicBool,
+    deferred_res: AtomicI64,
+}
+
+impl PollState {
+    pub(crate) const fn new() -> Self {
+        PollState {
+            events: AtomicU32::new(0),
+            cancelled: AtomicBool::new(false),
+            work_scheduled: AtomicBool::new(false),
+            need_resched: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
+            deferred_res: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Checks the iocb of a poll request: the requested mask must fit 16 bits, and offset, size and
+/// rw flags must be 0. Returns the events to wait for (`demangle_poll` plus ERR and HUP).
+pub(crate) fn prep(iocb: &Iocb) -> Result<u32> {
+    if iocb.aio_buf > u64::from(u16::MAX) {
+        return Err(EINVAL);
+    }
+    if iocb.aio_offset != 0 || iocb.aio_nbytes != 0 || iocb.aio_rw_flags != 0 {
+        return Err(EINVAL);
+    }
+    Ok((iocb.aio_buf as u32 & POLL_KNOWN) | EPOLLERR | EPOLLHUP)
+}
+
+fn mangle(mask: u32) -> i64 {
+    i64::from(mask & POLL_KNOWN)
+}
+
+/// Registers the request and decides, under `ctx_lock`, between completing now, rejecting,
+/// and waiting on `active_reqs` (`aio_poll`).
+pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: RBTreeNodeReservation<u64, Arc<Kiocb>>) -> Result {
+    let st = &req.poll_state;
+    st.events.store(events, Ordering::Relaxed);
+    let Some(file) = req.rw.file() else { return Err(EBADF) };
+    let armed = req.poll.arm(&req, file, events);
+    let mut mask = armed.mask & events;
+    let mut error = armed.error;
+    let mut stolen = None;
+    let mut complete_now = false;
+    {
+        let mut active = req.ctx.active.lock();
+        if armed.queued {
+            let queue = req.poll.lock_queue();
+            let on_queue = queue.is_some();
+            let mut cancel = false;
+            if !on_queue || st.work_scheduled.load(Ordering::Relaxed) {
+                // A wake-up already completed it inline, or queued the worker.
+                if error != 0 {
+                    // Several queues: cancel if possible (it may be too late).
+                    cancel = true;
+                }
+                error = 0;
+                mask = 0;
+            }
+            if mask != 0 || error != 0 {
+                // Steal it off the queue to finish here.
+                stolen = queue.as_ref().and_then(|q| q.detach());
+            } else if cancel {
+                st.cancelled.store(true, Ordering::Relaxed);
+            } else if on_queue {
+                // Really waiting: cancellable from now on.
+                let seq = active.next_seq;
+                active.next_seq += 1;
+                req.set_seq(seq);
+                active.tree.insert(node.into_node(seq, req.clone()));
+            }
+            drop(queue);
+        }
+        if mask != 0 {
+            error = 0;
+            complete_now = true;
+        }
+    }
+    drop(stolen);
+    if complete_now {
+        req.complete(mangle(mask));
+    }
+    if error != 0 {
+        return Err(Error::from_errno(error));
+    }
+    Ok(())
+}
+
+/// `aio_poll_wake`.
+pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
+    let st = &req.poll_state;
+    let events = st.events.load(Ordering::Relaxed);
+    if mask != 0 && mask & events == 0 {
+        return 0;
+    }
+    if mask != 0 && !st.work_scheduled.load(Ordering::Relaxed) {
+        if let Some(mut active) = req.ctx.active.try_lock() {
+            let queue_ref = waker.detach();
+            let listed = active.tree.remove(&req.seq());
+            let res = mangle(mask);
+            // Signalling an eventfd from inside a wake-up can recurse through epoll into this
+            // same queue lock: with an eventfd, the worker posts the event.
+            let deferred = req.has_eventfd();
+            if deferred {
+                st.deferred_res.store(res, Ordering::Relaxed);
+                st.deferred.store(true, Ordering::Release);
+                if let Some(r) = &queue_ref {
+                    req.work.queue(r.clone());
+                }
+            }
+            drop(active);
+            drop(listed);
+            if let (false, Some(r)) = (deferred, queue_ref) {
+                r.complete(res);
+            }
+            return 1;
+        }
+    }
+    // Re-polling is needed: the worker decides (the entry stays on the queue, so no wake-up
+    // can be missed).
+    if st.work_scheduled.load(Ordering::Relaxed) {
+        st.need_resched.store(true, Ordering::Relaxed);
+    } else if let Some(owner) = waker.owner() {
+        st.work_scheduled.store(true, Ordering::Relaxed);
+        req.work.queue(owner);
+    }
+    if mask & POLLFREE != 0 {
+        // The queue is going away: leave it now, and let the worker complete the request.
+        st.cancelled.store(true, Ordering::Relaxed);
+        drop(waker.detach_pollfree());
+    }
+    1
+}
+
+/// The worker (`aio_poll_complete_work`, or `aio_poll_put_work` for a deferred completion).
+pub(crate) fn work(req: Arc<Kiocb>) {
+    let st = &req.poll_state;
+    if st.deferred.swap(false, Ordering::AcqRel) {
+        let res = st.deferred_res.load(Ordering::Relaxed);
+        req.complete(res);
+        return;
+    }
+    let events = st.events.load(Ordering::Relaxed);
+    let mut mask = 0;
+    if !st.cancelled.load(Ordering::Relaxed) {
+        if let Some(file) = req.rw.file() {
+            mask = PollWait::<Kiocb>::poll_now(file, events) & events;
+        }
+    }
+    let (queue_ref, listed) = {
+        let mut active = req.ctx.active.lock();
+        let mut queue_ref = None;
+        if let Some(queue) = req.poll.lock_queue() {
+            if mask == 0 && !st.cancelled.load(Ordering::Relaxed) {
+                // Not ready after all: wait on, or run again if another wake-up came.
+                if st.need_resched.swap(false, Ordering::Relaxed) {
+                    req.work.queue(req.clone());
+                } else {
+                    st.work_scheduled.store(false, Ordering::Relaxed);
+                }
+                return;
+            }
+            queue_ref = queue.detach();
+        }
+        // Otherwise POLLFREE took it off its queue: complete regardless.
+        (queue_ref, active.tree.remove(&req.seq()))
+    };
+    drop(queue_ref);
+    drop(listed);
+    req.complete(mangle(mask));
+}
+
+/// `aio_poll_cancel`, under `ctx_lock`: mark cancelled and let the worker complete it (res 0).
+pub(crate) fn cancel(req: &Arc<Kiocb>) {
+    let st = &req.poll_state;
+    if let Some(queue) = req.poll.lock_queue() {
+        st.cancelled.store(true, Ordering::Relaxed);
+        if !st.work_scheduled.swap(true, Ordering::Relaxed) {
+            req.work.queue(req.clone());
+        }
+        drop(queue);
+    }
+    // Otherwise POLLFREE already force-cancelled it.
+}

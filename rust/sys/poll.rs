@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Waiting on a file's wait queue for readiness: one `wait_queue_entry` with a custom wake
+//! function, registered through `vfs_poll` on at most one queue, as `fs/aio.c`'s poll does.
+//!
+//! C headers: [`include/linux/poll.h`](srctree/include/linux/poll.h),
+//! [`include/linux/wait.h`](srctree/include/linux/wait.h).
+//!
+//! While the entry is on a queue it holds an `Arc<T>` (the "queue reference"), so the owner
+//! outlives every wake-up; whoever takes the entry off the queue (always with the queue's lock
+//! held) gets that reference back. A queue can disappear before its file does (`POLLFREE`,
+//! e.g. signalfd, binder): its owner wakes us with `POLLFREE` and frees it only after an RCU
+//! grace period, so the queue pointer is read with acquire ordering under RCU, and cleared with
+//! release ordering as the very last access.
+
+use super::{bindings, fd::FileRef, rcu};
+use core::{
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{
+    ffi::{c_int, c_uint, c_void},
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::Opaque,
+};
+
+/// `EPOLLERR`, `EPOLLHUP`: always part of what a poll request waits for.
+pub(crate) const EPOLLERR: u32 = 0x8;
+pub(crate) const EPOLLHUP: u32 = 0x10;
+/// `POLLFREE`: the wait queue is being freed.
+pub(crate) const POLLFREE: u32 = 0x4000;
+/// The `POLL*` bits user space can name; on x86 `EPOLL*` has the same values, so
+/// `demangle_poll`/`mangle_poll` reduce to this mask.
+pub(crate) const POLL_KNOWN: u32 = 0x27ff;
+
+/// The owner of a [`PollWait`]: told about wake-ups.
+pub(crate) trait PollWake: Send + Sync + Sized {
+    /// A wake-up with event mask `mask` (0 when the waker gave none). Runs with the queue's
+    /// lock held, in any context, hard irq included. Returns the wake function's result.
+    fn wake(this: &Self, waiter: &Waker<'_, Self>, mask: u32) -> c_int;
+}
+
+/// A wait-queue entry owned by a `T`.
+///
+/// # Invariants
+///
+/// - `entry` is initialised with `wake_trampoline::<T>`; its list links are empty when it is
+///   on no queue.
+/// - `head` is the queue the entry was added to, or null; it is cleared only after the entry
+///   left the queue.
+/// - While the entry is on a queue, `owner` holds an `Arc<T>` (from `Arc::into_raw`).
+#[pin_data]
+pub(crate) struct PollWait<T: PollWake> {
+    #[pin]
+    entry: Opaque<bindings::wait_queue_entry>,
+    head: AtomicPtr<bindings::wait_queue_head>,
+    owner: AtomicPtr<T>,
+}
+
+// SAFETY: the entry is manipulated under its queue's lock; the pointers are atomics.
+unsafe impl<T: PollWake> Send for PollWait<T> {}
+// SAFETY: as above.
+unsafe impl<T: PollWake> Sync for PollWait<T> {}
+
+/// What registering found.
+pub(crate) struct Armed {
+    /// What the file reported ready, before masking.
+    pub(crate) mask: u32,
+    /// The entry was added to a queue.
+    pub(crate) queued: bool,
+    /// `-EINVAL` if the file wanted several queues, or none and nothing is ready; else 0.
+    pub(crate) error: i32,
+}
+
+/// The poll table handed to `vfs_poll` (`struct aio_poll_table`).
+#[repr(C)]
+struct Table<T: PollWake> {
+    pt: bindings::poll_table_struct,
+    wait: *const PollWait<T>,
+    queued: bool,
+    error: c_int,
+}
+
+impl<T: PollWake> PollWait<T> {
+    /// An entry on no queue.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; the helper initialises the entry and its
+            // list links (empty).
+            entry <- Opaque::ffi_init(|slot: *mut bindings::wait_queue_entry| unsafe {
+                slot.write(core::mem::zeroed());
+                bindings::kaio_init_waitqueue_func_entry(slot, Some(wake_trampoline::<T>));
+                let links = ptr::addr_of_mut!((*slot).entry);
+                (*links).next = links;
+                (*links).prev = links;
+            }),
+            head: AtomicPtr::new(ptr::null_mut()),
+            owner: AtomicPtr::new(ptr::null_mut()),
+        })
+    }
+
+    /// `vfs_poll(file, table)` with a queue function that adds the entry to the first queue
+    /// the file offers (the entry then holds `owner`) and records an error for any further one.
+    pub(crate) fn arm(&self, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
+        // The queue reference must be in place before the entry is visible to wakers.
+        self.owner.store(Arc::into_raw(owner.clone()).cast_mut(), Ordering::Release);
+        let mut table = Table::<T> {
+            pt: bindings::poll_table_struct { _qproc: Some(queue_proc::<T>), _key: events },
+            wait: self,
+            queued: false,
+            error: -(kernel::bindings::EINVAL as c_int),
+        };
+        // SAFETY: a referenced file; `table` outlives the call and its `pt` is first (repr C).
+        let mask = unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut table.pt) };
+        if !table.queued {
+            // Never visible to a waker: take the queue reference back.
+            let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: stored above from `Arc::into_raw`.
+                drop(unsafe { Arc::from_raw(p) });
+            }
+        }
+        Armed { mask, queued: table.queued, error: table.error }
+    }
+
+    /// `vfs_poll` without registering anything: what the file reports ready now.
+    pub(crate) fn poll_now(file: &FileRef, events: u32) -> u32 {
+        let mut pt = bindings::poll_table_struct { _qproc: None, _key: events };
+        // SAFETY: a referenced file; `pt` outlives the call.
+        unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut pt) }
+    }
+
+    /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue (under RCU,
+    /// against `POLLFREE`) and returns the guard. Callers have interrupts disabled.
+    pub(crate) fn lock_queue(&self) -> Option<QueueGuard<'_, T>> {
+        let rcu = rcu::Guard::new();
+        let head = self.head.load(Ordering::Acquire);
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: a queue seen non-null under RCU is not freed before the grace period ends
+        // (POLLFREE users free it with RCU delay), so its lock may be taken.
+        unsafe { bindings::kaio_spin_lock(ptr::addr_of_mut!((*head).lock)) };
+        // SAFETY: the entry's links are stable under the queue lock.
+        if unsafe { bindings::kaio_list_empty(ptr::addr_of!((*self.entry.get()).entry)) } {
+            // SAFETY: locked just above.
+            unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*head).lock)) };
+            return None;
+        }
+        Some(QueueGuard { wait: self, head, _rcu: rcu })
+    }
+
+    /// Takes the entry off its queue; the caller holds the queue lock.
+    fn detach_locked(&self) -> Option<Arc<T>> {
+        // SAFETY: the queue lock is held by the caller (a guard or the wake-up).
+        unsafe { bindings::kaio_list_del_init(ptr::addr_of_mut!((*self.entry.get()).entry)) };
+        let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: the queue reference stored by `arm`, taken back once (the swap).
+        (!p.is_null()).then(|| unsafe { Arc::from_raw(p) })
+    }
+}
+
+/// The queue of a [`PollWait`], locked, with the entry on it.
+pub(crate) struct QueueGuard<'a, T: PollWake> {
+    wait: &'a PollWait<T>,
+    head: *mut bindings::wait_queue_head,
+    _rcu: rcu::Guard,
+}
+
+impl<T: PollWake> QueueGuard<'_, T> {
+    /// Takes the entry off the queue, returning the queue reference.
+    pub(crate) fn detach(&self) -> Option<Arc<T>> {
+        self.wait.detach_locked()
+    }
+}
+
+impl<T: PollWake> Drop for QueueGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: locked by `lock_queue`; the RCU guard (dropped after) keeps it alive.
+        unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*self.head).lock)) };
+    }
+}
+
+/// What a wake-up may do to the entry (the queue lock is held).
+pub(crate) struct Waker<'a, T: PollWake> {
+    wait: &'a PollWait<T>,
+}
+
+impl<T: PollWake> Waker<'_, T> {
+    /// Takes the entry off the queue, returning the queue reference.
+    pub(crate) fn detach(&self) -> Option<Arc<T>> {
+        self.wait.detach_locked()
+    }
+
+    /// For `POLLFREE`: takes the entry off the queue and forgets the queue, as the last access
+    /// to it; returns the queue reference.
+    pub(crate) fn detach_pollfree(&self) -> Option<Arc<T>> {
+        let owner = self.wait.detach_locked();
+        self.wait.head.store(ptr::null_mut(), Ordering::Release);
+        owner
+    }
+
+    /// Another reference to the owner.
+    pub(crate) fn owner(&self) -> Option<Arc<T>> {
+        let p = self.wait.owner.load(Ordering::Acquire);
+        // SAFETY: non-null while the entry is on the queue, which it is during a wake-up; the
+        // borrow is turned into a new reference at once.
+        (!p.is_null()).then(|| Arc::from(unsafe { ArcBorrow::from_raw(p) }))
+    }
+}
+
+/// # Safety
+///
+/// Called by `vfs_poll` with the `pt` of a live `Table<T>` and a valid queue of the file.
+unsafe extern "C" fn queue_proc<T: PollWake>(
+    _file: *mut bindings::file,
+    head: *mut bindings::wait_queue_head,
+    pt: *mut bindings::poll_table_struct,
+) {
+    // SAFETY: `pt` is the first field of a `Table<T>` (repr C) on `arm`'s stack.
+    let table = unsafe { &mut *pt.cast::<Table<T>>() };
+    // Several queues per file are not supported.
+    if table.queued {
+        table.error = -(kernel::bindings::EINVAL as c_int);
+        return;
+    }
+    table.queued = true;
+    table.error = 0;
+    // SAFETY: `wait` points at the `PollWait` whose `arm` is running.
+    let wait = unsafe { &*table.wait };
+    // INVARIANT: `head` set before the entry goes on the queue.
+    wait.head.store(head, Ordering::Release);
+    // SAFETY: a valid queue and an initialised, unqueued entry that stays pinned while queued
+    // (it holds a reference to its owner).
+    unsafe { bindings::add_wait_queue(head, wait.entry.get()) };
+}
+
+/// # Safety
+///
+/// Called by a wake-up of the queue holding the entry of a `PollWait<T>`, with its lock held.
+unsafe extern "C" fn wake_trampoline<T: PollWake>(
+    entry: *mut bindings::wait_queue_entry,
+    _mode: c_uint,
+    _sync: c_int,
+    key: *mut c_void,
+) -> c_int {
+    let offset = core::mem::offset_of!(PollWait<T>, entry);
+    // SAFETY: container_of; the `PollWait` is alive because, on the queue, it holds `owner`.
+    let wait = unsafe { &*entry.cast::<u8>().sub(offset).cast::<PollWait<T>>() };
+    let p = wait.owner.load(Ordering::Acquire);
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: the queue reference keeps the owner alive for the whole wake-up (it can only be
+    // taken back under this same queue lock, by this call).
+    let owner = unsafe { ArcBorrow::from_raw(p) };
+    let owner: Arc<T> = owner.into();
+    T::wake(&owner, &Waker { wait }, key as usize as u32)
+}
