@@ -90,8 +90,6 @@ struct CompletionState {
     tail: u32,
     /// Events posted whose slots have not been given back yet (`completed_events`).
     completed_events: u32,
-    /// Number of events ever posted: getevents waiters sleep until it changes.
-    posted: u64,
 }
 
 /// An AIO context.
@@ -164,7 +162,7 @@ impl Kioctx {
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
                 active <- new_irq_spinlock!(ActiveReqs { tree: RBTree::new(), next_seq: 0 }, "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
-                    CompletionState { tail: 0, completed_events: 0, posted: 0 },
+                    CompletionState { tail: 0, completed_events: 0 },
                     "kioctx::completion_lock"
                 ),
                 waiters <- new_condvar!("kioctx::wait"),
@@ -315,26 +313,37 @@ impl Kioctx {
         }
     }
 
-    /// `aio_complete`: writes `event` at the tail, publishes the new tail and wakes the
-    /// waiters. Any context, hard irq included.
+    /// The first half of `aio_complete`: writes `event` at the tail and publishes the new tail.
+    /// Any context, hard irq included. The caller then signals the request's eventfd, and
+    /// wakes the waiters with [`Kioctx::wake_waiters`], in that order (as Linux).
     pub(crate) fn post_event(&self, event: &IoEvent) {
-        {
-            let mut c = self.completion.lock();
-            let tail = c.tail;
-            self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
-            // The event must be visible before the tail that covers it (smp_wmb).
-            fence(Ordering::Release);
-            let tail = if tail + 1 >= self.geometry.nr_events { 0 } else { tail + 1 };
-            c.tail = tail;
-            self.ring.write_u32(TAIL, tail);
-            let head = self.ring.read_u32(HEAD);
-            c.completed_events += 1;
-            if c.completed_events > 1 {
-                self.refill(&mut c, head, tail);
-            }
-            c.posted = c.posted.wrapping_add(1);
+        let mut c = self.completion.lock();
+        let tail = c.tail;
+        self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
+        // The event must be visible before the tail that covers it (smp_wmb).
+        fence(Ordering::Release);
+        let tail = if tail + 1 >= self.geometry.nr_events { 0 } else { tail + 1 };
+        c.tail = tail;
+        self.ring.write_u32(TAIL, tail);
+        let head = self.ring.read_u32(HEAD);
+        c.completed_events += 1;
+        if c.completed_events > 1 {
+            self.refill(&mut c, head, tail);
         }
+    }
+
+    /// The second half of `aio_complete`: wakes the getevents waiters. Each one goes back to
+    /// sleep unless the ring now holds the events it still needs (see `read_events`).
+    pub(crate) fn wake_waiters(&self) {
         self.waiters.notify_all();
+    }
+
+    /// Events in the ring as the waker of Linux counts them (`tail` against the user-visible
+    /// `head`); empty counts as 0 here, so a waiter never spins.
+    fn available(&self, c: &CompletionState) -> u32 {
+        let nr = self.geometry.nr_events;
+        let head = self.ring.read_u32(HEAD) % nr;
+        if c.tail >= head { c.tail - head } else { c.tail + nr - head }
     }
 
     /// `aio_read_events_ring`: copies up to `nr` events to `user`, oldest first, and advances
@@ -365,14 +374,16 @@ impl Kioctx {
     /// `read_events`: collects at least `min_nr` (at most `nr`) events into `user`, waiting up
     /// to `timeout` jiffies (`None`: forever, `Some(0)`: not at all). Returns the number
     /// collected, even below `min_nr` on timeout or signal; an error only if none was.
+    ///
+    /// As in Linux, a sleeping waiter reads nothing until the ring holds all the events it still
+    /// needs (or the context dies, or the timeout or a signal ends the wait), so events it cannot
+    /// use yet stay in the ring for other readers.
     pub(crate) fn read_events(&self, min_nr: usize, nr: usize, user: usize, timeout: Option<u64>) -> Result<usize> {
         let mut got = 0usize;
         let mut remaining = timeout;
         let mut stop = false;
         loop {
-            let seen = self.completion.lock().posted;
-            let attempt = self.read_ring(user + got * EVENT, nr - got);
-            match attempt {
+            match self.read_ring(user.wrapping_add(got * EVENT), nr - got) {
                 Ok(n) => got += n,
                 Err(e) => return if got > 0 { Ok(got) } else { Err(e) },
             }
@@ -382,8 +393,9 @@ impl Kioctx {
             if got >= min_nr || remaining == Some(0) || stop {
                 return Ok(got);
             }
+            let need = u32::try_from(min_nr - got).unwrap_or(u32::MAX);
             let mut c = self.completion.lock();
-            while c.posted == seen && !self.dead.load(Ordering::Acquire) {
+            while self.available(&c) < need && !self.dead.load(Ordering::Acquire) {
                 match remaining {
                     None => {
                         if self.waiters.wait_interruptible(&mut c) {

@@ -149,6 +149,7 @@ impl Kiocb {
         if let Some(eventfd) = &self.eventfd {
             eventfd.signal();
         }
+        self.ctx.wake_waiters();
     }
 }
 
