@@ -22,6 +22,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("cancel_wrong_ctx_einval", cancel_wrong_ctx_einval),
         Case::both("cancel_one_of_many", cancel_one_of_many),
         Case::both("cancel_then_destroy", cancel_then_destroy),
+        Case::both("cancel_same_address_oldest_first", cancel_same_address_oldest_first),
     ]
 }
 
@@ -205,5 +206,26 @@ fn cancel_then_destroy(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     }
     std::thread::sleep(ms(50));
     check!(fx.efd.take() == 0, "late eventfd signals");
+    Ok(())
+}
+
+/// Two requests submitted from the same iocb address (changed in between): io_cancel takes the
+/// first match, the oldest (§9.2).
+fn cancel_same_address_oldest_first(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    let f1 = Fx::new()?;
+    let f2 = Fx::new()?;
+    let ctx = Ctx::new(b, 8)?;
+    let mut cb = f1.pending(b, 1);
+    expect_eq!(o, "submit first", ctx.submit1(&mut cb), Ok(1));
+    cb = f2.pending(b, 2);
+    expect_eq!(o, "submit second from the same address", ctx.submit1(&mut cb), Ok(1));
+    expect_eq!(o, "cancel", ctx.cancel(&mut cb), Err(EINPROGRESS));
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("the oldest is cancelled", &ev[0], 1, &cb, cancel_res(b))?;
+    ctx.no_events(ms(30))?;
+    expect_eq!(o, "cancel again", ctx.cancel(&mut cb), Err(EINPROGRESS));
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("then the second", &ev[0], 2, &cb, cancel_res(b))?;
+    expect_eq!(o, "cancel a third time", ctx.cancel(&mut cb), Err(EINVAL));
     Ok(())
 }

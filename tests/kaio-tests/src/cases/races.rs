@@ -84,10 +84,13 @@ fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
             for r in &results {
                 r.store(0, SeqCst);
             }
+            // kaio: delays on three scales, so that the timer wins some rounds and the
+            // cancellers others.
+            let scale = [60_000u64, 400_000, 2_000_000][round % 3];
             for i in 0..K {
                 let data = (round * K + i) as u64;
                 let cb = if b.is_kaio() {
-                    delay_iocb(pipes[i].r, rng.below(300_000) as i64, data)
+                    delay_iocb(pipes[i].r, rng.below(scale) as i64, data)
                 } else {
                     poll_iocb(pipes[i].r, POLLIN, data)
                 };

@@ -20,6 +20,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("setup_nr_accounting", setup_nr_accounting),
         Case::both("setup_table_ids_lowest_free", setup_table_ids_lowest_free),
         Case::both("setup_many_contexts_independent", setup_many_contexts_independent),
+        Case::both("setup_ring_not_executable", setup_ring_not_executable),
         Case::kaio("setup_flags_nonzero_einval", setup_flags_nonzero_einval),
         Case::kaio("setup_arg_block_unreadable_efault", setup_arg_block_unreadable_efault),
         Case::kaio("setup_domains_have_separate_tables", setup_domains_have_separate_tables),
@@ -222,6 +223,20 @@ fn setup_many_contexts_independent(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     for (i, c) in ctxs.iter().enumerate() {
         expect_eq!(o, format!("destroy ctx {i}"), c.destroy(), Ok(0));
     }
+    Ok(())
+}
+
+fn setup_ring_not_executable(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    let ctx = Ctx::new(b, 1)?;
+    // SAFETY: mprotect of our own ring; the kernel refuses PROT_EXEC (T15).
+    let r = unsafe { libc::mprotect(ctx.id as *mut libc::c_void, 4096, libc::PROT_READ | libc::PROT_EXEC) };
+    expect_eq!(o, "mprotect(ring, PROT_READ | PROT_EXEC)", if r < 0 { Err(Errno(kaio::raw::errno())) } else { Ok(r as i64) }, Err(EACCES));
+    expect_eq!(o, "still the ring", ctx.hdr().magic, AIO_RING_MAGIC);
+    // Read-only is allowed (the kernel writes through its own references).
+    // SAFETY: as above.
+    let r = unsafe { libc::mprotect(ctx.id as *mut libc::c_void, 4096, libc::PROT_READ) };
+    expect_eq!(o, "mprotect(ring, PROT_READ)", r, 0);
+    expect_eq!(o, "destroy", ctx.destroy(), Ok(0));
     Ok(())
 }
 
