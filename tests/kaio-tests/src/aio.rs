@@ -142,7 +142,7 @@ impl Aio for Native {
 /// The opcodes kaio implements so far. Cases that need another opcode skip their kaio half
 /// ("not yet implemented in kaio"); add an opcode here when the module gains it.
 pub const KAIO_OPCODES: &[u16] =
-    &[KAIO_CMD_DELAY, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_PREADV, IOCB_CMD_PWRITEV];
+    &[KAIO_CMD_DELAY, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL, IOCB_CMD_PREADV, IOCB_CMD_PWRITEV];
 
 pub const KAIO_PARAM_NR: &str = "/sys/module/kaio/parameters/nr";
 pub const KAIO_PARAM_MAX_NR: &str = "/sys/module/kaio/parameters/max_nr";
