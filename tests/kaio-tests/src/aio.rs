@@ -80,6 +80,10 @@ fn ret(r: libc::c_long) -> Ret {
 pub trait Aio: Sync {
     fn name(&self) -> &'static str;
     fn is_kaio(&self) -> bool;
+    /// Which requests the generic cases use on this backend (see `util::Fx`): kaio's DELAY
+    /// (true), or POLL on pipes exactly as natively (false), which makes every observation
+    /// comparable with the native run, `res` values included.
+    fn uses_delay(&self) -> bool;
     /// The `/dev/kaio` fd of this domain (kaio only).
     fn fd(&self) -> Option<RawFd>;
     fn setup(&self, nr_events: u32, ctxp: *mut u64) -> Ret;
@@ -103,6 +107,9 @@ impl Aio for Native {
         "native"
     }
     fn is_kaio(&self) -> bool {
+        false
+    }
+    fn uses_delay(&self) -> bool {
         false
     }
     fn fd(&self) -> Option<RawFd> {
@@ -150,11 +157,18 @@ pub const KAIO_PARAM_MAX_NR: &str = "/sys/module/kaio/parameters/max_nr";
 /// One open file description of `/dev/kaio` (one domain), closed on drop.
 pub struct Kaio {
     pub fd: RawFd,
+    /// The generic cases use DELAY requests (else POLL, as natively).
+    pub delay: bool,
 }
 
 impl Kaio {
     pub fn open() -> Result<Kaio, String> {
-        kaio::raw::open().map(|fd| Kaio { fd }).map_err(|e| format!("open /dev/kaio: {:?}", Errno(e)))
+        kaio::raw::open().map(|fd| Kaio { fd, delay: true }).map_err(|e| format!("open /dev/kaio: {:?}", Errno(e)))
+    }
+
+    /// A domain on which the generic cases use POLL requests, like the native run.
+    pub fn open_poll() -> Result<Kaio, String> {
+        Kaio::open().map(|k| Kaio { delay: false, ..k })
     }
 }
 
@@ -167,10 +181,17 @@ impl Drop for Kaio {
 
 impl Aio for Kaio {
     fn name(&self) -> &'static str {
-        "kaio"
+        if self.delay {
+            "kaio"
+        } else {
+            "kaio-poll"
+        }
     }
     fn is_kaio(&self) -> bool {
         true
+    }
+    fn uses_delay(&self) -> bool {
+        self.delay
     }
     fn fd(&self) -> Option<RawFd> {
         Some(self.fd)
@@ -287,44 +308,55 @@ fn run_half(b: &dyn Aio, body: Body) -> Half {
     }
 }
 
-/// Runs `body` on the native syscalls and on a fresh `/dev/kaio` domain (as the mode allows),
-/// and requires both to pass and to agree.
+/// Runs `body` on the native syscalls and on fresh `/dev/kaio` domains (as the mode allows):
+/// once with DELAY requests and, once kaio implements POLL, once with the very requests of the
+/// native run. Every run must pass, and each kaio run must agree with the native one.
 pub fn both(body: Body) -> crate::ktap::CaseResult {
     let m = mode();
-    let native = m.native.then(|| run_half(&Native, body));
-    let kaio = if m.kaio {
-        Some(match Kaio::open() {
-            Ok(k) => run_half(&k, body),
-            Err(e) => Half::Fail(e),
-        })
-    } else {
-        None
-    };
-    let mut fails = Vec::new();
-    let mut skips = Vec::new();
-    for (name, h) in [("native", &native), ("kaio", &kaio)] {
-        match h {
-            Some(Half::Fail(why)) => fails.push(format!("{name}: {why}")),
-            Some(Half::Skip(why)) => skips.push(format!("{name}: {why}")),
-            _ => {}
+    let mut halves: Vec<(&'static str, Half)> = Vec::new();
+    if m.native {
+        halves.push(("native", run_half(&Native, body)));
+    }
+    if m.kaio {
+        let mut kinds = vec![("kaio", true)];
+        if KAIO_OPCODES.contains(&IOCB_CMD_POLL) {
+            kinds.push(("kaio-poll", false));
+        }
+        for (name, delay) in kinds {
+            let h = match Kaio::open() {
+                Ok(k) => run_half(&Kaio { delay, ..k }, body),
+                Err(e) => Half::Fail(e),
+            };
+            halves.push((name, h));
         }
     }
-    if let (Some(Half::Pass(n)), Some(Half::Pass(k))) = (&native, &kaio) {
-        let len = n.log.len().max(k.log.len());
-        let mut diffs = Vec::new();
-        for i in 0..len {
-            let a = n.log.get(i);
-            let b = k.log.get(i);
-            if a != b {
-                let show = |x: Option<&(String, String)>| x.map_or("(nothing)".to_string(), |(l, v)| format!("{l} = {v}"));
-                diffs.push(format!("step {i}: native {} / kaio {}", show(a), show(b)));
-                if diffs.len() >= 8 {
-                    break;
+    let mut fails = Vec::new();
+    let mut skips = Vec::new();
+    for (name, h) in &halves {
+        match h {
+            Half::Fail(why) => fails.push(format!("{name}: {why}")),
+            Half::Skip(why) => skips.push(format!("{name}: {why}")),
+            Half::Pass(_) => {}
+        }
+    }
+    if let Some(("native", Half::Pass(n))) = halves.first().map(|(a, b)| (*a, b)) {
+        for (name, h) in &halves[1..] {
+            let Half::Pass(k) = h else { continue };
+            let len = n.log.len().max(k.log.len());
+            let mut diffs = Vec::new();
+            for i in 0..len {
+                let (a, b) = (n.log.get(i), k.log.get(i));
+                if a != b {
+                    let show = |x: Option<&(String, String)>| x.map_or("(nothing)".to_string(), |(l, v)| format!("{l} = {v}"));
+                    diffs.push(format!("step {i}: native {} / {name} {}", show(a), show(b)));
+                    if diffs.len() >= 8 {
+                        break;
+                    }
                 }
             }
-        }
-        if !diffs.is_empty() {
-            fails.push(format!("native and kaio disagree:\n{}", diffs.join("\n")));
+            if !diffs.is_empty() {
+                fails.push(format!("native and {name} disagree:\n{}", diffs.join("\n")));
+            }
         }
     }
     if !fails.is_empty() {
@@ -334,11 +366,11 @@ pub fn both(body: Body) -> crate::ktap::CaseResult {
         }
         return Err(msg);
     }
-    let passed = [native.as_ref(), kaio.as_ref()].iter().any(|h| matches!(h, Some(Half::Pass(_))));
     if !skips.is_empty() {
+        let passed: Vec<&str> = halves.iter().filter(|(_, h)| matches!(h, Half::Pass(_))).map(|(n, _)| *n).collect();
         let mut msg = format!("SKIP {}", skips.join("; "));
-        if passed {
-            msg.push_str(if matches!(native, Some(Half::Pass(_))) { " (native half passed)" } else { " (kaio half passed)" });
+        if !passed.is_empty() {
+            msg.push_str(&format!(" ({} passed)", passed.join(", ")));
         }
         return Err(msg);
     }

@@ -279,12 +279,14 @@ impl Drop for EventFd {
 /// (a POLLIN on it stays pending) and an eventfd.
 ///
 /// The request kinds, per backend:
-/// * ready: completes on its own at once. Native: POLL(pipe with data), res = POLLIN (1),
-///   already in the ring when io_submit returns. kaio: DELAY(0), res 0, asynchronous.
-/// * pending: stays in flight until cancelled or torn down. Native: POLL(empty pipe); cancelled
-///   it completes with res 0. kaio: DELAY(1 h); cancelled res = -ECANCELED.
-/// * later: completes after a given time. Native: POLL(empty pipe) plus `fire` (a thread that
-///   writes to the pipe then), res has POLLIN. kaio: DELAY(t), res 0.
+/// * ready: completes on its own at once. POLL(pipe with data), res = POLLIN (1), already in
+///   the ring when io_submit returns; DELAY(0), res 0, asynchronous.
+/// * pending: stays in flight until cancelled or torn down. POLL(empty pipe), cancelled it
+///   completes with res 0; DELAY(1 h), cancelled res = -ECANCELED.
+/// * later: completes after a given time. POLL(empty pipe) plus `fire` (a thread that writes
+///   to the pipe then), res has POLLIN; DELAY(t), res 0.
+///
+/// Native runs use POLL; kaio runs use DELAY, and POLL too (`Aio::uses_delay`).
 pub struct Fx {
     pub full: Pipe,
     pub empty: Pipe,
@@ -302,7 +304,7 @@ impl Fx {
     }
 
     pub fn ready(&self, b: &dyn Aio, data: u64) -> Iocb {
-        if b.is_kaio() {
+        if b.uses_delay() {
             delay_iocb(self.full.r, 0, data)
         } else {
             poll_iocb(self.full.r, POLLIN, data)
@@ -310,7 +312,7 @@ impl Fx {
     }
 
     pub fn pending(&self, b: &dyn Aio, data: u64) -> Iocb {
-        if b.is_kaio() {
+        if b.uses_delay() {
             delay_iocb(self.empty.r, LONG_NS, data)
         } else {
             poll_iocb(self.empty.r, POLLIN, data)
@@ -318,7 +320,7 @@ impl Fx {
     }
 
     pub fn later(&self, b: &dyn Aio, data: u64, after: Duration) -> Iocb {
-        if b.is_kaio() {
+        if b.uses_delay() {
             delay_iocb(self.empty.r, after.as_nanos() as i64, data)
         } else {
             poll_iocb(self.empty.r, POLLIN, data)
@@ -328,7 +330,7 @@ impl Fx {
     /// Native: a thread that writes to the empty pipe after `after` (join it before the end of
     /// the case). kaio: nothing (the DELAY expires by itself).
     pub fn fire(&self, b: &dyn Aio, after: Duration) -> Option<std::thread::JoinHandle<()>> {
-        if b.is_kaio() {
+        if b.uses_delay() {
             return None;
         }
         // SAFETY: dup of an fd we own; the thread owns the copy.
@@ -346,7 +348,7 @@ impl Fx {
 
     /// Completes every pending native POLL of the empty pipe now (kaio: nothing).
     pub fn fire_now(&self, b: &dyn Aio) {
-        if !b.is_kaio() {
+        if !b.uses_delay() {
             self.empty.put();
         }
     }
@@ -354,7 +356,7 @@ impl Fx {
 
 /// The `res` of a ready request.
 pub fn ready_res(b: &dyn Aio) -> i64 {
-    if b.is_kaio() {
+    if b.uses_delay() {
         0
     } else {
         POLLIN as i64
@@ -363,7 +365,7 @@ pub fn ready_res(b: &dyn Aio) -> i64 {
 
 /// The `res` of a pending request that was cancelled.
 pub fn cancel_res(b: &dyn Aio) -> i64 {
-    if b.is_kaio() {
+    if b.uses_delay() {
         RES_ECANCELED
     } else {
         0
@@ -372,7 +374,7 @@ pub fn cancel_res(b: &dyn Aio) -> i64 {
 
 /// Whether `res` is what a "later" request completes with when it was not cancelled.
 pub fn later_res_ok(b: &dyn Aio, res: i64) -> bool {
-    if b.is_kaio() {
+    if b.uses_delay() {
         res == 0
     } else {
         res > 0 && res as u64 & POLLIN != 0

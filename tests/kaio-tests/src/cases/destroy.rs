@@ -113,7 +113,7 @@ fn destroy_thousands_in_flight(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     let mut cbs: Vec<Iocb> = (0..N as u64)
         .map(|i| {
             let mut cb = fx.pending(b, i);
-            if b.is_kaio() && i % 2 == 0 {
+            if b.uses_delay() && i % 2 == 0 {
                 // Half of the delays are short: some expire before, some during the teardown.
                 cb.aio_offset = rng.below(200_000_000) as i64;
             }

@@ -89,7 +89,7 @@ fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
             let scale = [60_000u64, 400_000, 2_000_000][round % 3];
             for i in 0..K {
                 let data = (round * K + i) as u64;
-                let cb = if b.is_kaio() {
+                let cb = if b.uses_delay() {
                     delay_iocb(pipes[i].r, rng.below(scale) as i64, data)
                 } else {
                     poll_iocb(pipes[i].r, POLLIN, data)
@@ -102,7 +102,7 @@ fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
                 break;
             }
             bar.wait();
-            if !b.is_kaio() {
+            if !b.uses_delay() {
                 for (i, p) in pipes.iter().enumerate() {
                     spin_for(rng.below(300) + (i as u64) * 50);
                     p.put();
@@ -143,7 +143,7 @@ fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
                     0 => einval == 2 && completed_ok,
                     // Cancelled first: kaio -ECANCELED; a native POLL res 0, or rarely the mask
                     // its worker had already sampled (§9.2).
-                    1 => einval == 1 && (e.res == cancel_res(b) || (!b.is_kaio() && completed_ok)),
+                    1 => einval == 1 && (e.res == cancel_res(b) || (!b.uses_delay() && completed_ok)),
                     _ => false,
                 };
                 if !ok {
@@ -160,7 +160,7 @@ fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
             if res.is_err() {
                 break;
             }
-            if !b.is_kaio() {
+            if !b.uses_delay() {
                 let mut buf = [0u8; 8];
                 for p in &pipes {
                     // SAFETY: drains the byte written this round.
