@@ -13,6 +13,9 @@ kdir=$("$here/kernel-dir.sh" "$variant")
 tag=$variant${KAIO_INJECT:+-inject-$KAIO_INJECT}
 out=$top/build/$tag/module
 mkdir -p "$out"
+# Concurrent builds of the same variant (parallel `make test` runs) take turns.
+exec 9>"$out.lock"
+flock 9
 rsync -a --delete --exclude 'bindings_generated.rs' --exclude '*.o' --exclude '*.cmd' \
 	--exclude '*.ko' --exclude '*.mod*' --exclude '*.d' --exclude 'Module.symvers' \
 	--exclude 'modules.order' --exclude '.*.cmd' \

@@ -22,6 +22,7 @@
 use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
+    hrtimer::{HrTimer, TimerCallback},
     mm::MmId,
     irq_spinlock::{new_irq_spinlock, IrqSpinLock},
     percpu_ref::PercpuRef,
@@ -90,6 +91,44 @@ struct CompletionState {
     tail: u32,
     /// Events posted whose slots have not been given back yet (`completed_events`).
     completed_events: u32,
+}
+
+/// How long a getevents caller may wait.
+pub(crate) enum Deadline {
+    /// No timeout.
+    Never,
+    /// Do not wait at all.
+    Now,
+    /// Relative, in nanoseconds (> 0), with hrtimer precision as Linux.
+    After(u64),
+}
+
+/// The timer of one waiting getevents call: on expiry it wakes the context's waiters, with
+/// `fired` set under `completion_lock` so that a waiter cannot miss it.
+#[pin_data]
+struct WaitTimer {
+    #[pin]
+    timer: HrTimer<WaitTimer>,
+    ctx: Arc<Kioctx>,
+    fired: AtomicBool,
+}
+
+impl TimerCallback for WaitTimer {
+    fn run(this: Arc<Self>) {
+        {
+            let _c = this.ctx.completion.lock();
+            this.fired.store(true, Ordering::Release);
+        }
+        this.ctx.waiters.notify_all();
+    }
+}
+
+/// Where a waiting getevents call stands with its deadline.
+enum Wait {
+    Forever,
+    Timer(Arc<WaitTimer>),
+    /// Without memory for a timer: jiffies left, through the condition variable's timeout.
+    Jiffies(u64),
 }
 
 /// An AIO context.
@@ -372,64 +411,74 @@ impl Kioctx {
     }
 
     /// `read_events`: collects at least `min_nr` (at most `nr`) events into `user`, waiting up
-    /// to `timeout` jiffies (`None`: forever, `Some(0)`: not at all). Returns the number
-    /// collected, even below `min_nr` on timeout or signal; an error only if none was.
+    /// to `deadline`. Returns the number collected, even below `min_nr` on timeout or signal; an
+    /// error only if none was.
     ///
     /// As in Linux, a sleeping waiter reads nothing until the ring holds all the events it still
     /// needs (or the context dies, or the timeout or a signal ends the wait), so events it cannot
     /// use yet stay in the ring for other readers.
-    pub(crate) fn read_events(&self, min_nr: usize, nr: usize, user: usize, timeout: Option<u64>) -> Result<usize> {
+    pub(crate) fn read_events(self: &Arc<Self>, min_nr: usize, nr: usize, user: usize, deadline: Deadline) -> Result<usize> {
         let mut got = 0usize;
-        let mut remaining = timeout;
+        let mut wait: Option<Wait> = None;
         let mut stop = false;
-        loop {
+        let result = loop {
             match self.read_ring(user.wrapping_add(got * EVENT), nr - got) {
                 Ok(n) => got += n,
-                Err(e) => return if got > 0 { Ok(got) } else { Err(e) },
+                Err(e) => break if got > 0 { Ok(got) } else { Err(e) },
             }
             if self.dead.load(Ordering::Acquire) {
-                return if got > 0 { Ok(got) } else { Err(EINVAL) };
+                break if got > 0 { Ok(got) } else { Err(EINVAL) };
             }
-            if got >= min_nr || remaining == Some(0) || stop {
-                return Ok(got);
+            if got >= min_nr || matches!(deadline, Deadline::Now) || stop {
+                break Ok(got);
             }
+            let wait = wait.get_or_insert_with(|| self.start_wait(&deadline));
             let need = u32::try_from(min_nr - got).unwrap_or(u32::MAX);
             let mut c = self.completion.lock();
             while self.available(&c) < need && !self.dead.load(Ordering::Acquire) {
-                match remaining {
-                    None => {
+                match wait {
+                    Wait::Forever => {
                         if self.waiters.wait_interruptible(&mut c) {
                             stop = true;
                             break;
                         }
                     }
-                    Some(j) => match self.waiters.wait_interruptible_timeout(&mut c, j as _) {
-                        kernel::sync::CondVarTimeoutResult::Timeout => {
-                            remaining = Some(0);
+                    Wait::Timer(t) => {
+                        if t.fired.load(Ordering::Acquire) || self.waiters.wait_interruptible(&mut c) {
                             stop = true;
                             break;
                         }
-                        kernel::sync::CondVarTimeoutResult::Signal { jiffies } => {
-                            remaining = Some(jiffies as u64);
+                    }
+                    Wait::Jiffies(j) => match self.waiters.wait_interruptible_timeout(&mut c, *j as _) {
+                        kernel::sync::CondVarTimeoutResult::Woken { jiffies } => *j = (jiffies as u64).max(1),
+                        _ => {
                             stop = true;
                             break;
-                        }
-                        kernel::sync::CondVarTimeoutResult::Woken { jiffies } => {
-                            remaining = Some((jiffies as u64).max(1));
                         }
                     },
                 }
             }
+        };
+        if let Some(Wait::Timer(t)) = wait {
+            t.timer.cancel();
+        }
+        result
+    }
+
+    /// Arms the deadline of a getevents call that is about to sleep for the first time.
+    fn start_wait(self: &Arc<Self>, deadline: &Deadline) -> Wait {
+        let Deadline::After(ns) = *deadline else { return Wait::Forever };
+        let timer = Arc::pin_init(
+            pin_init!(WaitTimer { timer <- HrTimer::new(), ctx: self.clone(), fired: AtomicBool::new(false) }),
+            GFP_KERNEL,
+        );
+        match timer {
+            Ok(t) => {
+                t.timer.start(t.clone(), ns);
+                Wait::Timer(t)
+            }
+            Err(_) => Wait::Jiffies(system::nsecs_to_jiffies(ns).max(1)),
         }
     }
 
-    /// Jiffies for a getevents timeout in nanoseconds (`None`: forever).
-    pub(crate) fn timeout_jiffies(ns: Option<i64>) -> Option<u64> {
-        match ns {
-            None => None,
-            Some(0) => Some(0),
-            Some(ns) if ns < 0 => None,
-            Some(ns) => Some(system::nsecs_to_jiffies(ns as u64).max(1)),
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! in once, then the call runs as its Linux 6.12 system call in `fs/aio.c`. The value returned
 //! is what that system call returns.
 
-use crate::ctx::Kioctx;
+use crate::ctx::Deadline;
 use crate::domain::Domain;
 use crate::req;
 use crate::sys::file::File;
@@ -89,12 +89,14 @@ fn getevents(domain: &Domain, a: kaio_getevents_args) -> Result<isize> {
     if a.min_nr < 0 || a.min_nr > a.nr {
         return Err(EINVAL);
     }
-    let got = ctx.read_events(
-        a.min_nr as usize,
-        a.nr as usize,
-        a.events as usize,
-        Kioctx::timeout_jiffies(timeout_ns),
-    )?;
+    let deadline = match timeout_ns {
+        None => Deadline::Never,
+        Some(0) => Deadline::Now,
+        // A negative relative timeout saturates to "forever" in Linux's hrtimer arithmetic.
+        Some(ns) if ns < 0 => Deadline::Never,
+        Some(ns) => Deadline::After(ns as u64),
+    };
+    let got = ctx.read_events(a.min_nr as usize, a.nr as usize, a.events as usize, deadline)?;
     drop(ctx);
     if got == 0 && kernel::current!().signal_pending() {
         return Err(EINTR);

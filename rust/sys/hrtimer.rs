@@ -89,6 +89,19 @@ impl<T: TimerCallback> HrTimer<T> {
         true
     }
 
+    /// `hrtimer_cancel()`: dequeues the timer, or waits for its running callback; afterwards the
+    /// callback is not running and will not run. Must not be called from the callback.
+    pub(crate) fn cancel(&self) {
+        // SAFETY: the timer is initialised.
+        unsafe { bindings::hrtimer_cancel(self.timer.get()) };
+        let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: dequeued before its callback took the Arc: the timer's reference, stored
+            // by `start` from `Arc::into_raw`, taken back once (the swap).
+            drop(unsafe { Arc::from_raw(p) });
+        }
+    }
+
     /// If the timer is queued, makes it expire now (its callback runs, from the timer, as soon
     /// as possible). Safe to call with interrupts disabled and spinlocks held.
     pub(crate) fn expire_now(&self) -> Expire {

@@ -472,7 +472,10 @@ fn getevents_short_timeout_not_rounded_up(b: &dyn Aio, o: &mut Obs) -> CaseResul
         check!(d >= ms(1), "{{0, 1 ms}} returned after {d:?}, before the timeout");
         best = best.min(d);
     }
-    check!(best < ms(3), "{{0, 1 ms}} on an empty ring: the fastest of 20 calls took {best:?} (expected about 1 ms)");
-    o.rec("fastest of 20 within 3 ms", true);
+    // The guest kernel (HZ=250, no one-shot clock events under QEMU TCG) wakes the native call
+    // on the next 4 ms tick (measured: 4.0 ms fastest of 20). A timeout rounded up to jiffies
+    // and slept with schedule_timeout adds a tick more (measured 7.5 ms), which this catches.
+    check!(best < ms(6), "{{0, 1 ms}} on an empty ring: the fastest of 20 calls took {best:?} (native: about 4 ms here)");
+    o.rec("fastest of 20 within 6 ms", true);
     Ok(())
 }
