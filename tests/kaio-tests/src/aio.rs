@@ -165,11 +165,6 @@ impl Kaio {
     pub fn open() -> Result<Kaio, String> {
         kaio::raw::open().map(|fd| Kaio { fd, delay: true }).map_err(|e| format!("open /dev/kaio: {:?}", Errno(e)))
     }
-
-    /// A domain on which the generic cases use POLL requests, like the native run.
-    pub fn open_poll() -> Result<Kaio, String> {
-        Kaio::open().map(|k| Kaio { delay: false, ..k })
-    }
 }
 
 impl Drop for Kaio {

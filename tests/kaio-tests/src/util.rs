@@ -503,7 +503,11 @@ pub fn possible_cpus() -> u32 {
 
 /// (pages, ring_nr) of a ring made by io_setup(n) (§2.3, §2.4; 4 KiB pages).
 pub fn ring_geometry(n: u32) -> (u64, u32) {
-    let c = possible_cpus();
+    ring_geometry_c(n, possible_cpus())
+}
+
+/// (pages, ring_nr) of a ring made by io_setup(n) with `c` possible CPUs.
+pub fn ring_geometry_c(n: u32, c: u32) -> (u64, u32) {
     let n1 = n.max(4 * c);
     let n2 = n1.wrapping_mul(2);
     let e = n2 as u64 + 2;
@@ -905,5 +909,30 @@ impl Rng {
 pub fn spin_for(n: u64) {
     for _ in 0..n {
         std::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked examples of AIO-SEMANTICS.md §2.4.
+    #[test]
+    fn ring_geometry_matches_the_documented_examples() {
+        for n in [1, 8, 9] {
+            assert_eq!(ring_geometry_c(n, 2), (1, 127));
+        }
+        assert_eq!(ring_geometry_c(128, 2), (3, 383));
+        assert_eq!(ring_geometry_c(4096, 2), (65, 8319));
+        assert_eq!(ring_geometry_c(65536, 2), (1025, 131199));
+        assert_eq!(ring_geometry_c(1, 16), (2, 255));
+        assert_eq!(ring_geometry_c(1, 64), (5, 639));
+        assert_eq!(ring_geometry_c(4_194_304, 2), (65537, 8_388_735));
+    }
+
+    #[test]
+    fn rng_below_stays_in_range() {
+        let mut r = Rng(1);
+        assert!((0..1000).all(|_| r.below(7) < 7));
     }
 }

@@ -46,7 +46,7 @@ fn dec(v: i64) -> String {
 /// io_cancel per request returns EINPROGRESS, the others EINVAL; the event's res says who won.
 fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     const K: usize = 4;
-    const ROUNDS: usize = 400;
+    const ROUNDS: usize = 300;
     let ctx = Ctx::new(b, 64)?;
     let pipes: Vec<Pipe> = (0..K).map(|_| Pipe::new()).collect::<Result<_, _>>()?;
     let slots: Vec<Mutex<Iocb>> = (0..K).map(|_| Mutex::new(Iocb::default())).collect();
@@ -86,7 +86,7 @@ fn race_cancel_vs_completion(b: &dyn Aio, o: &mut Obs) -> CaseResult {
             }
             // kaio: delays on three scales, so that the timer wins some rounds and the
             // cancellers others.
-            let scale = [60_000u64, 400_000, 2_000_000][round % 3];
+            let scale = [60_000u64, 1_000_000, 15_000_000][round % 3];
             for i in 0..K {
                 let data = (round * K + i) as u64;
                 let cb = if b.uses_delay() {
@@ -230,15 +230,15 @@ fn race_cancel_vs_destroy(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     Ok(())
 }
 
-/// T91/T102: a thread submits (one call of 300, or one at a time) while another destroys.
+/// T91/T102: a thread submits (one call of 200, or one at a time) while another destroys.
 /// The batch is accepted whole or refused with EINVAL (never partial); when io_destroy returns,
 /// every accepted request has signalled its eventfd.
 fn race_destroy_vs_submit(b: &dyn Aio, o: &mut Obs) -> CaseResult {
-    const BATCH: usize = 300;
+    const BATCH: usize = 200;
     let fx = Fx::new()?;
     let mut rng = Rng(17);
     let mut seen = [0usize; 2];
-    for round in 0..40 {
+    for round in 0..30 {
         let ctx = Ctx::new(b, 1000)?;
         let batch = round % 2 == 0;
         let bar = Spin::new(2);
