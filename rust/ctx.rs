@@ -161,6 +161,8 @@ pub(crate) struct Kioctx {
     reqs_available: AtomicU32,
     /// Set once, by the first `kill` (`ctx->dead`).
     pub(crate) dead: AtomicBool,
+    /// Set when every CPU sees `users` killed: no lookup can take a new reference any more.
+    users_dead_everywhere: AtomicBool,
     /// Index in the domain's table (`ctx->id`).
     pub(crate) id: AtomicU32,
     /// The ring's user address, which is the ctx id (`ctx->user_id`, `mmap_base`).
@@ -211,6 +213,7 @@ impl Kioctx {
                 geometry,
                 reqs_available: AtomicU32::new(geometry.nr_events - 1),
                 dead: AtomicBool::new(false),
+                users_dead_everywhere: AtomicBool::new(false),
                 id: AtomicU32::new(!0),
                 user_id: AtomicUsize::new(0),
                 mmap_size: AtomicUsize::new(0),
@@ -284,6 +287,23 @@ impl Kioctx {
         drop(self.completion.lock());
         self.waiters.notify_all();
         true
+    }
+
+    /// Kills `users` (the end of `kill_ioctx`): the cancel sweep starts once no syscall holds
+    /// the context. The confirmation records when no new reference can be taken anywhere.
+    pub(crate) fn kill_users(self: &Arc<Self>) {
+        self.users.kill_and_confirm(self.clone(), |ctx| {
+            ctx.users_dead_everywhere.store(true, Ordering::Release);
+        });
+    }
+
+    /// Takes a `users` reference for a lookup (`percpu_ref_tryget_live`).
+    pub(crate) fn tryget_user(&self) -> bool {
+        let confirmed_dead = self.users_dead_everywhere.load(Ordering::Acquire);
+        let got = self.users.tryget_live();
+        // After the confirmation, percpu_ref guarantees failure on every CPU.
+        debug_assert!(!(confirmed_dead && got), "users reference taken after confirmed kill");
+        got
     }
 
     /// Uninterruptibly waits until every request has completed (`reqs` released).

@@ -196,8 +196,7 @@ impl Domain {
         if unmap {
             self.unmap_ring(&ctx);
         }
-        let owner = ctx.clone();
-        ctx.users.kill(owner);
+        ctx.kill_users();
     }
 
     /// `io_destroy(ctx_id)`.

@@ -63,7 +63,7 @@ impl Table {
         let mm = MmId::current();
         let guard = rcu::Guard::new();
         let ctx = self.published.load(&guard)?.get(id as usize, &guard)?;
-        if ctx.user_id() as u64 != ctx_id || ctx.mm != mm || !ctx.users.tryget_live() {
+        if ctx.user_id() as u64 != ctx_id || ctx.mm != mm || !ctx.tryget_user() {
             return None;
         }
         Some(CtxRef(ctx.into()))

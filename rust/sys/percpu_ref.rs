@@ -32,6 +32,8 @@ pub(crate) struct PercpuRef<T: Send + Sync> {
     inner: Opaque<bindings::percpu_ref>,
     owner: AtomicPtr<T>,
     release: fn(Arc<T>),
+    /// Called by `kill_and_confirm` once the kill is seen by every CPU.
+    confirm: AtomicPtr<()>,
 }
 
 // SAFETY: the percpu_ref API is thread-safe; `owner` is an atomic.
@@ -58,6 +60,7 @@ impl<T: Send + Sync> PercpuRef<T> {
             // INVARIANT: null until `kill`.
             owner: AtomicPtr::new(ptr::null_mut()),
             release,
+            confirm: AtomicPtr::new(ptr::null_mut()),
         })
     }
 
@@ -79,10 +82,22 @@ impl<T: Send + Sync> PercpuRef<T> {
         unsafe { bindings::kaio_percpu_ref_tryget_live(self.inner.get()) }
     }
 
+    /// `percpu_ref_kill_and_confirm()`: as [`PercpuRef::kill`], and `confirm` runs (from an RCU
+    /// callback, softirq context) once every CPU sees the ref dead: from then on
+    /// [`PercpuRef::tryget_live`] fails everywhere.
+    pub(crate) fn kill_and_confirm(&self, owner: Arc<T>, confirm: fn(&T)) -> bool {
+        self.confirm.store(confirm as *mut (), Ordering::Release);
+        self.kill_with(owner, Some(confirm_trampoline::<T>))
+    }
+
     /// `percpu_ref_kill()`: marks the ref dead and drops the initial reference. `owner` is kept
     /// alive until the release callback, which receives it. Killing twice is refused (`false`),
     /// as it is a bug in C.
     pub(crate) fn kill(&self, owner: Arc<T>) -> bool {
+        self.kill_with(owner, None)
+    }
+
+    fn kill_with(&self, owner: Arc<T>, confirm: bindings::percpu_ref_func_t) -> bool {
         let raw = Arc::into_raw(owner).cast_mut();
         if self
             .owner
@@ -94,8 +109,9 @@ impl<T: Send + Sync> PercpuRef<T> {
             return false;
         }
         // INVARIANT: `owner` now holds the Arc the release callback takes back.
-        // SAFETY: initialised and not yet killed (the exchange above succeeded once).
-        unsafe { bindings::kaio_percpu_ref_kill(self.inner.get()) };
+        // SAFETY: initialised and not yet killed (the exchange above succeeded once); the
+        // confirmation, if any, runs while `owner` keeps the object alive (before the release).
+        unsafe { bindings::percpu_ref_kill_and_confirm(self.inner.get(), confirm) };
         true
     }
 }
@@ -117,6 +133,26 @@ unsafe extern "C" fn release_trampoline<T: Send + Sync>(r: *mut bindings::percpu
     // SAFETY: `owner` came from `Arc::into_raw` in `kill` and is taken back once (the swap).
     let owner = unsafe { Arc::from_raw(owner) };
     (this.release)(owner);
+}
+
+/// # Safety
+///
+/// Called by the percpu_ref core once, with the `inner` field of a `PercpuRef<T>` killed by
+/// `kill_and_confirm`, before its release.
+unsafe extern "C" fn confirm_trampoline<T: Send + Sync>(r: *mut bindings::percpu_ref) {
+    let offset = core::mem::offset_of!(PercpuRef<T>, inner);
+    // SAFETY: container_of; alive because `owner` holds an `Arc` to the `T` embedding it until
+    // the release, which comes after the confirmation.
+    let this = unsafe { &*r.cast::<u8>().sub(offset).cast::<PercpuRef<T>>() };
+    let owner = this.owner.load(Ordering::Acquire);
+    let confirm = this.confirm.load(Ordering::Acquire);
+    if owner.is_null() || confirm.is_null() {
+        return;
+    }
+    // SAFETY: `confirm` was stored from a `fn(&T)` by `kill_and_confirm`.
+    let confirm: fn(&T) = unsafe { core::mem::transmute::<*mut (), fn(&T)>(confirm) };
+    // SAFETY: `owner` is the live `Arc<T>` parked by the kill.
+    confirm(unsafe { &*owner });
 }
 
 #[pinned_drop]
