@@ -82,7 +82,19 @@ impl Geometry {
 pub(crate) struct ActiveReqs {
     /// Keyed by submission sequence number, so iteration is submission order.
     pub(crate) tree: RBTree<u64, Arc<Kiocb>>,
+    /// The next key; keys start at 1, 0 means "never listed".
     pub(crate) next_seq: u64,
+}
+
+impl ActiveReqs {
+    /// Takes `req` off the list (`list_del_init`): `None` if it is not on it (never listed,
+    /// or already taken off by a cancel or the destroy sweep).
+    pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
+        match req.seq() {
+            0 => None,
+            seq => self.tree.remove(&seq),
+        }
+    }
 }
 
 /// Producer state of the ring. Guarded by `completion_lock`.
@@ -201,7 +213,7 @@ impl Kioctx {
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
-                active <- new_irq_spinlock!(ActiveReqs { tree: RBTree::new(), next_seq: 0 }, "kioctx::ctx_lock"),
+                active <- new_irq_spinlock!(ActiveReqs { tree: RBTree::new(), next_seq: 1 }, "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
                     CompletionState { tail: 0, completed_events: 0 },
                     "kioctx::completion_lock"

@@ -61,7 +61,7 @@ pub(crate) fn start(req: Arc<Kiocb>, node: RBTreeNodeReservation<u64, Arc<Kiocb>
 /// The timer callback (hard irq): completes the request, cancelled if someone else took it off
 /// `active_reqs` first.
 pub(crate) fn expired(req: Arc<Kiocb>) {
-    let listed = req.ctx.active.lock().tree.remove(&req.seq());
+    let listed = req.ctx.active.lock().unlist(&req);
     let res = match listed {
         Some(_) => 0,
         None => -(kernel::bindings::ECANCELED as i64),

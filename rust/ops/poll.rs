@@ -130,7 +130,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     if mask != 0 && !st.work_scheduled.load(Ordering::Relaxed) {
         if let Some(mut active) = req.ctx.active.try_lock() {
             let queue_ref = waker.detach();
-            let listed = active.tree.remove(&req.seq());
+            let listed = active.unlist(req);
             let res = mangle(mask);
             // Signalling an eventfd from inside a wake-up can recurse through epoll into this
             // same queue lock: with an eventfd, the worker posts the event.
@@ -197,7 +197,7 @@ pub(crate) fn work(req: Arc<Kiocb>) {
             queue_ref = queue.detach();
         }
         // Otherwise POLLFREE took it off its queue: complete regardless.
-        (queue_ref, active.tree.remove(&req.seq()))
+        (queue_ref, active.unlist(&req))
     };
     drop(queue_ref);
     drop(listed);
