@@ -1,0 +1,293 @@
+//! The soak: a random sequence of calls (submit delays and reads, getevents, cancel,
+//! setup/destroy) while every kaio allocation and user copy of this task fails with some
+//! probability (`probability`, `interval`, `times`, `space`, with `task-filter` and this
+//! thread's make-it-fail; the stack filter still limits faults to kaio). Every error must be
+//! one Linux gives for that call, every accepted request must complete exactly once, and at
+//! the end (faults off) everything drains and nothing is left.
+
+use crate::fi::{Fi, KINDS};
+use crate::util::*;
+use kaio::uapi::*;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+pub const PERCENT: u32 = 10;
+/// Submit under faults: EAGAIN (the request), EFAULT (a copy), EINVAL (the lookup's read of
+/// ring->id: "no such context" is EINVAL in Linux).
+const LOOKUP: &[i32] = &[libc::EAGAIN, libc::EFAULT, libc::EINVAL];
+const TIMES: i32 = 1000;
+const SEED: u64 = 0x6b61_696f_6661_756c;
+
+pub struct SoakResult {
+    pub calls: u32,
+    /// Calls that returned an error.
+    pub errors: u32,
+    pub counts: [u32; 3],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Short,
+    Long { cancelled: bool },
+    Read(u64),
+}
+
+struct Req {
+    kind: Kind,
+    iocb: Box<Iocb>,
+    buf: Box<[u8; 512]>,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn allowed(what: &str, r: &Ret, ok: &[i32]) -> Res {
+    match r {
+        Err(e) if !ok.contains(e) => Err(format!("{what} fails with {} under random faults", ename(*e))),
+        _ => Ok(()),
+    }
+}
+
+struct State {
+    fd: i32,
+    ctx: u64,
+    file: i32,
+    reqs: BTreeMap<u64, Req>,
+    next: u64,
+    extra: Vec<u64>,
+    log: VecDeque<String>,
+    errors: u32,
+}
+
+impl State {
+    fn note(&mut self, s: String) {
+        if s.contains(": E") && !s.ends_with("EINPROGRESS") {
+            self.errors += 1;
+        }
+        if self.log.len() == 12 {
+            self.log.pop_front();
+        }
+        self.log.push_back(s);
+    }
+
+    /// Checks one event against what was submitted, and forgets the request.
+    fn complete(&mut self, ev: &IoEvent) -> Res {
+        let Some(req) = self.reqs.remove(&ev.data) else {
+            return Err(format!("event for unknown or already completed request data {} (res {})", ev.data, ev.res));
+        };
+        if ev.obj != &*req.iocb as *const Iocb as u64 {
+            return Err(format!("event obj {:#x} is not the iocb's address", ev.obj));
+        }
+        let ok = match req.kind {
+            Kind::Short => ev.res == 0,
+            Kind::Long { cancelled } => cancelled && ev.res == -ECANCELED,
+            Kind::Read(off) => {
+                let full = ev.res == 512;
+                let fault = ev.res == -(libc::EFAULT as i64) || ev.res == -(libc::ENOMEM as i64) || (0..512).contains(&ev.res);
+                let n = ev.res.max(0) as usize;
+                let data_ok = (0..n).all(|i| req.buf[i] == pattern(off as usize + i));
+                (full || fault) && data_ok
+            }
+        };
+        if !ok {
+            return Err(format!("{:?} request completed with res {}", req.kind, ev.res));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, rng: &mut Rng) -> Res {
+        let (fd, ctx) = (self.fd, self.ctx);
+        let busy = self.reqs.len() > 48;
+        match rng.below(8) {
+            0 | 1 if !busy => {
+                let n = 1 + rng.below(3) as usize;
+                let mut batch: Vec<Req> = (0..n)
+                    .map(|i| Req {
+                        kind: Kind::Short,
+                        iocb: Box::new(Iocb::delay(rng.below(2_000_000) as i64, fd).with_data(self.next + i as u64)),
+                        buf: Box::new([0; 512]),
+                    })
+                    .collect();
+                let ptrs: Vec<*mut Iocb> = batch.iter_mut().map(|r| &mut *r.iocb as *mut Iocb).collect();
+                let r = submit(fd, ctx, &ptrs);
+                self.note(format!("submit {n} short delays: {}", rstr(&r)));
+                allowed("submit of delays", &r, LOOKUP)?;
+                let accepted = r.unwrap_or(0) as usize;
+                if accepted > n {
+                    return Err(format!("submit of {n} returns {accepted}"));
+                }
+                for req in batch.into_iter().take(accepted) {
+                    self.reqs.insert(req.iocb.aio_data, req);
+                }
+                self.next += n as u64;
+            }
+            2 if !busy => {
+                let mut req = Req {
+                    kind: Kind::Long { cancelled: false },
+                    iocb: Box::new(Iocb::delay(LONG_NS, fd).with_data(self.next)),
+                    buf: Box::new([0; 512]),
+                };
+                self.next += 1;
+                let r = submit1(fd, ctx, &mut req.iocb);
+                self.note(format!("submit long delay {}: {}", req.iocb.aio_data, rstr(&r)));
+                allowed("submit of a delay", &r, LOOKUP)?;
+                if r == Ok(1) {
+                    self.reqs.insert(req.iocb.aio_data, req);
+                }
+            }
+            3 if !busy => {
+                let off = rng.below(127) * 512;
+                let mut req = Req { kind: Kind::Read(off), iocb: Box::new(Iocb::default()), buf: Box::new([0; 512]) };
+                *req.iocb = Iocb::pread(self.file, &mut req.buf[..], off as i64).with_data(self.next);
+                self.next += 1;
+                let r = submit1(fd, ctx, &mut req.iocb);
+                self.note(format!("submit pread {}: {}", req.iocb.aio_data, rstr(&r)));
+                allowed("submit of a read", &r, LOOKUP)?;
+                if r == Ok(1) {
+                    self.reqs.insert(req.iocb.aio_data, req);
+                }
+            }
+            4 | 5 => {
+                let min = rng.below(2) as usize;
+                let mut evs = [IoEvent::default(); 8];
+                let r = getevents(fd, ctx, min, &mut evs, Some(Duration::from_millis(5)));
+                self.note(format!("getevents(min {min}): {}", rstr(&r)));
+                allowed("getevents", &r, &[libc::EFAULT, libc::EINVAL])?;
+                for ev in &evs[..r.unwrap_or(0) as usize] {
+                    self.complete(ev)?;
+                }
+            }
+            6 => {
+                let longs: Vec<u64> = self
+                    .reqs
+                    .iter()
+                    .filter(|(_, r)| r.kind == Kind::Long { cancelled: false })
+                    .map(|(d, _)| *d)
+                    .collect();
+                if longs.is_empty() {
+                    return Ok(());
+                }
+                let d = longs[rng.below(longs.len() as u64) as usize];
+                let req = self.reqs.get_mut(&d).expect("listed");
+                let r = cancel(fd, ctx, &mut *req.iocb);
+                if r == Err(libc::EINPROGRESS) {
+                    req.kind = Kind::Long { cancelled: true };
+                }
+                self.note(format!("cancel {d}: {}", rstr(&r)));
+                allowed("cancel", &r, &[libc::EINPROGRESS, libc::EFAULT, libc::EINVAL])?;
+                if r.is_ok() {
+                    return Err("cancel returned success instead of EINPROGRESS".into());
+                }
+            }
+            _ => {
+                if self.extra.len() < 3 && rng.below(2) == 0 {
+                    let mut id = 0u64;
+                    let r = kaio::raw::setup(fd, 8, &mut id);
+                    self.note(format!("setup: {}", rstr(&r)));
+                    allowed("setup", &r, &[libc::ENOMEM, libc::EFAULT])?;
+                    if r.is_ok() {
+                        self.extra.push(id);
+                    } else if id != 0 {
+                        return Err("a failed setup wrote a ctx id".into());
+                    }
+                } else if let Some(&id) = self.extra.last() {
+                    let r = destroy(fd, id);
+                    self.note(format!("destroy: {}", rstr(&r)));
+                    allowed("destroy", &r, &[libc::EFAULT, libc::EINVAL])?;
+                    if r.is_ok() {
+                        self.extra.pop();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Faults off: cancels what is still in flight and collects every outstanding event.
+    fn drain(&mut self) -> Res {
+        let (fd, ctx) = (self.fd, self.ctx);
+        let longs: Vec<u64> =
+            self.reqs.iter().filter(|(_, r)| r.kind == Kind::Long { cancelled: false }).map(|(d, _)| *d).collect();
+        for d in longs {
+            let req = self.reqs.get_mut(&d).expect("listed");
+            match cancel(fd, ctx, &mut *req.iocb) {
+                Err(libc::EINPROGRESS) => req.kind = Kind::Long { cancelled: true },
+                r => return Err(format!("cancelling long delay {d} at the end: {}", rstr(&r))),
+            }
+        }
+        let n = self.reqs.len();
+        for ev in collect(fd, ctx, n, Duration::from_secs(30)).map_err(|m| format!("draining {n} requests: {m}"))? {
+            self.complete(&ev)?;
+        }
+        for id in std::mem::take(&mut self.extra) {
+            destroy(fd, id).map_err(|e| format!("destroy of an extra context: {}", ename(e)))?;
+        }
+        smoke_ctx(fd, ctx)?;
+        destroy(fd, ctx).map(drop).map_err(|e| format!("destroy: {}", ename(e)))
+    }
+}
+
+pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, steps: u32) -> Result<SoakResult, String> {
+    out_note("# site soak");
+    let dom = Dom::open()?;
+    let ctx = setup(dom.0, 32).map_err(|e| format!("setup: {}", ename(e)))?;
+    let file = data_file(65536)?;
+    let mut st = State { fd: dom.0, ctx, file, reqs: BTreeMap::new(), next: 1, extra: Vec::new(), log: VecDeque::new(), errors: 0 };
+    let mut rng = Rng(SEED);
+    fi.select(&KINDS)?;
+    fi.random(PERCENT, 1, TIMES)?;
+    fi.make_it_fail(true)?;
+    let mut result = Ok(());
+    let mut calls = 0;
+    let mut splat = None;
+    for _ in 0..steps {
+        calls += 1;
+        let r = st.step(&mut rng);
+        if let Some(s) = kmsg.and_then(|m| m.splat()) {
+            if splat.is_none() {
+                let last = st.log.back().cloned().unwrap_or_default();
+                splat = Some(format!("the kernel logged a splat during call {calls} ({last}): {s}"));
+            }
+        }
+        if let Err(e) = r {
+            result = Err(e);
+            break;
+        }
+    }
+    let off = fi.make_it_fail(false).and_then(|_| fi.random_off());
+    let _ = fi.select(&[]);
+    let left = off?;
+    let counts: [u32; 3] = std::array::from_fn(|i| (TIMES - left[i]).max(0) as u32);
+    if let Err(e) = result.and_then(|_| st.drain()) {
+        drop(dom);
+        unmap_all_rings();
+        let trail: Vec<String> = st.log.iter().map(|l| format!("#     {l}")).collect();
+        return Err(format!(
+            "{e} (after {calls} calls; injected slab {} page {} usercopy {}; last calls:\n{})",
+            counts[0],
+            counts[1],
+            counts[2],
+            trail.join("\n")
+        ));
+    }
+    drop(dom);
+    close_fd(file);
+    expect_clean()?;
+    if let Some(s) = splat {
+        return Err(s);
+    }
+    Ok(SoakResult { calls, errors: st.errors, counts })
+}
+
+fn out_note(s: &str) {
+    println!("{s}");
+}
