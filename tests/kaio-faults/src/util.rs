@@ -335,19 +335,17 @@ impl Kmsg {
         out
     }
 
-    /// A splat logged since the last call: the message before it (what it is about) and the
-    /// matching line.
+    /// A splat logged since the last call: the message that introduces it (e.g. warn_alloc's
+    /// "vmalloc error: ...") and the matching line.
     pub fn splat(&self) -> Option<String> {
         let msgs = self.read();
         let i = msgs.iter().position(|m| SPLATS.iter().any(|s| m.contains(s)))?;
-        let context: Vec<&str> = msgs[..=i]
-            .iter()
-            .rev()
-            .take(3)
-            .filter(|m| !m.starts_with("FAULT_INJECTION") && !m.starts_with("name "))
-            .map(|m| m.as_str())
-            .collect();
-        Some(context.into_iter().rev().collect::<Vec<_>>().join(" | "))
+        let noise = ["FAULT_INJECTION", "name ", "CPU: ", "Tainted: ", "Hardware name: "];
+        let intro = msgs[..i].iter().rev().find(|m| !noise.iter().any(|n| m.starts_with(n)));
+        Some(match intro {
+            Some(m) => format!("{m} | {}", msgs[i]),
+            None => msgs[i].clone(),
+        })
     }
 }
 
