@@ -75,16 +75,16 @@ fn path(kind: Kind, attr: &str) -> String {
 /// The attributes written (and restored at the end), per kind.
 fn attrs(kind: Kind) -> &'static [&'static str] {
     const COMMON: &[&str] = &[
-        "probability", "interval", "times", "space", "verbose", "task-filter", "stacktrace-depth",
+        "probability", "interval", "times", "space", "verbose", "verbose_ratelimit_interval_ms", "task-filter", "stacktrace-depth",
         "require-start", "require-end", "reject-start", "reject-end",
     ];
     const SLAB: &[&str] = &[
-        "probability", "interval", "times", "space", "verbose", "task-filter", "stacktrace-depth",
+        "probability", "interval", "times", "space", "verbose", "verbose_ratelimit_interval_ms", "task-filter", "stacktrace-depth",
         "require-start", "require-end", "reject-start", "reject-end", "ignore-gfp-wait",
         "cache-filter",
     ];
     const PAGE: &[&str] = &[
-        "probability", "interval", "times", "space", "verbose", "task-filter", "stacktrace-depth",
+        "probability", "interval", "times", "space", "verbose", "verbose_ratelimit_interval_ms", "task-filter", "stacktrace-depth",
         "require-start", "require-end", "reject-start", "reject-end", "ignore-gfp-wait",
         "ignore-gfp-highmem", "min-order",
     ];
@@ -213,7 +213,10 @@ impl Fi {
             w("interval", "1")?;
             w("times", "-1")?;
             w("space", "0")?;
+            // One "FAULT_INJECTION: forcing a failure" line per fault that is not __GFP_NOWARN,
+            // not rate-limited: the sweep counts them in /dev/kmsg.
             w("verbose", "1")?;
+            w("verbose_ratelimit_interval_ms", "0")?;
             w("task-filter", "Y")?;
             w("stacktrace-depth", "32")?;
             w("reject-start", "0")?;
@@ -287,6 +290,11 @@ impl Fi {
     pub fn random(&self, percent: u32, interval: u32, times: i32) -> Result<(), String> {
         for kind in KINDS {
             let w = |a: &str, v: &str| write_file(&path(kind, a), v);
+            // The soak's messages are rate-limited again, as by default.
+            let p = path(kind, "verbose_ratelimit_interval_ms");
+            if let Some((_, v)) = self.saved.iter().find(|(q, _)| *q == p) {
+                w("verbose_ratelimit_interval_ms", v)?;
+            }
             w("times", &times.to_string())?;
             w("interval", &interval.to_string())?;
             w("space", "0")?;

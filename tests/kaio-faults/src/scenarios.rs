@@ -33,6 +33,10 @@ pub trait Scenario {
     /// After the call (no fault armed): the result is one Linux could give for this fault, and
     /// the state is consistent and usable.
     fn check(&mut self, kind: Kind, r: Ret, injected: bool) -> Res;
+    /// Whether the call failed (partly: fewer iocbs accepted, fewer events returned).
+    fn failed(&self, r: &Ret) -> bool {
+        r.is_err()
+    }
     /// After the sweep of one kind: releases everything.
     fn end(&mut self) -> Res {
         Ok(())
@@ -539,6 +543,9 @@ impl Scenario for Submit {
         let ptrs: Vec<*mut Iocb> = self.iocbs.iter_mut().map(|b| &mut **b as *mut Iocb).collect();
         submit(self.fd(), self.ctx, &ptrs)
     }
+    fn failed(&self, r: &Ret) -> bool {
+        *r != Ok(self.op.count() as i64)
+    }
     fn check(&mut self, kind: Kind, r: Ret, injected: bool) -> Res {
         let (fd, ctx) = (self.fd(), self.ctx);
         let want = self.op.count();
@@ -663,6 +670,9 @@ impl Scenario for Getevents {
         let n = self.n();
         getevents(self.fd(), self.ctx, n, &mut self.evs[..n], Some(Duration::from_secs(20)))
     }
+    fn failed(&self, r: &Ret) -> bool {
+        *r != Ok(self.n() as i64)
+    }
     fn check(&mut self, kind: Kind, r: Ret, injected: bool) -> Res {
         let n = self.n();
         let got = match r {
@@ -732,6 +742,9 @@ impl Scenario for Cancel {
     }
     fn op(&mut self) -> Ret {
         cancel(self.fd(), self.ctx, &mut *self.iocb)
+    }
+    fn failed(&self, r: &Ret) -> bool {
+        *r != Err(libc::EINPROGRESS)
     }
     fn check(&mut self, kind: Kind, r: Ret, injected: bool) -> Res {
         let (fd, ctx) = (self.fd(), self.ctx);

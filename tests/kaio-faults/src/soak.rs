@@ -252,7 +252,7 @@ pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, steps: u32) -> Result<SoakResult, Strin
     for _ in 0..steps {
         calls += 1;
         let r = st.step(&mut rng);
-        if let Some(s) = kmsg.and_then(|m| m.splat()) {
+        if let Some(s) = kmsg.and_then(|m| m.scan().0) {
             if splat.is_none() {
                 let last = st.log.back().cloned().unwrap_or_default();
                 splat = Some(format!("the kernel logged a splat during call {calls} ({last}): {s}"));

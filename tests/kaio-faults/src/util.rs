@@ -335,17 +335,22 @@ impl Kmsg {
         out
     }
 
-    /// A splat logged since the last call: the message that introduces it (e.g. warn_alloc's
-    /// "vmalloc error: ...") and the matching line.
-    pub fn splat(&self) -> Option<String> {
+    /// What was logged since the last call: the first splat, if any (with the message that
+    /// introduces it, e.g. warn_alloc's "vmalloc error: ..."), and the number of
+    /// "FAULT_INJECTION: forcing a failure" lines (faults that were not __GFP_NOWARN).
+    pub fn scan(&self) -> (Option<String>, usize) {
         let msgs = self.read();
-        let i = msgs.iter().position(|m| SPLATS.iter().any(|s| m.contains(s)))?;
+        let notices = msgs.iter().filter(|m| m.starts_with("FAULT_INJECTION: forcing a failure")).count();
+        let Some(i) = msgs.iter().position(|m| SPLATS.iter().any(|s| m.contains(s))) else {
+            return (None, notices);
+        };
         let noise = ["FAULT_INJECTION", "name ", "CPU: ", "Tainted: ", "Hardware name: "];
         let intro = msgs[..i].iter().rev().find(|m| !noise.iter().any(|n| m.starts_with(n)));
-        Some(match intro {
+        let splat = match intro {
             Some(m) => format!("{m} | {}", msgs[i]),
             None => msgs[i].clone(),
-        })
+        };
+        (Some(splat), notices)
     }
 }
 
