@@ -170,9 +170,6 @@ impl Domain {
                 _ => return Err(EINVAL),
             }
         };
-        if vma.end() - vma.start() != ctx.ring().size() {
-            return Err(EINVAL);
-        }
         // The ring of Linux lives on a noexec pseudo file system: PROT_EXEC is refused.
         vma.forbid_exec();
         ctx.ring().map(vma)

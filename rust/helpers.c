@@ -18,8 +18,6 @@ MODULE_PARM_DESC(nr, "request slots of all live contexts (aio-nr)");
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
 
-void *kaio_vmalloc_user(unsigned long size) { return vmalloc_user(size); }
-
 void kaio_rcu_read_lock(void) { rcu_read_lock(); }
 void kaio_rcu_read_unlock(void) { rcu_read_unlock(); }
 
@@ -98,3 +96,10 @@ __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt)
 {
 	return vfs_poll(file, pt);
 }
+
+void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
+{
+	vm_flags_set(vma, flags);
+}
+
+void *kaio_page_address(struct page *page) { return page_address(page); }

@@ -33,8 +33,6 @@
 unsigned long *kaio_param_max_nr(void);
 unsigned long *kaio_param_nr(void);
 
-void *kaio_vmalloc_user(unsigned long size);
-
 void kaio_rcu_read_lock(void);
 void kaio_rcu_read_unlock(void);
 
@@ -73,5 +71,7 @@ struct mm_struct *kaio_current_mm(void);
 unsigned int kaio_num_possible_cpus(void);
 void kaio_warn_on(bool cond);
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
+void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags);
+void *kaio_page_address(struct page *page);
 
 #endif /* KAIO_HELPERS_H */

@@ -66,6 +66,12 @@ impl VmArea {
         unsafe { bindings::kaio_vm_flags_clear(self.0.get(), bindings::VM_MAYEXEC as _) }
     }
 
+    /// Marks the area `VM_DONTEXPAND | VM_DONTDUMP`: mremap cannot grow it, core dumps skip it.
+    pub(crate) fn set_dontexpand(&self) {
+        // SAFETY: valid, with the mmap lock held for writing (type invariant).
+        unsafe { bindings::kaio_vm_flags_set(self.0.get(), (bindings::VM_DONTEXPAND | bindings::VM_DONTDUMP) as _) }
+    }
+
     /// Start address of the area.
     pub(crate) fn start(&self) -> usize {
         // SAFETY: by the type invariant the area is valid; `vm_start` is stable while the mmap

@@ -9,11 +9,7 @@
 //! [`HrTimer::expire_now`] turns queued into "queued to expire immediately": the callback still
 //! runs, from the timer, so every completion takes the same path.
 
-use super::bindings;
-use core::{
-    ptr,
-    sync::atomic::{AtomicPtr, Ordering},
-};
+use super::{arc_slot::ArcSlot, bindings};
 use kernel::{prelude::*, sync::Arc, types::Opaque};
 
 /// What a timer does when it expires.
@@ -38,7 +34,7 @@ pub(crate) enum Expire {
 /// # Invariants
 ///
 /// - `timer` is initialised with `hrtimer_init` and its function is `trampoline::<T>`.
-/// - While the timer is queued, `owner` holds an `Arc<T>` (from `Arc::into_raw`), so the `T`
+/// - While the timer is queued, `owner` holds an `Arc<T>`, so the `T`
 ///   that embeds the timer cannot be freed while the timer core can still reach it; the
 ///   callback takes that `Arc`. The timer is never touched by the core after its callback has
 ///   returned `HRTIMER_NORESTART`, so the callback may drop the last reference.
@@ -46,7 +42,7 @@ pub(crate) enum Expire {
 pub(crate) struct HrTimer<T: TimerCallback> {
     #[pin]
     timer: Opaque<bindings::hrtimer>,
-    owner: AtomicPtr<T>,
+    owner: ArcSlot<T>,
 }
 
 // SAFETY: the hrtimer API is thread-safe; `owner` is atomic.
@@ -65,21 +61,14 @@ impl<T: TimerCallback> HrTimer<T> {
                 bindings::hrtimer_init(slot, bindings::CLOCK_MONOTONIC as i32, MODE);
                 (*slot).function = Some(trampoline::<T>);
             }),
-            owner: AtomicPtr::new(ptr::null_mut()),
+            owner: ArcSlot::empty(),
         })
     }
 
     /// Queues the timer to expire after `ns` nanoseconds; it holds `owner` until then.
     /// Returns `false` (and drops `owner`) if the timer is already queued.
     pub(crate) fn start(&self, owner: Arc<T>, ns: u64) -> bool {
-        let raw = Arc::into_raw(owner).cast_mut();
-        if self
-            .owner
-            .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // SAFETY: `raw` came from `Arc::into_raw` above and was not stored.
-            drop(unsafe { Arc::from_raw(raw) });
+        if self.owner.put(owner).is_err() {
             return false;
         }
         let ns = i64::try_from(ns).unwrap_or(i64::MAX);
@@ -94,12 +83,8 @@ impl<T: TimerCallback> HrTimer<T> {
     pub(crate) fn cancel(&self) {
         // SAFETY: the timer is initialised.
         unsafe { bindings::hrtimer_cancel(self.timer.get()) };
-        let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !p.is_null() {
-            // SAFETY: dequeued before its callback took the Arc: the timer's reference, stored
-            // by `start` from `Arc::into_raw`, taken back once (the swap).
-            drop(unsafe { Arc::from_raw(p) });
-        }
+        // Dequeued before its callback took it: the timer's reference.
+        drop(self.owner.take());
     }
 
     /// If the timer is queued, makes it expire now (its callback runs, from the timer, as soon
@@ -129,10 +114,8 @@ unsafe extern "C" fn trampoline<T: TimerCallback>(
     let offset = core::mem::offset_of!(HrTimer<T>, timer);
     // SAFETY: container_of; the `HrTimer` is alive because `owner` holds an Arc to its `T`.
     let this = unsafe { &*timer.cast::<u8>().sub(offset).cast::<HrTimer<T>>() };
-    let owner = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !owner.is_null() {
-        // SAFETY: stored by `start` from `Arc::into_raw`, taken back once (the swap).
-        T::run(unsafe { Arc::from_raw(owner) });
+    if let Some(owner) = this.owner.take() {
+        T::run(owner);
     }
     bindings::hrtimer_restart_HRTIMER_NORESTART
 }

@@ -12,7 +12,7 @@
 //!
 //! States: live (per-CPU) --kill--> dead (atomic, count > 0) --last put--> released.
 
-use super::bindings;
+use super::{arc_slot::ArcSlot, bindings};
 use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
@@ -24,13 +24,13 @@ use kernel::{prelude::*, sync::Arc, types::Opaque};
 /// # Invariants
 ///
 /// - `inner` was initialised by `percpu_ref_init` with `release_trampoline::<T>`.
-/// - `owner` is null until `kill`; then it holds an `Arc<T>` (from `Arc::into_raw`) that the
+/// - `owner` is empty until `kill`; then it holds an `Arc<T>` that the
 ///   release callback takes back exactly once.
 #[pin_data(PinnedDrop)]
 pub(crate) struct PercpuRef<T: Send + Sync> {
     #[pin]
     inner: Opaque<bindings::percpu_ref>,
-    owner: AtomicPtr<T>,
+    owner: ArcSlot<T>,
     release: fn(Arc<T>),
     /// Called by `kill_and_confirm` once the kill is seen by every CPU.
     confirm: AtomicPtr<()>,
@@ -53,12 +53,12 @@ impl<T: Send + Sync> PercpuRef<T> {
                         Opaque::raw_get(slot),
                         Some(release_trampoline::<T>),
                         0,
-                        bindings::GFP_KERNEL,
+                        bindings::GFP_KERNEL | bindings::__GFP_NOWARN,
                     ))
                 })
             },
             // INVARIANT: null until `kill`.
-            owner: AtomicPtr::new(ptr::null_mut()),
+            owner: ArcSlot::empty(),
             release,
             confirm: AtomicPtr::new(ptr::null_mut()),
         })
@@ -98,14 +98,7 @@ impl<T: Send + Sync> PercpuRef<T> {
     }
 
     fn kill_with(&self, owner: Arc<T>, confirm: bindings::percpu_ref_func_t) -> bool {
-        let raw = Arc::into_raw(owner).cast_mut();
-        if self
-            .owner
-            .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // SAFETY: `raw` came from `Arc::into_raw` just above and was not stored.
-            drop(unsafe { Arc::from_raw(raw) });
+        if self.owner.put(owner).is_err() {
             return false;
         }
         // INVARIANT: `owner` now holds the Arc the release callback takes back.
@@ -125,14 +118,10 @@ unsafe extern "C" fn release_trampoline<T: Send + Sync>(r: *mut bindings::percpu
     // SAFETY: `r` is the `inner` field of a `PercpuRef<T>` (container_of); the object is alive
     // because `owner` still holds an `Arc` to the `T` embedding it.
     let this = unsafe { &*r.cast::<u8>().sub(offset).cast::<PercpuRef<T>>() };
-    let owner = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-    if owner.is_null() {
-        // Released without a kill: impossible, a live per-CPU ref never reaches zero.
-        return;
+    // Empty only for a release without a kill: impossible, a live per-CPU ref never reaches 0.
+    if let Some(owner) = this.owner.take() {
+        (this.release)(owner);
     }
-    // SAFETY: `owner` came from `Arc::into_raw` in `kill` and is taken back once (the swap).
-    let owner = unsafe { Arc::from_raw(owner) };
-    (this.release)(owner);
 }
 
 /// # Safety
@@ -144,15 +133,15 @@ unsafe extern "C" fn confirm_trampoline<T: Send + Sync>(r: *mut bindings::percpu
     // SAFETY: container_of; alive because `owner` holds an `Arc` to the `T` embedding it until
     // the release, which comes after the confirmation.
     let this = unsafe { &*r.cast::<u8>().sub(offset).cast::<PercpuRef<T>>() };
-    let owner = this.owner.load(Ordering::Acquire);
     let confirm = this.confirm.load(Ordering::Acquire);
-    if owner.is_null() || confirm.is_null() {
+    // SAFETY: the only taker of `owner` is the release, which comes after the confirmation.
+    let Some(owner) = (unsafe { this.owner.peek() }) else { return };
+    if confirm.is_null() {
         return;
     }
     // SAFETY: `confirm` was stored from a `fn(&T)` by `kill_and_confirm`.
     let confirm: fn(&T) = unsafe { core::mem::transmute::<*mut (), fn(&T)>(confirm) };
-    // SAFETY: `owner` is the live `Arc<T>` parked by the kill.
-    confirm(unsafe { &*owner });
+    confirm(&owner);
 }
 
 #[pinned_drop]

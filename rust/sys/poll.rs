@@ -13,7 +13,7 @@
 //! grace period, so the queue pointer is read with acquire ordering under RCU, and cleared with
 //! release ordering as the very last access.
 
-use super::{bindings, fd::FileRef, rcu};
+use super::{arc_slot::ArcSlot, bindings, fd::FileRef, rcu};
 use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
@@ -21,7 +21,7 @@ use core::{
 use kernel::{
     ffi::{c_int, c_uint, c_void},
     prelude::*,
-    sync::{Arc, ArcBorrow},
+    sync::Arc,
     types::Opaque,
 };
 
@@ -49,13 +49,14 @@ pub(crate) trait PollWake: Send + Sync + Sized {
 ///   on no queue.
 /// - `head` is the queue the entry was added to, or null; it is cleared only after the entry
 ///   left the queue.
-/// - While the entry is on a queue, `owner` holds an `Arc<T>` (from `Arc::into_raw`).
+/// - While the entry is on a queue, `owner` holds an `Arc<T>`; it is taken only with the
+///   queue's lock held (or before the entry was ever queued).
 #[pin_data]
 pub(crate) struct PollWait<T: PollWake> {
     #[pin]
     entry: Opaque<bindings::wait_queue_entry>,
     head: AtomicPtr<bindings::wait_queue_head>,
-    owner: AtomicPtr<T>,
+    owner: ArcSlot<T>,
 }
 
 // SAFETY: the entry is manipulated under its queue's lock; the pointers are atomics.
@@ -96,7 +97,7 @@ impl<T: PollWake> PollWait<T> {
                 (*links).prev = links;
             }),
             head: AtomicPtr::new(ptr::null_mut()),
-            owner: AtomicPtr::new(ptr::null_mut()),
+            owner: ArcSlot::empty(),
         })
     }
 
@@ -104,7 +105,8 @@ impl<T: PollWake> PollWait<T> {
     /// the file offers (the entry then holds `owner`) and records an error for any further one.
     pub(crate) fn arm(&self, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
         // The queue reference must be in place before the entry is visible to wakers.
-        self.owner.store(Arc::into_raw(owner.clone()).cast_mut(), Ordering::Release);
+        // One registration per entry: the slot is empty.
+        let _ = self.owner.put(owner.clone());
         let mut table = Table::<T> {
             pt: bindings::poll_table_struct { _qproc: Some(queue_proc::<T>), _key: events },
             wait: self,
@@ -115,11 +117,7 @@ impl<T: PollWake> PollWait<T> {
         let mask = unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut table.pt) };
         if !table.queued {
             // Never visible to a waker: take the queue reference back.
-            let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: stored above from `Arc::into_raw`.
-                drop(unsafe { Arc::from_raw(p) });
-            }
+            drop(self.owner.take());
         }
         Armed { mask, queued: table.queued, error: table.error }
     }
@@ -155,9 +153,7 @@ impl<T: PollWake> PollWait<T> {
     fn detach_locked(&self) -> Option<Arc<T>> {
         // SAFETY: the queue lock is held by the caller (a guard or the wake-up).
         unsafe { bindings::kaio_list_del_init(ptr::addr_of_mut!((*self.entry.get()).entry)) };
-        let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-        // SAFETY: the queue reference stored by `arm`, taken back once (the swap).
-        (!p.is_null()).then(|| unsafe { Arc::from_raw(p) })
+        self.owner.take()
     }
 }
 
@@ -203,10 +199,8 @@ impl<T: PollWake> Waker<'_, T> {
 
     /// Another reference to the owner.
     pub(crate) fn owner(&self) -> Option<Arc<T>> {
-        let p = self.wait.owner.load(Ordering::Acquire);
-        // SAFETY: non-null while the entry is on the queue, which it is during a wake-up; the
-        // borrow is turned into a new reference at once.
-        (!p.is_null()).then(|| Arc::from(unsafe { ArcBorrow::from_raw(p) }))
+        // SAFETY: during a wake-up the queue lock is held, and only its holders take `owner`.
+        unsafe { self.wait.owner.peek() }.map(Arc::from)
     }
 }
 
@@ -248,13 +242,9 @@ unsafe extern "C" fn wake_trampoline<T: PollWake>(
     let offset = core::mem::offset_of!(PollWait<T>, entry);
     // SAFETY: container_of; the `PollWait` is alive because, on the queue, it holds `owner`.
     let wait = unsafe { &*entry.cast::<u8>().sub(offset).cast::<PollWait<T>>() };
-    let p = wait.owner.load(Ordering::Acquire);
-    if p.is_null() {
-        return 0;
-    }
-    // SAFETY: the queue reference keeps the owner alive for the whole wake-up (it can only be
-    // taken back under this same queue lock, by this call).
-    let owner = unsafe { ArcBorrow::from_raw(p) };
+    // SAFETY: the queue lock is held, and only its holders take `owner`.
+    let Some(owner) = (unsafe { wait.owner.peek() }) else { return 0 };
+    // A reference of our own for the whole wake-up, which may take the queue's.
     let owner: Arc<T> = owner.into();
     T::wake(&owner, &Waker { wait }, key as usize as u32)
 }

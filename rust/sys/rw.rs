@@ -11,10 +11,10 @@
 //! `ki_complete`, possibly in interrupt context; until then the kiocb holds the `Arc<T>` it was
 //! started with and hands it to [`RwDone::rw_done`].
 
-use super::{bindings, fd::FileRef};
+use super::{arc_slot::ArcSlot, bindings, fd::FileRef};
 use core::{
     ptr,
-    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, Ordering},
 };
 use kernel::{prelude::*, sync::Arc, types::Opaque};
 
@@ -36,15 +36,15 @@ pub(crate) enum Dir {
 /// # Invariants
 ///
 /// - `kiocb.ki_filp` is `file`'s file, which `file` keeps referenced.
-/// - `owner` is null except while the file owns a queued transfer; then it holds an
-///   `Arc<T>` (from `Arc::into_raw`) that `ki_complete` takes back.
+/// - `owner` is empty except while the file owns a queued transfer; then it holds an
+///   `Arc<T>` that `ki_complete` takes back.
 #[pin_data]
 pub(crate) struct RwKiocb<T: RwDone> {
     #[pin]
     kiocb: Opaque<bindings::kiocb>,
     file: Option<FileRef>,
     dir: Dir,
-    owner: AtomicPtr<T>,
+    owner: ArcSlot<T>,
     /// Freeze protection of a write to a regular file is held (`kiocb_start_write`).
     write_started: AtomicBool,
 }
@@ -81,7 +81,7 @@ impl<T: RwDone> RwKiocb<T> {
             }),
             file,
             dir,
-            owner: AtomicPtr::new(ptr::null_mut()),
+            owner: ArcSlot::empty(),
             write_started: AtomicBool::new(false),
         })
     }
@@ -244,7 +244,8 @@ impl<T: RwDone> RwKiocb<T> {
                 (*k).ki_flags |= bindings::IOCB_WRITE as i32;
             }
             // INVARIANT: from here until `ki_complete` (or our return) the kiocb owns `owner`.
-            self.owner.store(Arc::into_raw(owner).cast_mut(), Ordering::Release);
+            // One transfer per kiocb: the slot is empty.
+            let _ = self.owner.put(owner);
             match self.dir {
                 Dir::Read => ((*(*f).f_op).read_iter.unwrap_unchecked())(k, iter),
                 Dir::Write => ((*(*f).f_op).write_iter.unwrap_unchecked())(k, iter),
@@ -254,11 +255,7 @@ impl<T: RwDone> RwKiocb<T> {
             return None;
         }
         // Finished here: take `owner` back (no `ki_complete` will come) and end the write.
-        let p = self.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !p.is_null() {
-            // SAFETY: stored above from `Arc::into_raw`, taken back once.
-            drop(unsafe { Arc::from_raw(p) });
-        }
+        drop(self.owner.take());
         self.end_write();
         let ret = ret as i64;
         let restart = [
@@ -286,9 +283,7 @@ unsafe extern "C" fn complete_trampoline<T: RwDone>(kiocb: *mut bindings::kiocb,
     // SAFETY: container_of; alive because `owner` holds an Arc to the `T` embedding it.
     let this = unsafe { &*kiocb.cast::<u8>().sub(offset).cast::<RwKiocb<T>>() };
     this.end_write();
-    let p = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !p.is_null() {
-        // SAFETY: stored by `transfer` from `Arc::into_raw`, taken back once.
-        T::rw_done(unsafe { Arc::from_raw(p) }, res as i64);
+    if let Some(owner) = this.owner.take() {
+        T::rw_done(owner, res as i64);
     }
 }

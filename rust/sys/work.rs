@@ -8,7 +8,7 @@
 //! destroying it waits for every work item, so no work function can still be running module
 //! code after unload.
 
-use super::bindings;
+use super::{arc_slot::ArcSlot, bindings};
 use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
@@ -58,12 +58,12 @@ pub(crate) trait WorkCallback: Send + Sync + Sized {
 /// # Invariants
 ///
 /// `work` is initialised with `trampoline::<T>`; while it is queued `owner` holds an `Arc<T>`
-/// (from `Arc::into_raw`) keeping the embedding `T` alive.
+/// keeping the embedding `T` alive.
 #[pin_data]
 pub(crate) struct Work<T: WorkCallback> {
     #[pin]
     work: Opaque<bindings::work_struct>,
-    owner: AtomicPtr<T>,
+    owner: ArcSlot<T>,
 }
 
 // SAFETY: the workqueue API is thread-safe; `owner` is atomic.
@@ -77,7 +77,7 @@ impl<T: WorkCallback> Work<T> {
         pin_init!(Self {
             // SAFETY: `slot` is valid for writes; `INIT_WORK` initialises it.
             work <- Opaque::ffi_init(|slot| unsafe { bindings::kaio_init_work(slot, Some(trampoline::<T>)) }),
-            owner: AtomicPtr::new(ptr::null_mut()),
+            owner: ArcSlot::empty(),
         })
     }
 
@@ -85,12 +85,7 @@ impl<T: WorkCallback> Work<T> {
     /// if it is already queued or the module is unloading.
     pub(crate) fn queue(&self, owner: Arc<T>) -> bool {
         let wq = QUEUE.load(Ordering::Acquire);
-        let raw = Arc::into_raw(owner).cast_mut();
-        if wq.is_null()
-            || self.owner.compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire).is_err()
-        {
-            // SAFETY: `raw` came from `Arc::into_raw` above and was not stored.
-            drop(unsafe { Arc::from_raw(raw) });
+        if wq.is_null() || self.owner.put(owner).is_err() {
             return false;
         }
         // INVARIANT: `owner` holds the Arc while queued.
@@ -107,9 +102,7 @@ unsafe extern "C" fn trampoline<T: WorkCallback>(work: *mut bindings::work_struc
     let offset = core::mem::offset_of!(Work<T>, work);
     // SAFETY: container_of; alive because `owner` holds an Arc to the embedding `T`.
     let this = unsafe { &*work.cast::<u8>().sub(offset).cast::<Work<T>>() };
-    let owner = this.owner.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !owner.is_null() {
-        // SAFETY: stored by `queue` from `Arc::into_raw`, taken back once.
-        T::run(unsafe { Arc::from_raw(owner) });
+    if let Some(owner) = this.owner.take() {
+        T::run(owner);
     }
 }

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An `Arc<T>` parked where a C callback will find it: the reference a queued timer, work
+//! item, wait entry, in-flight kiocb or killed percpu_ref holds on the object embedding it.
+
+use core::{
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::sync::{Arc, ArcBorrow};
+
+/// Empty, or holding one reference to a `T`.
+///
+/// # Invariants
+///
+/// `ptr` is null or comes from `Arc::into_raw`, and then is one reference owned by the slot.
+pub(crate) struct ArcSlot<T> {
+    ptr: AtomicPtr<T>,
+}
+
+impl<T> ArcSlot<T> {
+    /// An empty slot.
+    pub(crate) const fn empty() -> Self {
+        ArcSlot { ptr: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    /// Parks `arc` if the slot is empty; gives it back otherwise.
+    pub(crate) fn put(&self, arc: Arc<T>) -> Result<(), Arc<T>> {
+        let raw = Arc::into_raw(arc).cast_mut();
+        match self.ptr.compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire) {
+            // INVARIANT: the slot owns the reference now.
+            Ok(_) => Ok(()),
+            // SAFETY: `raw` came from `Arc::into_raw` above and was not stored.
+            Err(_) => Err(unsafe { Arc::from_raw(raw) }),
+        }
+    }
+
+    /// Takes the parked reference out (at most one caller gets it).
+    pub(crate) fn take(&self) -> Option<Arc<T>> {
+        let p = self.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: a non-null pointer is a reference owned by the slot (type invariant), which
+        // the swap has just transferred to us.
+        (!p.is_null()).then(|| unsafe { Arc::from_raw(p) })
+    }
+
+    /// A borrow of the parked object.
+    ///
+    /// # Safety
+    ///
+    /// No [`ArcSlot::take`] may run concurrently (the caller holds whatever serialises takers,
+    /// or is the only possible taker), so the reference outlives the borrow.
+    pub(crate) unsafe fn peek(&self) -> Option<ArcBorrow<'_, T>> {
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: owned by the slot, and kept there for the borrow by the caller's contract.
+        (!p.is_null()).then(|| unsafe { ArcBorrow::from_raw(p) })
+    }
+}
+
+impl<T> Drop for ArcSlot<T> {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
