@@ -4,8 +4,11 @@ PROG ?=
 ARGS ?=
 TEST ?=
 CASE ?=
+SECONDS ?= 600
+SEED ?=
+BIN := tests/target/x86_64-unknown-linux-gnu/release
 
-.PHONY: all help setup kernels module tests check check-harness test run clean
+.PHONY: all help setup kernels module tests check check-harness test run stress fuzz bench clean
 
 all: module
 
@@ -14,6 +17,9 @@ help:
 	@echo "make test TEST=name [CASE=name] [VARIANT=debug]   one tests.list entry / kaio-tests case"
 	@echo "make check-harness              broken modules (leak, WARN, sleep in atomic) must fail"
 	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1]"
+	@echo "make stress [SECONDS=600] [VARIANT=debug] [SEED=n]  the stress program, as long as asked"
+	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
+	@echo "make bench                      kaio vs native AIO vs io_uring, side by side in one guest"
 	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
 	@echo "make kernels                    build (or find cached) both guest kernels"
 	@echo "make setup                      install missing packages and bindgen"
@@ -43,6 +49,15 @@ test:
 
 run:
 	qemu/run.sh $(VARIANT) '$(PROG)' '$(ARGS)'
+
+stress: tests
+	TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-stress '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
+
+fuzz: tests
+	TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-fuzz '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
+
+bench:
+	tests/bench.sh
 
 clean:
 	rm -rf build tests/target
