@@ -56,8 +56,8 @@ status=$(tr -d '\r' < "$logdir/console.log" | sed -n 's/^KAIO-RUN-STATUS \([0-9]
 [ "$boot" = 0 ] || { echo "run: guest did not power off cleanly (status $boot)" >&2; exit 125; }
 [ -n "$status" ] || { echo "run: the program did not finish" >&2; exit 125; }
 # A kernel splat spoils a run whatever the program thought of it.
-splat_re='BUG:|WARNING:|KASAN:|Oops|Kernel panic|general protection fault|UBSAN:|RCU stall|detected stalls|INFO: task .* blocked|soft lockup|Call Trace:|ODEBUG:|list_(add|del) corruption|unreferenced object|panicked at'
-if grep -qE "$splat_re" "$logdir/console.log"; then
+. "$here/splats.sh"
+if grep -qE "$SPLAT_RE" "$logdir/console.log"; then
 	echo "run: kernel splat in the console log ($logdir/console.log)" >&2
 	[ "$status" = 0 ] && exit 125
 fi

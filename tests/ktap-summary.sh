@@ -36,8 +36,8 @@ guest_check() { # name, ok?
 	if [ "$2" = 0 ]; then echo "ok   $variant/guest: $1"; passed=$((passed + 1))
 	else echo "FAIL $variant/guest: $1"; failed=$((failed + 1)); fi
 }
-splat_re='BUG:|WARNING:|KASAN:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|RCU stall|detected stalls|rcu: INFO|INFO: task .* blocked|soft lockup|hard LOCKUP|Call Trace:|ODEBUG:|list_(add|del) corruption|DEBUG_LOCKS_WARN_ON|unreferenced object|panicked at'
-splats=$(grep -E "$splat_re" "$console" | head -5)
+. "$(dirname "$0")/../qemu/splats.sh"
+splats=$(grep -E "$SPLAT_RE" "$console" | head -5)
 [ -z "$splats" ]; guest_check "no kernel splat in the console log" $?
 [ -n "$splats" ] && echo "$splats" | sed 's/^/#   /'
 if grep -q "KAIO-KMEMLEAK" "$console" || [ "$variant" = debug ]; then
