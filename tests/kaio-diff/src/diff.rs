@@ -752,6 +752,21 @@ impl World {
                     }
                 }
             }
+            // A closed pipe write end is released only when the last request holding it has
+            // dropped its reference, which after an asynchronous completion happens later
+            // (fput from a worker is deferred): wait for the readers' HUP that follows.
+            for (w, r) in [(S_P0W, S_P0R), (S_P1W, S_P1R)] {
+                if busy.is_some() || !self.closed[w] {
+                    continue;
+                }
+                let held = self.ctx.iter().flatten().any(|cs| {
+                    let done: Vec<i64> = ring_peek(cs.id).iter().map(|e| e.obj.wrapping_sub(self.arena.addr) as i64).collect();
+                    cs.inflight.iter().any(|f| f.fd == w && !done.contains(&f.obj))
+                });
+                if !held && ready_now(self.shadow[r], libc::POLLIN) & libc::POLLHUP == 0 {
+                    busy = Some(format!("{} closed and no request holds it, but its readers see no HUP", SLOTS[w].0));
+                }
+            }
             if busy.is_none() {
                 if new_resfd || waited {
                     // Let eventfd signals that follow the posted events land.
