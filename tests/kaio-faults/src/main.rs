@@ -31,6 +31,8 @@ use scenarios::*;
 use std::io::Write;
 use util::*;
 
+/// Problems printed per site (all are counted).
+const MAX_REPORTS: usize = 12;
 /// Sweeps of each site and kind.
 const PASSES: u32 = 2;
 /// No call has more kaio allocations/copies than this; reaching it means the sweep is stuck.
@@ -106,9 +108,12 @@ fn sweep(fi: &Fi, kmsg: Option<&Kmsg>, sc: &mut dyn Scenario, verbose: bool) -> 
         }
         let bug = |o: &mut Outcome, k: u32, m: String| {
             let line = format!("BUG site=\"{name}\" fault={} k={k}: {m}", kind.dir());
-            out(&format!("# {line}"));
+            if o.failures.len() < MAX_REPORTS {
+                out(&format!("# {line}"));
+            }
             o.failures.push(line);
         };
+        set_base_nr();
         if let Err(e) = sc.begin() {
             bug(&mut o, 0, format!("setting up (no fault armed): {e}"));
             let _ = sc.end();
@@ -156,7 +161,9 @@ fn sweep(fi: &Fi, kmsg: Option<&Kmsg>, sc: &mut dyn Scenario, verbose: bool) -> 
             if let Err(e) = checked {
                 bug(&mut o, k, format!("{}: {e}", if injected { format!("call returned {}", rstr(&r)) } else { format!("no fault injected, call returned {}", rstr(&r)) }));
                 // Start again from a clean state for the next k.
-                let _ = sc.end();
+                if let Err(e) = sc.end() {
+                    bug(&mut o, k, format!("cleaning up after it: {e}"));
+                }
                 unmap_all_rings();
                 if let Err(e) = sc.begin() {
                     bug(&mut o, k, format!("setting up again: {e}"));
@@ -193,6 +200,9 @@ fn sweep(fi: &Fi, kmsg: Option<&Kmsg>, sc: &mut dyn Scenario, verbose: bool) -> 
         }
     }
     let _ = fi.select(&[]);
+    if o.failures.len() > MAX_REPORTS {
+        out(&format!("# ... and {} more problems at this site", o.failures.len() - MAX_REPORTS));
+    }
     // SAFETY: cancels the alarm.
     unsafe { libc::alarm(0) };
     o
@@ -377,7 +387,10 @@ fn main() {
         }
     }
     n += 1;
-    let clean = expect_clean();
+    let clean = match nr_param() {
+        0 => expect_clean(),
+        n => Err(format!("/sys/module/kaio/parameters/nr is {n} with no context left")),
+    };
     match (clean, kmemleak(true)) {
         (Err(e), _) => {
             total_bugs += 1;

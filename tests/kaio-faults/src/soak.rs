@@ -238,6 +238,7 @@ impl State {
 
 pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, steps: u32) -> Result<SoakResult, String> {
     out_note("# site soak");
+    set_base_nr();
     let dom = Dom::open()?;
     let ctx = setup(dom.0, 32).map_err(|e| format!("setup: {}", ename(e)))?;
     let file = data_file(65536)?;

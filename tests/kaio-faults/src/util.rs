@@ -144,7 +144,11 @@ pub fn smoke_dom(fd: RawFd) -> Res {
     let ctx = setup(fd, 8).map_err(|e| format!("domain unusable: setup gives {}", ename(e)))?;
     smoke_ctx(fd, ctx)?;
     destroy(fd, ctx).map_err(|e| format!("domain unusable: destroy gives {}", ename(e)))?;
-    expect_nr(before)
+    let after = nr_param();
+    if after != before {
+        return Err(format!("/sys/module/kaio/parameters/nr went from {before} to {after} over setup + destroy"));
+    }
+    Ok(())
 }
 
 /// The ring header of context `ctx` (mapped at that address): (nr, head, tail).
@@ -193,11 +197,22 @@ pub fn nr_param() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// What `nr` was when the current sweep started: the checks are relative to it, so that a
+/// charge leaked by one site is reported there and not again by every later one.
+static BASE_NR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn set_base_nr() {
+    BASE_NR.store(nr_param(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `nr` is `want` more than at the start of the sweep.
 pub fn expect_nr(want: u64) -> Res {
     // The charge goes back synchronously in every path (destroy, close, exit).
+    let base = BASE_NR.load(std::sync::atomic::Ordering::Relaxed);
     let got = nr_param();
-    if got != want {
-        return Err(format!("/sys/module/kaio/parameters/nr is {got}, expected {want}"));
+    if got != base + want {
+        let rel = if base == 0 { String::new() } else { format!(" (the sweep started at {base})") };
+        return Err(format!("/sys/module/kaio/parameters/nr is {got}, expected {}{rel}", base + want));
     }
     Ok(())
 }
@@ -227,7 +242,7 @@ pub fn refcnt() -> i64 {
         .unwrap_or(-1)
 }
 
-/// Nothing of ours is left: no charge, no ring, no file.
+/// Nothing of ours is left: no charge (since the sweep started), no ring, no file.
 pub fn expect_clean() -> Res {
     expect_nr(0)?;
     expect_maps(0)?;
