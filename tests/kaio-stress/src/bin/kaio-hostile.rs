@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// The KTAP cases, in order (plus `nr_restored` at the end of a full run).
-const GROUPS: [&str; 16] = [
+const GROUPS: [&str; 17] = [
     "ioctl_numbers",
     "ioctl_arg_blocks",
     "setup_ctxp",
@@ -37,6 +37,7 @@ const GROUPS: [&str; 16] = [
     "getevents_timeout",
     "cancel_args",
     "cross_domain",
+    "ring_header",
 ];
 
 const USAGE: &str = "kaio-hostile [--only GROUP] [--no-blocking] [-v]";
@@ -1542,6 +1543,89 @@ fn cross_domain(s: &mut Sweep) {
     s.end(true);
 }
 
+/// User space writes into the ring header (AIO-SEMANTICS §7, I17): the kernel must keep its
+/// own producer state, reduce head/tail modulo ring_nr, fail lookups on a bad id, and never
+/// spin or read out of bounds. Each case: 2 completed events in the fixture's ring, then the
+/// write, then getevents (zero timeout, then min_nr 1 with a 50 ms timeout), a submit, and a
+/// final reap; every result compared with native. Last group: a kaio that loops in the kernel
+/// hangs here (the line before the hang names the case).
+fn ring_header(s: &mut Sweep) {
+    if !s.begin("ring_header") {
+        return;
+    }
+    // (field offset, value as a function of (head, tail, nr))
+    type Val = fn(u32, u32, u32) -> u32;
+    let cases: [(&str, usize, Val); 14] = [
+        ("tail = head", 12, |h, _, _| h),
+        ("tail = head + 1", 12, |h, _, _| h + 1),
+        ("tail = tail + nr", 12, |_, t, n| t + n),
+        ("tail = nr", 12, |_, _, n| n),
+        ("tail = 0xffffffff", 12, |_, _, _| u32::MAX),
+        ("head = tail", 8, |_, t, _| t),
+        ("head = tail + 1", 8, |_, t, _| t + 1),
+        ("head = head + nr", 8, |h, _, n| h + n),
+        ("head = nr - 1", 8, |_, _, n| n - 1),
+        ("head = 0xffffffff", 8, |_, _, _| u32::MAX),
+        ("id = 1", 0, |_, _, _| 1),
+        ("id = 0xffffffff", 0, |_, _, _| u32::MAX),
+        ("nr = 0", 4, |_, _, _| 0),
+        ("magic = 0", 16, |_, _, _| 0),
+    ];
+    for (name, off, val) in cases {
+        s.k.diag(&format!("ring_header: {name} (a hang here is a kernel busy loop)"));
+        s.both(name, None, &|b, f| {
+            b.drop_ctx();
+            let ctx = b.ctx();
+            fill_events(b, f, 2);
+            // SAFETY: the fixture's ring header is mapped read-write at `ctx`.
+            let hdr = unsafe { &mut *(ctx as *mut AioRing) };
+            let v = val(hdr.head, hdr.tail, hdr.nr);
+            // SAFETY: writes one u32 of the header.
+            unsafe { std::ptr::write_volatile((ctx as usize + off) as *mut u32, v) };
+            let mut o = Vec::new();
+            let mut ev = [IoEvent::default(); 8];
+            let z = KernelTimespec::default();
+            let t50 = KernelTimespec { tv_sec: 0, tv_nsec: 50_000_000 };
+            let ring = |o: &mut Obs, what: &str| {
+                // SAFETY: as above (the ring stays mapped unless the context is destroyed).
+                let h = unsafe { std::ptr::read_volatile(ctx as *const AioRing) };
+                o.push(format!("{what}: head {} tail {}", h.head, h.tail));
+            };
+            let g = b.getevents(ctx, 0, 8, ev.as_mut_ptr() as u64, &z as *const _ as u64);
+            o.push(format!("getevents(0, 8, now) {}", r(g)));
+            ring(&mut o, "after");
+            arm_alarm(2000);
+            let g = b.getevents(ctx, 1, 8, ev.as_mut_ptr() as u64, &t50 as *const _ as u64);
+            arm_alarm(0);
+            o.push(format!("getevents(1, 8, 50ms) {}", r(g)));
+            ring(&mut o, "after");
+            let mut keep = Vec::new();
+            let one = base_iocb(IOCB_CMD_PWRITE, f, &mut keep).with_data(9);
+            let arr = [&one as *const Iocb as u64];
+            o.push(format!("submit {}", r(b.submit(ctx, 1, arr.as_ptr() as u64))));
+            ring(&mut o, "after submit");
+            arm_alarm(2000);
+            let g = b.getevents(ctx, 1, 8, ev.as_mut_ptr() as u64, &t50 as *const _ as u64);
+            arm_alarm(0);
+            o.push(format!("getevents(1, 8, 50ms) {}", r(g)));
+            let d = b.destroy(ctx);
+            o.push(format!("destroy {}", r(d)));
+            if d == Ok(0) {
+                b.ctx.set(0);
+            } else {
+                // The context cannot be named any more (bad id): it lives until the fd closes
+                // or the process exits. Put the id back to destroy it.
+                // SAFETY: the ring is still mapped (destroy failed).
+                unsafe { std::ptr::write_volatile(ctx as *mut u32, 0) };
+                o.push(format!("destroy after restoring id 0: {}", r(b.destroy(ctx))));
+                b.ctx.set(0);
+            }
+            o
+        });
+    }
+    s.end(false);
+}
+
 fn main() {
     let args = Args::parse(0.0, 1, &["only"], USAGE);
     let no_blocking = std::env::args().any(|a| a == "--no-blocking");
@@ -1595,6 +1679,7 @@ fn main() {
     getevents_args(&mut s);
     cancel_args(&mut s);
     cross_domain(&mut s);
+    ring_header(&mut s);
     // Teardown: the fixtures, then nr must be back where it was.
     s.native.drop_ctx();
     let mut p = Vec::new();

@@ -1,0 +1,1173 @@
+//! `kaio-fuzz`: random multi-threaded sequences of valid-looking and hostile calls on
+//! `/dev/kaio`: setup, submit, getevents, cancel, destroy, open/close of the device, fork
+//! (children exit or are killed with requests in flight), munmap/mremap of rings and scribbles
+//! on ring headers, with random fds, random iocb fields and random pointers into valid,
+//! invalid and read-only memory. The seed is printed first: a kernel splat in the console can
+//! be replayed with `--seed` (thread interleavings vary from run to run, the operations do
+//! not).
+//!
+//! Checks: the process itself never crashes (every pointer handed to the kernel points into
+//! memory set aside for it, behind guard pages), every call returns something its Linux
+//! analogue can return (cancel never 0, counts within bounds), rings of successful setups have
+//! the right header, children end as expected, and `nr` returns to its starting value once
+//! every fd and ring mapping is gone.
+//!
+//! Standard input, output and error are pointed at /dev/null while the fuzzer runs (random fds
+//! include them); KTAP goes to a saved copy of standard output.
+
+use kaio::raw;
+use kaio::uapi::*;
+use kstress::mem::{self, Mapping, PAGE};
+use kstress::*;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "kaio-fuzz [--seconds N] [--iterations N] [--seed S] [--threads T] [--ring-writes 0|1] [-v]\n\
+  --ring-writes 0: never let the kernel or the fuzzer write into a ring header (no scribbles, no\n\
+  ring addresses as ctxp/iocb pointers); default 1.";
+
+const COMMON: usize = 4 << 20;
+const PRIV: usize = 256 << 10;
+const RO_PAGES: usize = 8;
+const FILE_CAP: i64 = 16 << 20;
+
+/// Offsets inside a thread's private region.
+const P_CTXP: usize = 0;
+const P_IOCBS: usize = 64;
+const N_IOCBS: usize = 64;
+const P_IOCBPP: usize = 8 << 10;
+const P_EVENTS: usize = 16 << 10;
+const N_EVENTS: usize = 256;
+const P_TS: usize = 32 << 10;
+const P_IOV: usize = 40 << 10;
+const P_DATA: usize = 64 << 10;
+
+// ---------------------------------------------------------------------------------------------
+// Findings and statistics
+
+static FINDINGS: Mutex<Vec<(u8, String)>> = Mutex::new(Vec::new());
+static FINDING_COUNT: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const F_RET: u8 = 0;
+const F_RING: u8 = 1;
+const F_CHILD: u8 = 2;
+const F_RUN: u8 = 3;
+
+fn finding(cat: u8, msg: String) {
+    FINDING_COUNT[cat as usize].fetch_add(1, Relaxed);
+    let mut f = FINDINGS.lock().unwrap_or_else(|e| e.into_inner());
+    if f.iter().filter(|(c, _)| *c == cat).count() < 25 {
+        f.push((cat, msg));
+    }
+}
+
+fn findings(cat: u8) -> Vec<String> {
+    let f = FINDINGS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut v: Vec<String> = f.iter().filter(|(c, _)| *c == cat).map(|(_, m)| m.clone()).collect();
+    let n = FINDING_COUNT[cat as usize].load(Relaxed);
+    if n > v.len() as u64 {
+        v.push(format!("... {} more", n - v.len() as u64));
+    }
+    v
+}
+
+const OPS: &[&str] = &[
+    "open", "close", "setup", "destroy", "submit", "getevents", "cancel", "badioctl", "munmap", "mremap",
+    "scribble", "fork", "pipe", "truncate",
+];
+const NOPS: usize = 14;
+
+struct Stats {
+    calls: [AtomicU64; NOPS],
+    ok: [AtomicU64; NOPS],
+    errnos: Mutex<std::collections::BTreeMap<(usize, i32), u64>>,
+    setups_ok: AtomicU64,
+    accepted: AtomicU64,
+    events: AtomicU64,
+    children: AtomicU64,
+    children_killed: AtomicU64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory and fds set aside for the kernel
+
+struct Arena {
+    common: usize,
+    private: Vec<usize>,
+    ro: usize,
+    /// PROT_NONE pages (behave as unmapped) and a real hole.
+    guard: usize,
+    hole: usize,
+}
+
+impl Arena {
+    fn new(threads: usize) -> Arena {
+        // [guard][common][guard]([private][guard])*  then ro, then [none][hole][none].
+        let total = PAGE + COMMON + PAGE + threads * (PRIV + PAGE);
+        let m = Mapping::rw(total);
+        let base = m.addr;
+        std::mem::forget(m);
+        let prot_none = |a: usize| {
+            // SAFETY: changes the protection of one page of the arena.
+            unsafe { libc::mprotect(a as *mut libc::c_void, PAGE, libc::PROT_NONE) };
+        };
+        prot_none(base);
+        let common = base + PAGE;
+        prot_none(common + COMMON);
+        let mut private = Vec::new();
+        let mut at = common + COMMON + PAGE;
+        for _ in 0..threads {
+            private.push(at);
+            prot_none(at + PRIV);
+            at += PRIV + PAGE;
+        }
+        // The read-only pages: random bytes with some valid-looking objects.
+        let ro = Mapping::rw(RO_PAGES * PAGE);
+        let mut rng = Rng::new(0x5eed);
+        for i in 0..RO_PAGES * PAGE / 8 {
+            // SAFETY: inside the fresh mapping.
+            unsafe { *((ro.addr + i * 8) as *mut u64) = if i % 3 == 0 { 0 } else { rng.next_u64() } };
+        }
+        // SAFETY: valid-looking iocbs at the start of the second page.
+        unsafe {
+            let p = (ro.addr + PAGE) as *mut Iocb;
+            *p = Iocb::delay(1000, 0);
+            *p.add(1) = Iocb::poll(0, 1);
+        }
+        ro.protect(libc::PROT_READ);
+        let ro_addr = ro.addr;
+        std::mem::forget(ro);
+        let mut g = Mapping::anon(3 * PAGE, libc::PROT_NONE);
+        g.punch(PAGE, PAGE);
+        let guard = g.addr;
+        std::mem::forget(g);
+        Arena { common, private, ro: ro_addr, guard, hole: guard + PAGE }
+    }
+}
+
+struct Files {
+    file: i32,
+    pipe_nb: [i32; 2],
+    pipe_bl: [i32; 2],
+    evfd: i32,
+    null: i32,
+}
+
+/// A context the fuzzer made (or a stale one).
+#[derive(Clone, Copy)]
+struct CtxRec {
+    fd: i32,
+    id: u64,
+    size: usize,
+}
+
+struct World {
+    arena: Arena,
+    files: Files,
+    cpus: u32,
+    kfds: Mutex<Vec<i32>>,
+    ctxs: Mutex<Vec<CtxRec>>,
+    children: Mutex<Vec<(i32, bool)>>,
+    stop: AtomicBool,
+    /// Ring headers may be written (scribbles; ring addresses as ctxp and iocb pointers).
+    ring_writes: bool,
+    stats: Stats,
+    /// Per thread: when the current call started (0: not in a call), and what it is.
+    in_call: Vec<AtomicU64>,
+    last_op: Vec<Mutex<String>>,
+    tids: Vec<AtomicU64>,
+    start: Instant,
+}
+
+fn now_ms(w: &World) -> u64 {
+    w.start.elapsed().as_millis() as u64 + 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random arguments
+
+struct T<'a> {
+    w: &'a World,
+    rng: Rng,
+    idx: usize,
+    p: usize,
+    /// Recently accepted iocbs: (fd, ctx, iocb address), for cancel.
+    recent: Vec<(i32, u64, u64)>,
+}
+
+impl T<'_> {
+    fn private(&self, off: usize) -> u64 {
+        (self.p + off) as u64
+    }
+
+    /// A pointer the kernel may read or write `len` bytes at: never into memory this program
+    /// uses for itself.
+    fn ptr(&mut self, len: usize) -> u64 {
+        let a = &self.w.arena;
+        let r = &mut self.rng;
+        match r.below(16) {
+            0 => 0,
+            1 => r.below(4096),
+            2 => (a.common + r.below(COMMON as u64) as usize) as u64,
+            3 => (a.common + COMMON - r.below(len.max(1) as u64 + 1) as usize) as u64,
+            4 => (a.ro + r.below((RO_PAGES * PAGE) as u64) as usize) as u64,
+            5 => (a.guard + r.below(PAGE as u64) as usize) as u64,
+            6 => a.hole as u64 + r.below(PAGE as u64),
+            7 => mem::KERNEL_ADDR + r.below(1 << 20),
+            8 => mem::KERNEL_TEXT,
+            9 => mem::NONCANONICAL + r.below(1 << 30),
+            10 => u64::MAX - r.below(64),
+            11 => mem::TOP_USER_PAGE + r.below(PAGE as u64),
+            12 => (a.common + COMMON - PAGE + r.below(PAGE as u64) as usize) as u64,
+            _ => (a.common + (r.below((COMMON / 64) as u64) as usize) * 64) as u64,
+        }
+    }
+
+    /// A pointer the kernel only reads (may also point into a ring).
+    fn rptr(&mut self, len: usize) -> u64 {
+        if self.w.ring_writes && self.rng.chance(1, 8) {
+            if let Some(c) = self.pick_ctx() {
+                return c.id + self.rng.below(64);
+            }
+        }
+        self.ptr(len)
+    }
+
+    fn kfd(&mut self) -> i32 {
+        let fds = self.w.kfds.lock().unwrap();
+        if !fds.is_empty() && self.rng.chance(9, 10) {
+            return fds[self.rng.below(fds.len() as u64) as usize];
+        }
+        drop(fds);
+        self.any_fd()
+    }
+
+    fn any_fd(&mut self) -> i32 {
+        let f = &self.w.files;
+        match self.rng.below(10) {
+            0 => f.file,
+            1 => f.pipe_nb[self.rng.below(2) as usize],
+            2 => f.pipe_bl[self.rng.below(2) as usize],
+            3 => f.evfd,
+            4 => f.null,
+            5 => -1,
+            6 => 9999,
+            _ => self.rng.below(64) as i32,
+        }
+    }
+
+    fn pick_ctx(&mut self) -> Option<CtxRec> {
+        let c = self.w.ctxs.lock().unwrap();
+        if c.is_empty() {
+            None
+        } else {
+            Some(c[self.rng.below(c.len() as u64) as usize])
+        }
+    }
+
+    /// (fd, ctx id): mostly a known context with its own fd.
+    fn fd_ctx(&mut self) -> (i32, u64) {
+        if self.rng.chance(5, 6) {
+            if let Some(c) = self.pick_ctx() {
+                let fd = if self.rng.chance(9, 10) { c.fd } else { self.kfd() };
+                let id = if self.rng.chance(15, 16) { c.id } else { c.id.wrapping_add(self.rng.range(1, 8192)) };
+                return (fd, id);
+            }
+        }
+        let fd = self.kfd();
+        (fd, self.rptr(32))
+    }
+
+    fn small_or_wild(&mut self, small: u64) -> i64 {
+        match self.rng.below(12) {
+            0 => -1,
+            1 => i64::MIN,
+            2 => i64::MAX,
+            3 => 1 << 32,
+            4 => self.rng.next_u64() as i64,
+            _ => self.rng.below(small + 1) as i64,
+        }
+    }
+
+    /// An iocb: valid-looking most of the time, with fields made hostile at random.
+    fn iocb(&mut self, slot: usize) -> Iocb {
+        let f = &self.w.files;
+        let data_at = self.p + P_DATA + (slot % 32) * 4096;
+        let op = match self.rng.below(12) {
+            0..=3 => KAIO_CMD_DELAY,
+            4 => IOCB_CMD_PREAD,
+            5 => IOCB_CMD_PWRITE,
+            6 => IOCB_CMD_PREADV,
+            7 => IOCB_CMD_PWRITEV,
+            8 => *self.rng.pick(&[IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC]),
+            9 => IOCB_CMD_POLL,
+            10 => *self.rng.pick(&[IOCB_CMD_NOOP, 4, 9, 0xFFFF]),
+            _ => self.rng.next_u32() as u16,
+        };
+        let fd = if self.rng.chance(3, 4) {
+            match op {
+                IOCB_CMD_POLL => *self.rng.pick(&[f.pipe_nb[0], f.pipe_bl[0], f.evfd, f.file]),
+                _ => f.file,
+            }
+        } else {
+            let k = self.kfd();
+            if self.rng.chance(1, 2) { k } else { self.any_fd() }
+        };
+        let mut i = Iocb::new(op, fd);
+        match op {
+            KAIO_CMD_DELAY => {
+                i.aio_offset = match self.rng.below(10) {
+                    0 => 0,
+                    1 => self.rng.next_u64() as i64,
+                    2 => -1,
+                    3 | 4 | 5 => 10_000_000_000,
+                    _ => self.rng.below(2_000_000) as i64,
+                }
+            }
+            IOCB_CMD_PREAD | IOCB_CMD_PWRITE => {
+                let len = if self.rng.chance(7, 8) { self.rng.below(4097) } else { self.rng.next_u64() >> self.rng.below(64) };
+                let buf = if self.rng.chance(3, 4) { data_at as u64 } else if op == IOCB_CMD_PWRITE { self.rptr(len as usize) } else { self.ptr(len as usize) };
+                i = i.with_buf(buf, len, self.rng.below(FILE_CAP as u64) as i64);
+            }
+            IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
+                let n = self.rng.below(5) as usize;
+                let iov = self.p + P_IOV + (slot % 64) * 64;
+                for k in 0..n.min(4) {
+                    let base = if self.rng.chance(3, 4) { (data_at + k * 1024) as u64 } else { self.ptr(1024) };
+                    let len = if self.rng.chance(7, 8) { self.rng.below(1025) } else { self.rng.next_u64() };
+                    // SAFETY: writes an iovec in this thread's private region.
+                    unsafe { *((iov + k * 16) as *mut libc::iovec) = libc::iovec { iov_base: base as *mut _, iov_len: len as usize } };
+                }
+                let arr = if self.rng.chance(7, 8) { iov as u64 } else { self.rptr(64) };
+                let cnt = if self.rng.chance(7, 8) { n as u64 } else { self.rng.next_u64() >> self.rng.below(64) };
+                i = i.with_buf(arr, cnt, self.rng.below(FILE_CAP as u64) as i64);
+            }
+            IOCB_CMD_POLL => i.aio_buf = if self.rng.chance(3, 4) { *self.rng.pick(&[1, 4, 5, 0x41]) } else { self.rng.next_u64() },
+            _ => {}
+        }
+        // Hostile touches, on a quarter of the iocbs.
+        let clean = self.rng.chance(3, 4);
+        if clean {
+            i.aio_data = self.rng.next_u64();
+            return i;
+        }
+        if self.rng.chance(1, 10) {
+            i = i.with_resfd(if self.rng.chance(1, 2) { f.evfd } else { self.any_fd() });
+        }
+        if self.rng.chance(1, 20) {
+            i.aio_rw_flags = self.rng.next_u32() >> self.rng.below(32);
+        }
+        if self.rng.chance(1, 20) {
+            i = i.with_ioprio(self.rng.next_u32() as i16);
+        }
+        if self.rng.chance(1, 30) {
+            i.aio_reserved2 = self.rng.next_u64();
+        }
+        if self.rng.chance(1, 30) {
+            i.aio_key = self.rng.next_u32();
+        }
+        if self.rng.chance(1, 30) {
+            i.aio_flags = self.rng.next_u32();
+        }
+        if self.rng.chance(1, 40) {
+            i.aio_buf = self.ptr(64);
+            i.aio_nbytes = self.rng.next_u64() >> self.rng.below(64);
+        }
+        i.aio_data = self.rng.next_u64();
+        i
+    }
+
+    fn timeout(&mut self) -> u64 {
+        let at = self.private(P_TS);
+        let (s, n) = match self.rng.below(10) {
+            0 => return 0,
+            1 => return self.rptr(16),
+            2 => (-1, 0),
+            3 => (0, -1),
+            4 => (self.rng.next_u64() as i64, self.rng.next_u64() as i64),
+            5 => (0, 0),
+            _ => (0, self.rng.below(3_000_000) as i64),
+        };
+        // SAFETY: writes a timespec in this thread's private region.
+        unsafe { *(at as *mut KernelTimespec) = KernelTimespec { tv_sec: s, tv_nsec: n } };
+        at
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+fn record(t: &T, op: usize, r: Ret) {
+    let s = &t.w.stats;
+    s.calls[op].fetch_add(1, Relaxed);
+    match r {
+        Ok(_) => {
+            s.ok[op].fetch_add(1, Relaxed);
+        }
+        Err(e) => {
+            *s.errnos.lock().unwrap().entry((op, e)).or_insert(0) += 1;
+        }
+    }
+}
+
+fn enter(t: &T, what: String) {
+    *t.w.last_op[t.idx].lock().unwrap() = what;
+    t.w.in_call[t.idx].store(now_ms(t.w), SeqCst);
+}
+
+fn leave(t: &T) {
+    t.w.in_call[t.idx].store(0, SeqCst);
+}
+
+fn allowed(op: &str, r: Ret, ok: &[i32]) -> bool {
+    let _ = op;
+    match r {
+        Ok(_) => true,
+        Err(e) => ok.contains(&e),
+    }
+}
+
+const E_FD: [i32; 2] = [libc::EBADF, libc::ENOTTY];
+
+/// Reads `len` bytes of our own memory at `addr` without faulting (process_vm_readv).
+fn safe_read(addr: u64, buf: &mut [u8]) -> bool {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr() as *mut _, iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut _, iov_len: buf.len() };
+    // SAFETY: the kernel copies from our own address space into `buf`, failing on bad addresses.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == buf.len() as isize
+}
+
+fn op_setup(t: &mut T) {
+    let fd = t.kfd();
+    let nr: u32 = match t.rng.below(10) {
+        0 => 0,
+        1 => t.rng.next_u32(),
+        2 => *t.rng.pick(&[0x8000_0000, 0x8000_0001, 0xFFFF_FFFF, 0x40_0001, 65537]),
+        3 => t.rng.range(1, 4096) as u32,
+        _ => t.rng.range(1, 128) as u32,
+    };
+    let ours = t.rng.chance(7, 8);
+    let ctxp = if ours {
+        let p = t.private(P_CTXP);
+        // SAFETY: the ctxp slot of this thread.
+        unsafe { *(p as *mut u64) = if t.rng.chance(15, 16) { 0 } else { 1 } };
+        p
+    } else if t.w.ring_writes && t.rng.chance(1, 4) {
+        match t.pick_ctx() {
+            Some(c) => c.id,
+            None => t.ptr(8),
+        }
+    } else {
+        t.ptr(8)
+    };
+    enter(t, format!("setup(fd {fd}, nr {nr:#x}, ctxp {ctxp:#x})"));
+    let r = raw::setup(fd, nr, ctxp as *mut u64);
+    leave(t);
+    record(t, 2, r);
+    if !allowed("setup", r, &[libc::EFAULT, libc::EINVAL, libc::EAGAIN, libc::ENOMEM, libc::EBADF, libc::ENOTTY]) {
+        finding(F_RET, format!("setup(fd {fd}, nr {nr:#x}, ctxp {ctxp:#x}) = {}", show(&r)));
+    }
+    if r == Ok(0) {
+        t.w.stats.setups_ok.fetch_add(1, Relaxed);
+        if ours {
+            // SAFETY: the slot of this thread, just written by the kernel.
+            let id = unsafe { *(ctxp as *const u64) };
+            let size = ring_bytes(nr, t.w.cpus).unwrap_or(PAGE);
+            let mut hdr = [0u8; 32];
+            if safe_read(id, &mut hdr) {
+                // SAFETY: 32 bytes read into a plain-data header.
+                let h: AioRing = unsafe { std::ptr::read_unaligned(hdr.as_ptr() as *const AioRing) };
+                let want = (size / 32 - 1) as u32;
+                if h.nr != want || h.magic != AIO_RING_MAGIC || h.header_length != 32 || h.compat_features != 1 || h.incompat_features != 0 {
+                    finding(F_RING, format!("setup(nr {nr:#x}) at {id:#x}: header {h:?}, want nr {want}"));
+                }
+            }
+            let mut c = t.w.ctxs.lock().unwrap();
+            if c.len() >= 64 {
+                let i = t.rng.below(c.len() as u64) as usize;
+                c.swap_remove(i);
+            }
+            c.push(CtxRec { fd, id, size });
+        }
+    }
+}
+
+fn op_destroy(t: &mut T) {
+    let (fd, id) = t.fd_ctx();
+    enter(t, format!("destroy(fd {fd}, ctx {id:#x})"));
+    let r = raw::destroy(fd, id);
+    leave(t);
+    record(t, 3, r);
+    if r == Ok(0) && t.rng.chance(7, 8) {
+        t.w.ctxs.lock().unwrap().retain(|c| c.id != id);
+    }
+    if !matches!(r, Ok(0) | Err(libc::EINVAL) | Err(libc::EBADF) | Err(libc::ENOTTY)) {
+        finding(F_RET, format!("destroy(fd {fd}, ctx {id:#x}) = {}", show(&r)));
+    }
+}
+
+fn op_submit(t: &mut T) {
+    let (fd, id) = t.fd_ctx();
+    let n = t.rng.below(9) as usize;
+    let arr = t.private(P_IOCBPP) as *mut u64;
+    for k in 0..n {
+        let slot = t.rng.below(N_IOCBS as u64) as usize;
+        let at = t.p + P_IOCBS + slot * 64;
+        let p = if t.rng.chance(15, 16) {
+            let iocb = t.iocb(slot);
+            // SAFETY: writes an iocb into this thread's private region.
+            unsafe { *(at as *mut Iocb) = iocb };
+            at as u64
+        } else {
+            t.rptr(64)
+        };
+        // SAFETY: the iocb pointer array of this thread's private region.
+        unsafe { *arr.add(k) = p };
+    }
+    let nr = if t.rng.chance(7, 8) { n as i64 } else { t.small_or_wild(n as u64 + 2) };
+    let iocbpp = if t.rng.chance(15, 16) { arr as u64 } else { t.rptr(64) };
+    enter(t, format!("submit(fd {fd}, ctx {id:#x}, nr {nr}, iocbpp {iocbpp:#x})"));
+    let r = raw::submit(fd, id, nr, iocbpp as *const *mut Iocb);
+    leave(t);
+    record(t, 4, r);
+    match r {
+        Ok(k) => {
+            if k < 0 || k > nr.max(0) || (k == 0 && nr > 0) {
+                finding(F_RET, format!("submit(nr {nr}) = {k}"));
+            }
+            t.w.stats.accepted.fetch_add(k as u64, Relaxed);
+            if iocbpp == arr as u64 {
+                for j in 0..(k as usize).min(n) {
+                    // SAFETY: this thread's iocb pointer array.
+                    let p = unsafe { *arr.add(j) };
+                    if t.recent.len() >= 32 {
+                        t.recent.remove(0);
+                    }
+                    t.recent.push((fd, id, p));
+                }
+            }
+        }
+        Err(libc::ENOTTY) | Err(libc::EBADF) => {}
+        Err(e) if e > 0 && e < 4096 => {}
+        Err(e) => finding(F_RET, format!("submit: errno {e}")),
+    }
+}
+
+fn op_getevents(t: &mut T) {
+    let (fd, id) = t.fd_ctx();
+    let own = t.rng.chance(7, 8);
+    let events = if own { t.private(P_EVENTS) } else { t.ptr(32 * 8) };
+    let max = if own { N_EVENTS as u64 } else { 8 };
+    let (min, nr) = if t.rng.chance(7, 8) {
+        let nr = t.rng.below(max + 1) as i64;
+        (t.rng.below(nr as u64 + 1).min(2) as i64, nr)
+    } else {
+        (t.small_or_wild(2), if own { t.rng.below(max + 1) as i64 } else { t.small_or_wild(max) })
+    };
+    // Writes go only where `events` may take `nr` events: a wild nr is fine only where
+    // the kernel cannot get that far (it stops at the first fault, at a guard page).
+    let nr = if own || nr <= max as i64 { nr } else { nr.min(8) };
+    let timeout = t.timeout();
+    if own {
+        // SAFETY: this thread's events buffer.
+        unsafe { std::ptr::write_bytes(events as *mut u8, 0xEE, N_EVENTS * 32) };
+    }
+    enter(t, format!("getevents(fd {fd}, ctx {id:#x}, min {min}, nr {nr}, events {events:#x}, timeout {timeout:#x})"));
+    let r = raw::getevents(fd, id, min, nr, events as *mut IoEvent, timeout as *const KernelTimespec);
+    leave(t);
+    record(t, 5, r);
+    match r {
+        Ok(n) => {
+            if n < 0 || n > nr || (nr > 0 && n > nr) {
+                finding(F_RET, format!("getevents(min {min}, nr {nr}) = {n}"));
+            }
+            t.w.stats.events.fetch_add(n.max(0) as u64, Relaxed);
+            if own {
+                for k in 0..(n.max(0) as usize).min(N_EVENTS) {
+                    // SAFETY: events the kernel just wrote into this thread's buffer.
+                    let e = unsafe { *((events as *const IoEvent).add(k)) };
+                    if e.res2 != 0 {
+                        finding(F_RET, format!("getevents: event {k} of {n} has res2 {} ({e:?})", e.res2));
+                    }
+                }
+            }
+        }
+        Err(e) if [libc::EFAULT, libc::EINVAL, libc::EINTR].contains(&e) || E_FD.contains(&e) => {}
+        Err(e) => finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}, min {min}, nr {nr}) = {}", errno_name(e))),
+    }
+}
+
+fn op_cancel(t: &mut T) {
+    let (fd, id, iocb) = if !t.recent.is_empty() && t.rng.chance(3, 4) {
+        t.recent[t.rng.below(t.recent.len() as u64) as usize]
+    } else {
+        let (fd, id) = t.fd_ctx();
+        (fd, id, t.rptr(64))
+    };
+    let result = t.ptr(32);
+    enter(t, format!("cancel(fd {fd}, ctx {id:#x}, iocb {iocb:#x}, result {result:#x})"));
+    let r = raw::cancel(fd, id, iocb as *mut Iocb, result as *mut IoEvent);
+    leave(t);
+    record(t, 6, r);
+    if r == Err(libc::EINPROGRESS) {
+        t.w.stats.ok[6].fetch_add(1, Relaxed);
+    }
+    if !matches!(r, Err(libc::EINPROGRESS) | Err(libc::EINVAL) | Err(libc::EFAULT) | Err(libc::EBADF) | Err(libc::ENOTTY)) {
+        finding(F_RET, format!("cancel(fd {fd}, ctx {id:#x}, iocb {iocb:#x}) = {}", show(&r)));
+    }
+}
+
+fn op_badioctl(t: &mut T) {
+    let fd = t.kfd();
+    let valid = [KAIO_IOC_SETUP, KAIO_IOC_DESTROY, KAIO_IOC_SUBMIT, KAIO_IOC_GETEVENTS, KAIO_IOC_CANCEL];
+    let cmd = match t.rng.below(3) {
+        0 => (t.rng.below(4) as u32) << 30 | (t.rng.below(0x4000) as u32) << 16 | KAIO_IOC_MAGIC << 8 | t.rng.below(256) as u32,
+        1 => *t.rng.pick(&valid) ^ (1 << t.rng.below(32)),
+        _ => *t.rng.pick(&valid),
+    };
+    let arg = if t.rng.chance(1, 2) { t.rptr(64) } else { t.ptr(64) };
+    let is_valid = valid.contains(&cmd);
+    if is_valid && cmd == KAIO_IOC_SETUP {
+        // A setup through a wild block may write 8 bytes wherever ctxp points: only places set
+        // aside for the kernel are wild pointers, so this is as safe as the other calls.
+    }
+    enter(t, format!("ioctl(fd {fd}, cmd {cmd:#x}, arg {arg:#x})"));
+    // SAFETY: `arg` points only into memory set aside for the kernel (or nowhere); a command
+    // taken as valid dereferences only pointers found there, which are equally harmless... except
+    // that a submit may read iocbs whose buffers point anywhere, so valid commands take their
+    // block from the read-only pages, the guard pages or invalid addresses only.
+    let arg = if is_valid && t.rng.chance(1, 2) { t.w.arena.ro as u64 + t.rng.below((RO_PAGES * PAGE) as u64) } else if is_valid { mem::KERNEL_ADDR } else { arg };
+    let r = unsafe { raw::ioctl(fd, cmd, arg as *const u8) };
+    leave(t);
+    record(t, 7, r);
+    if !is_valid && !matches!(r, Err(libc::ENOTTY) | Err(libc::EBADF) | Err(libc::EINVAL) | Err(libc::EFAULT)) {
+        // EINVAL/EFAULT: a random cmd can be a generic one of another file type (fd reuse).
+        finding(F_RET, format!("ioctl(fd {fd}, cmd {cmd:#x}) = {}", show(&r)));
+    }
+}
+
+fn op_open(t: &mut T) {
+    let mut fds = t.w.kfds.lock().unwrap();
+    if fds.len() >= 4 {
+        return;
+    }
+    t.w.stats.calls[0].fetch_add(1, Relaxed);
+    match raw::open() {
+        Ok(fd) => {
+            t.w.stats.ok[0].fetch_add(1, Relaxed);
+            fds.push(fd)
+        }
+        Err(e) => finding(F_RUN, format!("open /dev/kaio: {}", errno_name(e))),
+    }
+}
+
+fn op_close(t: &mut T) {
+    let fd = {
+        let mut fds = t.w.kfds.lock().unwrap();
+        if fds.len() <= 1 {
+            return;
+        }
+        let i = t.rng.below(fds.len() as u64) as usize;
+        fds.swap_remove(i)
+    };
+    if t.rng.chance(3, 4) {
+        t.w.ctxs.lock().unwrap().retain(|c| c.fd != fd);
+    }
+    t.w.stats.calls[1].fetch_add(1, Relaxed);
+    // SAFETY: closes a /dev/kaio fd this program opened (other threads may still use the
+    // number: they get EBADF, or whatever file reuses it).
+    unsafe { libc::close(fd) };
+}
+
+/// Unmaps a known ring (its contexts then become unreachable, as in Linux).
+fn op_munmap(t: &mut T) {
+    let Some(c) = t.pick_ctx() else { return };
+    t.w.stats.calls[8].fetch_add(1, Relaxed);
+    t.w.ctxs.lock().unwrap().retain(|x| x.id != c.id);
+    // SAFETY: the range is (or was) a ring mapping of this program; if it was destroyed, the
+    // address range may since hold another ring, which is fair game too. Nothing else is ever
+    // mapped there (malloc does not mmap, see malloc_no_mmap).
+    unsafe { libc::munmap(c.id as *mut libc::c_void, c.size) };
+}
+
+/// Moves a known ring with mremap; the new address becomes the handle.
+fn op_mremap(t: &mut T) {
+    let Some(c) = t.pick_ctx() else { return };
+    // SAFETY: a fresh anonymous target, then mremap over it.
+    let target = unsafe { libc::mmap(std::ptr::null_mut(), c.size, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    if target == libc::MAP_FAILED {
+        return;
+    }
+    enter(t, format!("mremap({:#x}, {:#x} -> {:#x})", c.id, c.size, target as u64));
+    // SAFETY: moves the ring (if it still is one) onto the target range.
+    let p = unsafe {
+        libc::mremap(c.id as *mut libc::c_void, c.size, c.size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, target)
+    };
+    leave(t);
+    record(t, 9, if p == libc::MAP_FAILED { Err(errno()) } else { Ok(0) });
+    if p == libc::MAP_FAILED {
+        // SAFETY: unmaps the unused target.
+        unsafe { libc::munmap(target, c.size) };
+    } else {
+        let mut v = t.w.ctxs.lock().unwrap();
+        for x in v.iter_mut() {
+            if x.id == c.id {
+                x.id = p as u64;
+            }
+        }
+    }
+}
+
+/// Writes random values into a ring header field (id, head or tail) through the kernel, so
+/// that an unmapped ring gives EFAULT instead of a crash.
+fn op_scribble(t: &mut T) {
+    if !t.w.ring_writes {
+        return;
+    }
+    let Some(c) = t.pick_ctx() else { return };
+    let off = *t.rng.pick(&[0u64, 8, 12, 4]);
+    let v: u32 = match t.rng.below(4) {
+        0 => 0,
+        1 => t.rng.next_u32(),
+        2 => u32::MAX,
+        _ => t.rng.below(300) as u32,
+    };
+    let f = &t.w.files;
+    t.w.stats.calls[10].fetch_add(1, Relaxed);
+    let mut p = [0i32; 2];
+    // SAFETY: a private pipe; the kernel copies 4 bytes into the ring field or fails.
+    unsafe {
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) == 0 {
+            libc::write(p[1], &v as *const u32 as *const libc::c_void, 4);
+            libc::read(p[0], (c.id + off) as *mut libc::c_void, 4);
+            libc::close(p[0]);
+            libc::close(p[1]);
+        }
+    }
+    let _ = f;
+}
+
+fn op_pipe(t: &mut T) {
+    let f = &t.w.files;
+    let mut buf = [0u8; 512];
+    let n = t.rng.range(1, 512) as usize;
+    t.w.stats.calls[12].fetch_add(1, Relaxed);
+    // SAFETY: plain reads and writes on our non-blocking pipes and eventfd.
+    unsafe {
+        match t.rng.below(4) {
+            0 => {
+                libc::write(f.pipe_nb[1], buf.as_ptr() as *const _, n);
+            }
+            1 => {
+                libc::read(f.pipe_nb[0], buf.as_mut_ptr() as *mut _, n);
+            }
+            2 => {
+                let one = 1u64;
+                libc::write(f.evfd, &one as *const u64 as *const _, 8);
+            }
+            _ => {
+                // The blocking pipe: only ever non-blocking calls on it from here.
+                let fl = libc::fcntl(f.pipe_bl[1], libc::F_GETFL);
+                libc::fcntl(f.pipe_bl[1], libc::F_SETFL, fl | libc::O_NONBLOCK);
+                libc::write(f.pipe_bl[1], buf.as_ptr() as *const _, n);
+                libc::fcntl(f.pipe_bl[1], libc::F_SETFL, fl);
+            }
+        }
+    }
+}
+
+fn op_truncate(t: &mut T) {
+    t.w.stats.calls[13].fetch_add(1, Relaxed);
+    // SAFETY: truncates our tmpfs file (bounds its size).
+    unsafe { libc::ftruncate(t.w.files.file, t.rng.below(1 << 16) as i64) };
+}
+
+/// The child of a fork: a few random calls with stack memory and inherited fds only (no locks,
+/// no allocation), then `_exit` with whatever is in flight.
+fn child(t: &mut T, fds: &[i32; 4], nfds: usize) -> ! {
+    let mut rng = t.rng.clone();
+    let fd = if nfds > 0 && rng.chance(2, 3) {
+        fds[rng.below(nfds as u64) as usize]
+    } else {
+        raw::open().unwrap_or(-1)
+    };
+    let mut ctx = 0u64;
+    let _ = raw::setup(fd, rng.range(1, 64) as u32, &mut ctx);
+    let f = &t.w.files;
+    let mut iocbs = [Iocb::default(); 8];
+    let mut ptrs = [std::ptr::null_mut::<Iocb>(); 8];
+    let n = rng.range(1, 8) as usize;
+    for k in 0..n {
+        iocbs[k] = match rng.below(4) {
+            0 => Iocb::delay(rng.below(50_000_000) as i64, f.file),
+            1 => Iocb::poll(f.pipe_nb[0], 1),
+            2 => Iocb::fsync(f.file),
+            _ => Iocb::delay(10_000_000_000, f.file),
+        }
+        .with_data(k as u64);
+        if rng.chance(1, 3) {
+            iocbs[k] = iocbs[k].with_resfd(f.evfd);
+        }
+        ptrs[k] = &mut iocbs[k];
+    }
+    let _ = raw::submit(fd, ctx, n as i64, ptrs.as_ptr());
+    if rng.chance(1, 2) {
+        let mut ev = [IoEvent::default(); 8];
+        let ts = KernelTimespec { tv_sec: 0, tv_nsec: rng.below(5_000_000) as i64 };
+        let _ = raw::getevents(fd, ctx, 1, 8, ev.as_mut_ptr(), &ts);
+    }
+    if rng.chance(1, 4) {
+        let _ = raw::cancel(fd, ctx, ptrs[0], std::ptr::null_mut());
+    }
+    if rng.chance(1, 4) {
+        // SAFETY: closes the child's copy of the fd (its rings keep the file).
+        unsafe { libc::close(fd) };
+    }
+    if rng.chance(1, 3) {
+        // Sleep a little so that the parent's SIGKILL may land in the middle of things.
+        let ts = libc::timespec { tv_sec: 0, tv_nsec: rng.below(20_000_000) as i64 };
+        // SAFETY: plain sleep.
+        unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+    }
+    // SAFETY: ends the child with requests in flight.
+    unsafe { libc::_exit(0) }
+}
+
+fn op_fork(t: &mut T) {
+    if t.w.children.lock().unwrap().len() >= 3 {
+        return;
+    }
+    let mut fds = [0i32; 4];
+    let mut n = 0;
+    for &fd in t.w.kfds.lock().unwrap().iter().take(4) {
+        fds[n] = fd;
+        n += 1;
+    }
+    t.w.stats.calls[11].fetch_add(1, Relaxed);
+    let kill = t.rng.chance(1, 3);
+    // SAFETY: the child runs `child` only, which takes no locks and does not allocate.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child(t, &fds, n);
+    }
+    if pid > 0 {
+        t.w.stats.children.fetch_add(1, Relaxed);
+        if kill {
+            std::thread::sleep(Duration::from_micros(t.rng.below(3000)));
+            // SAFETY: kills our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            t.w.stats.children_killed.fetch_add(1, Relaxed);
+        }
+        t.w.children.lock().unwrap().push((pid, kill));
+    }
+}
+
+fn reap_children(w: &World, block: bool) {
+    let mut kids = w.children.lock().unwrap();
+    kids.retain(|&(pid, killed)| {
+        let mut st = 0;
+        // SAFETY: waits for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, if block { 0 } else { libc::WNOHANG }) };
+        if r == 0 {
+            return true;
+        }
+        let ok = libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 || killed && libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGKILL;
+        if !ok {
+            finding(
+                F_CHILD,
+                format!(
+                    "child {pid}: {}",
+                    if libc::WIFSIGNALED(st) { format!("killed by signal {}", libc::WTERMSIG(st)) } else { format!("exit {}", libc::WEXITSTATUS(st)) }
+                ),
+            );
+        }
+        false
+    });
+}
+
+fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Option<u64>) {
+    // SAFETY: gettid for the watchdog's signals.
+    w.tids[idx].store(unsafe { libc::syscall(libc::SYS_gettid) } as u64, SeqCst);
+    let mut t = T { w, rng: Rng::stream(seed, idx as u64), idx, p: w.arena.private[idx], recent: Vec::new() };
+    let mut done = 0u64;
+    while !w.stop.load(Relaxed) && Instant::now() < deadline && iterations.is_none_or(|n| done < n) {
+        done += 1;
+        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1]) {
+            0 => op_open(&mut t),
+            1 => {
+                if t.rng.chance(1, 4) {
+                    op_close(&mut t)
+                }
+            }
+            2 => op_setup(&mut t),
+            3 => op_destroy(&mut t),
+            4 => op_submit(&mut t),
+            5 => op_getevents(&mut t),
+            6 => op_cancel(&mut t),
+            7 => op_badioctl(&mut t),
+            8 => op_munmap(&mut t),
+            9 => op_mremap(&mut t),
+            10 => op_scribble(&mut t),
+            11 => {
+                if t.rng.chance(1, 10) {
+                    op_fork(&mut t)
+                }
+            }
+            12 => op_pipe(&mut t),
+            _ => op_truncate(&mut t),
+        }
+    }
+}
+
+/// The kernel stacks of the worker threads (for a hang report).
+fn kernel_stacks(w: &World) -> String {
+    let mut out = String::new();
+    for (i, tid) in w.tids.iter().enumerate() {
+        let tid = tid.load(SeqCst);
+        let op = w.last_op[i].lock().map(|s| s.clone()).unwrap_or_default();
+        let in_call = w.in_call[i].load(SeqCst) != 0;
+        out += &format!("# thread {i} (tid {tid}, {}): {op}\n", if in_call { "in the call" } else { "between calls" });
+        let stack = std::fs::read_to_string(format!("/proc/self/task/{tid}/stack")).unwrap_or_else(|e| format!("({e})"));
+        for l in stack.lines() {
+            out += &format!("#   {l}\n");
+        }
+    }
+    out
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {}
+
+/// Closes every fd of /dev/kaio and unmaps every mapping of it.
+fn close_everything() -> (usize, usize) {
+    let mut fds = 0;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        let list: Vec<_> = dir.flatten().collect();
+        for e in list {
+            if std::fs::read_link(e.path()).map(|p| p.to_string_lossy() == "/dev/kaio").unwrap_or(false) {
+                if let Ok(n) = e.file_name().to_string_lossy().parse::<i32>() {
+                    // SAFETY: closes an fd of /dev/kaio; no other thread is running.
+                    unsafe { libc::close(n) };
+                    fds += 1;
+                }
+            }
+        }
+    }
+    let mut maps = 0;
+    let text = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    for line in text.lines().filter(|l| l.ends_with("/dev/kaio")) {
+        let range = line.split_whitespace().next().unwrap_or("");
+        let mut it = range.split('-');
+        if let (Some(a), Some(b)) = (it.next(), it.next()) {
+            if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                // SAFETY: unmaps a ring mapping of /dev/kaio.
+                unsafe { libc::munmap(a as *mut libc::c_void, (b - a) as usize) };
+                maps += 1;
+            }
+        }
+    }
+    (fds, maps)
+}
+
+fn main() {
+    let args = Args::parse(20.0, 4, &["ring-writes"], USAGE);
+    let ring_writes = args.get("ring-writes") != Some("0");
+    malloc_no_mmap();
+    // KTAP goes to a copy of stdout above every fd the fuzzer may pick; 0-2 become /dev/null.
+    // SAFETY: fd juggling on our own process at start, single-threaded.
+    let out_fd = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 1000) };
+    // SAFETY: as above.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        libc::dup2(null, 0);
+        libc::dup2(null, 1);
+        libc::dup2(null, 2);
+        if null > 2 {
+            libc::close(null);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+    // SAFETY: the duplicated stdout is ours alone.
+    let out = unsafe { std::fs::File::from_raw_fd(out_fd) };
+    let mut k = Ktap::with_writer(Box::new(out));
+    k.header(5);
+    let rw = if ring_writes { "" } else { " --ring-writes 0" };
+    k.diag(&format!(
+        "kaio-fuzz seed={:#x} seconds={} threads={}{}{rw} (reproduce: kaio-fuzz --seed {:#x} --threads {}{}{rw})",
+        args.seed,
+        args.seconds,
+        args.threads,
+        args.iterations.map_or(String::new(), |n| format!(" iterations={n}")),
+        args.seed,
+        args.threads,
+        args.iterations.map_or(format!(" --seconds {}", args.seconds), |n| format!(" --iterations {n}"))
+    ));
+    let nr0 = read_u64_file(NR_PARAM);
+    k.diag(&format!("nr at start: {nr0:?}"));
+    if nr0.is_none() || !kaio_present() {
+        k.result("fuzz_run", &["no /dev/kaio or no nr parameter".to_string()]);
+        for n in ["return_values", "ring_headers", "children", "nr_restored"] {
+            k.skip(n, "no /dev/kaio");
+        }
+        std::process::exit(1);
+    }
+
+    let path = format!("/tmp/kaio-fuzz.{}\0", std::process::id());
+    let mut pn = [0i32; 2];
+    let mut pb = [0i32; 2];
+    // SAFETY: creating the files the fuzzer hands to the kernel.
+    let files = unsafe {
+        let file = libc::open(path.as_ptr() as *const libc::c_char, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o600);
+        libc::unlink(path.as_ptr() as *const libc::c_char);
+        libc::ftruncate(file, 1 << 16);
+        libc::pipe2(pn.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC);
+        libc::pipe2(pb.as_mut_ptr(), libc::O_CLOEXEC);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        Files { file, pipe_nb: pn, pipe_bl: pb, evfd: eventfd(), null }
+    };
+    let threads = args.threads.max(1);
+    let w = Arc::new(World {
+        arena: Arena::new(threads),
+        files,
+        cpus: possible_cpus(),
+        kfds: Mutex::new(Vec::new()),
+        ctxs: Mutex::new(Vec::new()),
+        children: Mutex::new(Vec::new()),
+        stop: AtomicBool::new(false),
+        ring_writes,
+        stats: Stats {
+            calls: [const { AtomicU64::new(0) }; NOPS],
+            ok: [const { AtomicU64::new(0) }; NOPS],
+            errnos: Mutex::new(Default::default()),
+            setups_ok: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            children: AtomicU64::new(0),
+            children_killed: AtomicU64::new(0),
+        },
+        in_call: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        last_op: (0..threads).map(|_| Mutex::new(String::new())).collect(),
+        tids: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        start: Instant::now(),
+    });
+    for _ in 0..2 {
+        if let Ok(fd) = raw::open() {
+            w.kfds.lock().unwrap().push(fd);
+        }
+    }
+
+    // Watchdog: interrupts calls that block (SIGUSR1), and ends a hung run with the calls in
+    // progress printed.
+    let limit = args.duration() + Duration::from_secs(if args.iterations.is_some() { 3600 } else { 150 });
+    {
+        let w = w.clone();
+        std::thread::spawn(move || {
+            block_all_signals();
+            let started = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_millis(10));
+                let now = now_ms(&w);
+                for i in 0..w.in_call.len() {
+                    let since = w.in_call[i].load(SeqCst);
+                    if since != 0 && now > since + 40 {
+                        // SAFETY: signals one of our own threads.
+                        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), w.tids[i].load(SeqCst) as i32, libc::SIGUSR1) };
+                    }
+                    if since != 0 && now > since + 150_000 {
+                        let op = w.last_op[i].lock().map(|s| s.clone()).unwrap_or_default();
+                        let mut msg = format!("# thread {i} stuck for 150 s in {op}\n");
+                        msg += &kernel_stacks(&w);
+                        msg += "Bail out! hung call\n";
+                        // SAFETY: writes to the saved stdout and ends the process.
+                        unsafe {
+                            libc::write(out_fd, msg.as_ptr() as *const _, msg.len());
+                            libc::_exit(1);
+                        }
+                    }
+                }
+                if started.elapsed() > limit {
+                    let mut msg = String::from("# kaio-fuzz: run did not end in time; calls in progress:\n");
+                    for i in 0..w.in_call.len() {
+                        if w.in_call[i].load(SeqCst) != 0 {
+                            msg += &format!("# thread {i}: {}\n", w.last_op[i].lock().map(|s| s.clone()).unwrap_or_default());
+                        }
+                    }
+                    msg += &kernel_stacks(&w);
+                    msg += "Bail out! hung\n";
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::write(out_fd, msg.as_ptr() as *const _, msg.len());
+                        libc::_exit(1);
+                    }
+                }
+            }
+        });
+    }
+
+    let deadline = Instant::now() + args.duration() + if args.iterations.is_some() { Duration::from_secs(86_400) } else { Duration::ZERO };
+    let hs: Vec<_> = (0..threads)
+        .map(|i| {
+            let w = w.clone();
+            let seed = args.seed;
+            let it = args.iterations;
+            std::thread::spawn(move || worker(&w, i, seed, deadline, it))
+        })
+        .collect();
+    while hs.iter().any(|h| !h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(50));
+        reap_children(&w, false);
+    }
+    let mut run = Vec::new();
+    for h in hs {
+        if h.join().is_err() {
+            run.push("a fuzz thread panicked".to_string());
+        }
+    }
+    let elapsed = w.start.elapsed().as_secs_f64();
+    reap_children(&w, true);
+    let (nfds, nmaps) = close_everything();
+    let (nr_end, took) = wait_nr(nr0.unwrap_or(0), Duration::from_secs(10));
+
+    let s = &w.stats;
+    let total: u64 = s.calls.iter().map(|c| c.load(Relaxed)).sum();
+    k.diag(&format!("ran {elapsed:.1} s, {threads} threads, {total} calls ({:.0}/s)", total as f64 / elapsed));
+    let mut line = String::new();
+    for (i, name) in OPS.iter().enumerate() {
+        line += &format!("{name} {}/{} ", s.ok[i].load(Relaxed), s.calls[i].load(Relaxed));
+    }
+    k.diag(&format!("calls (succeeded/made): {line}"));
+    k.diag(&format!(
+        "setups ok {}, iocbs accepted {}, events reaped {}, children {} ({} killed), at the end closed {nfds} fds and unmapped {nmaps} rings",
+        s.setups_ok.load(Relaxed),
+        s.accepted.load(Relaxed),
+        s.events.load(Relaxed),
+        s.children.load(Relaxed),
+        s.children_killed.load(Relaxed)
+    ));
+    let errs = s.errnos.lock().unwrap();
+    let mut e: Vec<String> = errs.iter().map(|((op, er), n)| format!("{}:{}={n}", OPS[*op], errno_name(*er))).collect();
+    e.sort();
+    k.diag(&format!("errnos: {}", e.join(" ")));
+    drop(errs);
+    if total == 0 {
+        run.push("no calls made".into());
+    }
+    run.extend(findings(F_RUN));
+    k.result("fuzz_run", &run);
+    k.result("return_values", &findings(F_RET));
+    k.result("ring_headers", &findings(F_RING));
+    k.result("children", &findings(F_CHILD));
+    let mut p = Vec::new();
+    if nr_end != nr0 {
+        p.push(format!("nr {nr_end:?} after every fd and ring mapping is gone; {nr0:?} at the start (waited {took:?})"));
+    }
+    k.result("nr_restored", &p);
+    k.totals();
+    let _ = std::io::stderr().flush();
+    std::process::exit(k.exit_code());
+}
