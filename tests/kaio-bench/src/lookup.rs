@@ -8,7 +8,7 @@
 //! call is aggregate: wall time of a sample / calls made by all threads (1 / throughput).
 
 use crate::aio::{Api, NOW};
-use crate::clock::Stamp;
+use crate::clock;
 use crate::report::{cell, ns, ratio, Section};
 use crate::stats::{throughput_group, Plan};
 use crate::Env;
@@ -37,6 +37,11 @@ struct Shared {
     calls: AtomicU64,
     quit: AtomicBool,
     error: Mutex<Option<String>>,
+    /// TSC when each worker started and finished its calls in the current sample: a sample
+    /// lasts from the first start to the last finish. (The main thread's own view would be
+    /// skewed by when it gets the CPU back from the barriers: the guest may have 1 CPU.)
+    starts: Vec<AtomicU64>,
+    ends: Vec<AtomicU64>,
 }
 
 /// `threads` workers that each make `calls` lookups of one backend per sample, started and
@@ -55,6 +60,8 @@ impl Pool {
             calls: AtomicU64::new(0),
             quit: AtomicBool::new(false),
             error: Mutex::new(None),
+            starts: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            ends: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         });
         let workers = (0..threads)
             .map(|t| {
@@ -73,9 +80,22 @@ impl Pool {
     fn sample(&self, calls: u64) -> Result<(Duration, u64), String> {
         self.shared.calls.store(calls, Ordering::Relaxed);
         self.shared.start.wait();
-        let t0 = Stamp::now();
         self.shared.done.wait();
-        let d = t0.elapsed();
+        let first = self
+            .shared
+            .starts
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        let last = self
+            .shared
+            .ends
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        let d = clock::duration(last.saturating_sub(first));
         if let Some(e) = self
             .shared
             .error
@@ -110,6 +130,7 @@ fn worker(api: Api, ctxs: &[u64], t: usize, threads: usize, shared: &Shared) {
             return;
         }
         let calls = shared.calls.load(Ordering::Relaxed);
+        shared.starts[t].store(clock::ticks(), Ordering::Relaxed);
         for _ in 0..calls {
             match api.getevents(ctxs[i], 0, &mut ev, Some(&NOW)) {
                 Ok(0) => {}
@@ -127,6 +148,7 @@ fn worker(api: Api, ctxs: &[u64], t: usize, threads: usize, shared: &Shared) {
                 i -= n;
             }
         }
+        shared.ends[t].store(clock::ticks(), Ordering::Relaxed);
         shared.done.wait();
     }
 }
@@ -139,7 +161,8 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     let apis = [Api::Kaio(domain.as_raw_fd()), Api::Native];
     let mut ctxs: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     sec.line("2. lookup: io_getevents(ctx, 0, 1, ev, {0,0}) on an empty ring; aggregate ns per call, median (p90)");
-    sec.line("   (thread t, call i looks up context (t + i*threads) mod contexts)");
+    sec.line("   (thread t, call i looks up context (t + i*threads) mod contexts; a sample lasts from the");
+    sec.line("   first thread's first call to the last thread's last)");
     sec.line(format!(
         "   {:>8} {:>7} {:>20} {:>20} {:>12} {:>12}",
         "contexts", "threads", "kaio", "native", "kaio/native", "Mcalls/s k/n"

@@ -86,6 +86,22 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+const CLOCKSOURCE: &str = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+
+/// `clock_getres(CLOCK_MONOTONIC)`: 1 ns when hrtimers run in high-resolution mode, the tick
+/// length when they run from the periodic tick.
+fn hrtimer_res_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_getres writes into `ts`.
+    if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return -1;
+    }
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
 fn read_trim(path: &str) -> String {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
@@ -116,6 +132,13 @@ fn main() {
             std::process::exit(if e.is_empty() { 0 } else { 2 });
         }
     };
+    // A guest that boots on the early TSC clocksource switches to the calibrated one about a
+    // second later; wait for that (a bounded time) rather than change clocks mid-run.
+    let mut settle_ms = 0;
+    while read_trim(CLOCKSOURCE) == "tsc-early" && settle_ms < 5000 {
+        std::thread::sleep(Duration::from_millis(100));
+        settle_ms += 100;
+    }
     let (tsc0, mono0) = (Stamp::now(), Instant::now());
     let rate = clock::rate();
     stats::start(HARD_LIMIT);
@@ -126,10 +149,9 @@ fn main() {
             "cpus",
             std::thread::available_parallelism().map_or("?".into(), |n| n.to_string()),
         ),
-        (
-            "clocksource",
-            read_trim("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
-        ),
+        ("clocksource", read_trim(CLOCKSOURCE)),
+        ("clocksource_settle_ms", settle_ms.to_string()),
+        ("hrtimer_res_ns", hrtimer_res_ns().to_string()),
         (
             "clock",
             format!("tsc@{:.1}MHz({})", rate.ticks_per_ns * 1e3, rate.source),
@@ -182,6 +204,8 @@ fn main() {
     // under TCG): a reason not to trust it, shown for the record.
     let mono = mono0.elapsed().as_secs_f64() / (Stamp::now() - tsc0).as_secs_f64();
     env_info.push(("monotonic_per_tsc_second", format!("{mono:.3}")));
+    env_info.push(("clocksource_at_end", read_trim(CLOCKSOURCE)));
+    env_info.push(("hrtimer_res_ns_at_end", hrtimer_res_ns().to_string()));
 
     let mut out = std::io::stdout().lock();
     if args.json {

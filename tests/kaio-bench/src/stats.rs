@@ -90,7 +90,8 @@ impl Plan {
 /// Measures a throughput group. `run(v, k)` performs `k` units of variant `v` and returns the
 /// elapsed time and the number of operations those units were (per-op time = time / ops).
 /// Each variant is calibrated first (doubling `k` until a sample lasts `target_sample`; those
-/// runs double as warm-up), then sampled in rounds. Returns one summary (ns per op) per variant.
+/// runs double as warm-up), then sampled in rounds, each sample preceded by one untimed unit.
+/// Returns one summary (ns per op) per variant.
 pub fn throughput_group(
     plan: &Plan,
     variants: usize,
@@ -117,6 +118,9 @@ pub fn throughput_group(
     loop {
         for v in 0..variants {
             if samples[v].len() < plan.max_samples {
+                // One untimed unit first: the first after a switch pays for what the previous
+                // variant left behind (deferred work, cold caches).
+                run(v, 1)?;
                 let (d, ops) = run(v, ks[v])?;
                 samples[v].push(d.as_nanos() as f64 / ops.max(1) as f64);
             }
@@ -233,9 +237,9 @@ mod tests {
         assert!(r
             .iter()
             .all(|s| s.samples >= 3 && s.samples <= 5 && s.per_sample >= 1));
-        // After calibration, the variants alternate.
-        let tail: Vec<usize> = order.iter().rev().take(4).copied().collect();
-        assert!(tail == [1, 0, 1, 0], "{order:?}");
+        // After calibration, the variants alternate, each sample after one untimed unit.
+        let tail: Vec<usize> = order.iter().rev().take(8).copied().collect();
+        assert!(tail == [1, 1, 0, 0, 1, 1, 0, 0], "{order:?}");
     }
 
     #[test]
