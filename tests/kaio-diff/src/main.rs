@@ -66,7 +66,8 @@ fn main() {
         }
         return;
     }
-    if !native_twice && !std::path::Path::new(kaio::raw::DEVICE).exists() {
+    let all_native = !tests.is_empty() && tests.iter().all(|t| t.name.ends_with(".native"));
+    if !native_twice && !all_native && !std::path::Path::new(kaio::raw::DEVICE).exists() {
         println!("KTAP version 1");
         println!("1..0 # SKIP /dev/kaio is absent (kaio.ko not loaded)");
         std::process::exit(4);
