@@ -14,3 +14,10 @@ make -s -C "$top/tests/libaio-compat" >/dev/null
 cp "$top"/tests/libaio-compat/build/guest/libaio-* "$dir/bin/"
 cp -r "$top/tests/selftests" "$dir/selftests"
 cp "$top/tests/guest/run-tests.sh" "$dir/run-tests.sh"
+# The fio bundle (tests/fio): Debian's fio, its libraries, the system's libaio and ours; built
+# once into build/fio-bundle and reused while its inputs are unchanged.
+if "$top/tests/fio/make-bundle.sh" "$top/build/fio-bundle" >&2; then
+	cp -r "$top/build/fio-bundle" "$dir/fio"
+else
+	echo "make-payload: no fio bundle; the kaio_fio test will fail" >&2
+fi
