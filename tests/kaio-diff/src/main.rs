@@ -9,7 +9,7 @@
 //!   kaio-diff --no-races              only the random sequences
 //!   kaio-diff -l                      list the tests
 //!
-//! Environment: KAIO_DIFF_SEEDS (default 24), KAIO_DIFF_STEPS (default 250),
+//! Environment: KAIO_DIFF_SEEDS (default 48), KAIO_DIFF_STEPS (default 250),
 //! KAIO_DIFF_ROUNDS (a factor for the race tests' round counts, default 1).
 
 mod aio;
@@ -40,7 +40,7 @@ fn main() {
     } else if args.iter().any(|a| a == "--races") {
         Vec::new()
     } else {
-        (1..=env_u64("KAIO_DIFF_SEEDS", 24)).collect()
+        (1..=env_u64("KAIO_DIFF_SEEDS", 48)).collect()
     };
     let races = !args.iter().any(|a| a == "--no-races") && arg(&args, "--seed").is_none() && arg(&args, "--seeds").is_none();
     let filter = arg(&args, "-t").map(|s| s.to_string());
