@@ -75,9 +75,9 @@ fn findings(cat: u8) -> Vec<String> {
 
 const OPS: &[&str] = &[
     "open", "close", "setup", "destroy", "submit", "getevents", "cancel", "badioctl", "munmap", "mremap",
-    "scribble", "fork", "pipe", "truncate",
+    "scribble", "fork", "pipe", "truncate", "reset",
 ];
-const NOPS: usize = 14;
+const NOPS: usize = 15;
 
 struct Stats {
     calls: [AtomicU64; NOPS],
@@ -151,6 +151,8 @@ struct Files {
     file: i32,
     pipe_nb: [i32; 2],
     pipe_bl: [i32; 2],
+    /// The blocking pipe's write end, opened again non-blocking (for the fuzzer's own writes).
+    pipe_bl_w_nb: i32,
     evfd: i32,
     null: i32,
 }
@@ -769,13 +771,36 @@ fn op_pipe(t: &mut T) {
                 libc::write(f.evfd, &one as *const u64 as *const _, 8);
             }
             _ => {
-                // The blocking pipe: only ever non-blocking calls on it from here.
-                let fl = libc::fcntl(f.pipe_bl[1], libc::F_GETFL);
-                libc::fcntl(f.pipe_bl[1], libc::F_SETFL, fl | libc::O_NONBLOCK);
-                libc::write(f.pipe_bl[1], buf.as_ptr() as *const _, n);
-                libc::fcntl(f.pipe_bl[1], libc::F_SETFL, fl);
+                // The blocking pipe, through a non-blocking open file description of it.
+                libc::write(f.pipe_bl_w_nb, buf.as_ptr() as *const _, n);
             }
         }
+    }
+}
+
+/// Drops every domain at once, while the other threads keep using them: every /dev/kaio fd
+/// is closed and every ring unmapped (the last reference goes, the contexts are torn down),
+/// then one fresh fd is opened.
+fn op_reset(t: &mut T) {
+    t.w.stats.calls[14].fetch_add(1, Relaxed);
+    let fds = std::mem::take(&mut *t.w.kfds.lock().unwrap());
+    t.w.ctxs.lock().unwrap().clear();
+    enter(t, format!("reset (closing fds {fds:?} and unmapping every ring)"));
+    for fd in fds {
+        // SAFETY: closes a /dev/kaio fd this program opened.
+        unsafe { libc::close(fd) };
+    }
+    let text = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    for line in text.lines().filter(|l| l.ends_with("/dev/kaio")) {
+        let mut it = line.split_whitespace().next().unwrap_or("").split('-');
+        if let (Some(Ok(a)), Some(Ok(b))) = (it.next().map(|a| u64::from_str_radix(a, 16)), it.next().map(|b| u64::from_str_radix(b, 16))) {
+            // SAFETY: unmaps a ring mapping of /dev/kaio (nothing else maps that file).
+            unsafe { libc::munmap(a as *mut libc::c_void, (b - a) as usize) };
+        }
+    }
+    leave(t);
+    if let Ok(fd) = raw::open() {
+        t.w.kfds.lock().unwrap().push(fd);
     }
 }
 
@@ -895,7 +920,7 @@ fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Optio
     let mut done = 0u64;
     while !w.stop.load(Relaxed) && Instant::now() < deadline && iterations.is_none_or(|n| done < n) {
         done += 1;
-        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1]) {
+        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1, 1]) {
             0 => op_open(&mut t),
             1 => {
                 if t.rng.chance(1, 4) {
@@ -917,7 +942,12 @@ fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Optio
                 }
             }
             12 => op_pipe(&mut t),
-            _ => op_truncate(&mut t),
+            13 => op_truncate(&mut t),
+            _ => {
+                if t.rng.chance(1, 50) {
+                    op_reset(&mut t)
+                }
+            }
         }
     }
 }
@@ -933,6 +963,36 @@ fn kernel_stacks(w: &World) -> String {
         let stack = std::fs::read_to_string(format!("/proc/self/task/{tid}/stack")).unwrap_or_else(|e| format!("({e})"));
         for l in stack.lines() {
             out += &format!("#   {l}\n");
+        }
+    }
+    // The main thread, and every child process.
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let stack = std::fs::read_to_string(format!("/proc/self/task/{me}/stack")).unwrap_or_default();
+    out += "# main thread:\n";
+    for l in stack.lines() {
+        out += &format!("#   {l}\n");
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Ok(pid) = name.parse::<i32>() else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+            let mut f = after.split_whitespace();
+            let state = f.next().unwrap_or("?");
+            let ppid: i32 = f.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+            if ppid != me {
+                continue;
+            }
+            out += &format!("# child {pid} state {state}:\n");
+            for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+                let st = std::fs::read_to_string(task.path().join("stack")).unwrap_or_default();
+                for l in st.lines() {
+                    out += &format!("#   {l}\n");
+                }
+            }
         }
     }
     out
@@ -1028,7 +1088,9 @@ fn main() {
         libc::pipe2(pn.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC);
         libc::pipe2(pb.as_mut_ptr(), libc::O_CLOEXEC);
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        Files { file, pipe_nb: pn, pipe_bl: pb, evfd: eventfd(), null }
+        let again = format!("/proc/self/fd/{}\0", pb[1]);
+        let pipe_bl_w_nb = libc::open(again.as_ptr() as *const libc::c_char, libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC);
+        Files { file, pipe_nb: pn, pipe_bl: pb, pipe_bl_w_nb, evfd: eventfd(), null }
     };
     let threads = args.threads.max(1);
     let w = Arc::new(World {

@@ -345,6 +345,7 @@ struct Sweep {
     group: &'static str,
     group_problems: Vec<String>,
     group_inputs: usize,
+    group_start: Instant,
     total_inputs: usize,
     total_compared: usize,
     total_divergences: usize,
@@ -359,6 +360,7 @@ fn r(x: Ret) -> String {
 impl Sweep {
     fn begin(&mut self, group: &'static str) -> bool {
         self.group = group;
+        self.group_start = Instant::now();
         self.group_problems.clear();
         self.group_inputs = 0;
         self.only.as_deref().is_none_or(|o| group.contains(o))
@@ -373,7 +375,7 @@ impl Sweep {
             self.k.skip(name, "no /dev/kaio");
             return;
         }
-        self.k.diag(&format!("{name}: {} inputs", self.group_inputs));
+        self.k.diag(&format!("{name}: {} inputs ({:.1} s)", self.group_inputs, self.group_start.elapsed().as_secs_f64()));
         let p = std::mem::take(&mut self.group_problems);
         self.k.result(name, &p);
     }
@@ -1660,6 +1662,7 @@ fn main() {
         group: "",
         group_problems: Vec::new(),
         group_inputs: 0,
+        group_start: Instant::now(),
         total_inputs: 0,
         total_compared: 0,
         total_divergences: 0,

@@ -354,11 +354,12 @@ fn make_req(w: &World, rng: &mut Rng, ctx: &Ctx, seq: u32) -> Req {
     let data = ((ctx.serial as u64) << 32) | seq as u64;
     let (mut iocb, off, len, buf) = match kind {
         Kind::Delay => {
-            let ns = match rng.weighted(&[10, 20, 40, 30]) {
+            let ns = match rng.weighted(&[10, 15, 30, 30, 15]) {
                 0 => 0,
                 1 => rng.range(1, 1000),
                 2 => rng.range(1000, 100_000),
-                _ => rng.range(100_000, 2_000_000),
+                3 => rng.range(100_000, 2_000_000),
+                _ => rng.range(2_000_000, 50_000_000),
             };
             (Iocb::delay(ns as i64, w.file_fd), 0, 0, None)
         }
