@@ -3,13 +3,15 @@
 # PAYLOAD_DIR becomes /kaio in the guest and must hold `job` (a sh script) and whatever it
 # runs. Kernel messages go to LOG_DIR/console.log (ttyS0); the job may write test output to
 # /dev/ttyS1, which lands in LOG_DIR/tests.log. Exit status: 0 if the guest powered off, 124
-# on timeout, another value if QEMU failed.
+# on timeout (also when WATCH_TESTS, a tests.list, names a test that overran its timeout),
+# another value if QEMU failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 variant=$1 payload=$2 logdir=$3 timeout_s=$4 interactive=${5:-}
 kdir=$("$here/kernel-dir.sh" "$variant")
 [ -f "$kdir/.kaio-built" ] || { echo "boot: no $variant kernel at $kdir (run qemu/build-kernel.sh $variant)" >&2; exit 2; }
 mkdir -p "$logdir"
+rm -f "$logdir/watch.log"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc,kaio,usr/bin}
@@ -18,15 +20,25 @@ cp "$here/guest/init" "$root/init"
 cp -a "$payload/." "$root/kaio/"
 ( cd "$root" && find . -print0 | cpio --null -o -H newc --quiet ) > "$logdir/initramfs.cpio"
 append="console=ttyS0 panic=-1 nokaslr"
-qemu=(qemu-system-x86_64 -machine pc -cpu max -smp 2 -m 2G -no-reboot -display none
+qemu=(qemu-system-x86_64 -machine pc -cpu max -smp 2,sockets=2 -m 2G -no-reboot -display none
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$logdir/initramfs.cpio" -append "$append")
 if [ -n "$interactive" ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial "file:$logdir/tests.log"
 fi
 set +e
 timeout --foreground -k 5 "$timeout_s" "${qemu[@]}" -monitor none \
-	-serial "file:$logdir/console.log" -serial "file:$logdir/tests.log" </dev/null
+	-serial "file:$logdir/console.log" -serial "file:$logdir/tests.log" </dev/null &
+qemu_pid=$!
+# WATCH_TESTS=tests.list: stop a guest whose test overran its timeout (qemu/watch-tests.sh).
+if [ -n "${WATCH_TESTS:-}" ]; then
+	"$here/watch-tests.sh" "$WATCH_TESTS" "$logdir/tests.log" "$qemu_pid" > "$logdir/watch.log" &
+fi
+wait "$qemu_pid"
 rc=$?
 set -e
-[ $rc = 124 ] && echo "boot: $variant guest timed out after ${timeout_s}s" >&2
+if [ -s "$logdir/watch.log" ]; then
+	cat "$logdir/watch.log" >&2
+	rc=124
+fi
+[ $rc = 124 ] && echo "boot: $variant guest timed out (limit ${timeout_s}s)" >&2
 exit $rc

@@ -103,6 +103,9 @@ struct CompletionState {
     tail: u32,
     /// Events posted whose slots have not been given back yet (`completed_events`).
     completed_events: u32,
+    /// Events ever posted (wrapping): a waiter sleeps until one is posted after its last look
+    /// at the ring, as a Linux waiter sleeps until `aio_complete` wakes it.
+    posted: u32,
 }
 
 /// How long a getevents caller may wait.
@@ -215,7 +218,7 @@ impl Kioctx {
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
                 active <- new_irq_spinlock!(ActiveReqs { tree: RBTree::new(), next_seq: 1 }, "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
-                    CompletionState { tail: 0, completed_events: 0 },
+                    CompletionState { tail: 0, completed_events: 0, posted: 0 },
                     "kioctx::completion_lock"
                 ),
                 waiters <- new_condvar!("kioctx::wait"),
@@ -398,6 +401,7 @@ impl Kioctx {
         self.ring.write_u32(TAIL, tail);
         let head = self.ring.read_u32(HEAD);
         c.completed_events += 1;
+        c.posted = c.posted.wrapping_add(1);
         if c.completed_events > 1 {
             self.refill(&mut c, head, tail);
         }
@@ -454,6 +458,9 @@ impl Kioctx {
         let mut wait: Option<Wait> = None;
         let mut stop = false;
         let result = loop {
+            // Completions posted from here on are news to this pass (taken before the ring is
+            // read, so none is missed).
+            let seen = self.completion.lock().posted;
             match self.read_ring(user.wrapping_add(got * EVENT), nr - got) {
                 Ok(n) => got += n,
                 Err(e) => break if got > 0 { Ok(got) } else { Err(e) },
@@ -467,7 +474,10 @@ impl Kioctx {
             let wait = wait.get_or_insert_with(|| self.start_wait(&deadline));
             let need = u32::try_from(min_nr - got).unwrap_or(u32::MAX);
             let mut c = self.completion.lock();
-            while self.available(&c) < need && !self.dead.load(Ordering::Acquire) {
+            // Sleep until a completion posted after `seen` leaves the events still needed in
+            // the ring. Counting alone is not enough: `available` trusts the kernel's tail, the
+            // reader the user-visible one, which user space may have rewritten.
+            while !(c.posted != seen && self.available(&c) >= need) && !self.dead.load(Ordering::Acquire) {
                 match wait {
                     Wait::Forever => {
                         if self.waiters.wait_interruptible(&mut c) {

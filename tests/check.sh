@@ -53,7 +53,7 @@ for variant in $variants; do
 	} > "$payload/job"
 	timeout_s=$(awk '{ s += $2 } END { print s + 120 }' "$payload/tests.list")
 	start=$(date +%s)
-	"$top/qemu/boot.sh" "$variant" "$payload" "$logdir" "$timeout_s"
+	WATCH_TESTS=$payload/tests.list "$top/qemu/boot.sh" "$variant" "$payload" "$logdir" "$timeout_s"
 	boot_status=$?
 	echo "# $variant guest: $(( $(date +%s) - start )) s, log $logdir/console.log"
 	summary=$("$top/tests/ktap-summary.sh" "$variant" "$logdir" "$boot_status")

@@ -22,7 +22,7 @@ awk -v variant="$variant" '
 	}
 	{ sub(/\r$/, "") }
 	/^KAIO-TEST-BEGIN / { if (inblock) finish(""); name = $2; inblock = 1; plan = -1; results = 0; notok = 0; skipall = 0; next }
-	/^KAIO-TEST-END / { finish($3); next }
+	/^KAIO-TEST-END / { if ($4 != "") printf "# %s/%s: %d s\n", variant, name, $4; finish($3); next }
 	!inblock { next }
 	/^1\.\.[0-9]+/ { if (plan < 0) { plan = substr($1, 4) + 0; if ($0 ~ /# *SKIP/) skipall = 1 } next }
 	/^not ok [0-9]+/ { results++; notok++; failed++; sub(/^not ok [0-9]+ /, ""); printf "FAIL %s/%s: %s\n", variant, name, $0; next }
