@@ -163,6 +163,9 @@ struct CtxRec {
     fd: i32,
     id: u64,
     size: usize,
+    /// Destroyed, but kept to try a dead id. Its address range may since hold part of another
+    /// ring, so it is never written through: a write there could land in that ring's events.
+    stale: bool,
 }
 
 struct World {
@@ -266,6 +269,17 @@ impl T<'_> {
             None
         } else {
             Some(c[self.rng.below(c.len() as u64) as usize])
+        }
+    }
+
+    /// A context believed alive, whose ring may be written into.
+    fn pick_live_ctx(&mut self) -> Option<CtxRec> {
+        let c = self.w.ctxs.lock().unwrap();
+        let live: Vec<&CtxRec> = c.iter().filter(|x| !x.stale).collect();
+        if live.is_empty() {
+            None
+        } else {
+            Some(*live[self.rng.below(live.len() as u64) as usize])
         }
     }
 
@@ -458,7 +472,7 @@ fn op_setup(t: &mut T) {
         unsafe { *(p as *mut u64) = if t.rng.chance(15, 16) { 0 } else { 1 } };
         p
     } else if t.w.ring_writes && t.rng.chance(1, 4) {
-        match t.pick_ctx() {
+        match t.pick_live_ctx() {
             Some(c) => c.id,
             None => t.ptr(8),
         }
@@ -492,7 +506,7 @@ fn op_setup(t: &mut T) {
                 let i = t.rng.below(c.len() as u64) as usize;
                 c.swap_remove(i);
             }
-            c.push(CtxRec { fd, id, size });
+            c.push(CtxRec { fd, id, size, stale: false });
         }
     }
 }
@@ -503,8 +517,13 @@ fn op_destroy(t: &mut T) {
     let r = raw::destroy(fd, id);
     leave(t);
     record(t, 3, r);
-    if r == Ok(0) && t.rng.chance(7, 8) {
-        t.w.ctxs.lock().unwrap().retain(|c| c.id != id);
+    if r == Ok(0) {
+        let mut v = t.w.ctxs.lock().unwrap();
+        if t.rng.chance(7, 8) {
+            v.retain(|c| c.id != id);
+        } else {
+            v.iter_mut().filter(|c| c.id == id).for_each(|c| c.stale = true);
+        }
     }
     if !matches!(r, Ok(0) | Err(libc::EINVAL) | Err(libc::EBADF) | Err(libc::ENOTTY)) {
         finding(F_RET, format!("destroy(fd {fd}, ctx {id:#x}) = {}", show(&r)));
@@ -729,7 +748,7 @@ fn op_scribble(t: &mut T) {
     if !t.w.ring_writes {
         return;
     }
-    let Some(c) = t.pick_ctx() else { return };
+    let Some(c) = t.pick_live_ctx() else { return };
     let off = *t.rng.pick(&[0u64, 8, 12, 4]);
     let v: u32 = match t.rng.below(4) {
         0 => 0,
