@@ -10,8 +10,11 @@ variant=$1 prog=${2:-} args=${3:-}
 "$here/setup.sh"
 "$here/build-kernel.sh" "$variant" >&2
 "$here/build-module.sh" "$variant" >&2
-logdir=$top/build/run/$variant
-rm -rf "$logdir"; mkdir -p "$logdir/payload/prog"
+# One directory per run, so that runs side by side do not share one; the last few are kept.
+mkdir -p "$top/build/run"
+logdir=$(mktemp -d "$top/build/run/$variant-$(date +%Y%m%d-%H%M%S)-XXXX")
+ls -dt "$top/build/run/$variant"-* | tail -n +6 | xargs -r rm -rf
+mkdir -p "$logdir/payload/prog"
 payload=$logdir/payload
 cp "$top/build/$variant/kaio.ko" "$payload/kaio.ko"
 if [ -z "$prog" ]; then
