@@ -230,7 +230,34 @@ impl T<'_> {
         }
     }
 
-    /// A pointer the kernel only reads (may also point into a ring).
+    /// A pointer to memory the kernel reads pointers from and then writes through (an iov
+    /// array of a read, an iocb, an iocb pointer array): only memory whose contents this
+    /// program fixed at start (the read-only pages) or that cannot be read. Never a ring or the
+    /// common region: their contents are whatever the kernel and earlier reads left there
+    /// (events whose `obj` is an iocb address in a thread's private region, ctx ids, file
+    /// data), so a read through them would write file data over a thread's events buffer or a
+    /// ring's events, as it would on Linux.
+    fn src_ptr(&mut self) -> u64 {
+        let a = &self.w.arena;
+        let r = &mut self.rng;
+        match r.below(10) {
+            0 => 0,
+            1 => r.below(4096),
+            2 | 3 | 4 => (a.ro + r.below((RO_PAGES * PAGE) as u64) as usize) as u64,
+            5 => (a.ro + PAGE + 64 * r.below(2) as usize) as u64,
+            6 => (a.guard + r.below(PAGE as u64) as usize) as u64,
+            7 => a.hole as u64 + r.below(PAGE as u64),
+            8 => mem::KERNEL_ADDR + r.below(1 << 20),
+            _ => match r.below(3) {
+                0 => mem::NONCANONICAL + r.below(1 << 30),
+                1 => u64::MAX - r.below(64),
+                _ => mem::TOP_USER_PAGE + r.below(PAGE as u64),
+            },
+        }
+    }
+
+    /// A pointer the kernel only reads, and writes nothing through what it finds there (may
+    /// also point into a ring).
     fn rptr(&mut self, len: usize) -> u64 {
         if self.w.ring_writes && self.rng.chance(1, 8) {
             if let Some(c) = self.pick_ctx() {
@@ -356,7 +383,15 @@ impl T<'_> {
                     // SAFETY: writes an iovec in this thread's private region.
                     unsafe { *((iov + k * 16) as *mut libc::iovec) = libc::iovec { iov_base: base as *mut _, iov_len: len as usize } };
                 }
-                let arr = if self.rng.chance(7, 8) { iov as u64 } else { self.rptr(64) };
+                // A read writes through the iovecs it finds: a foreign array only where their
+                // contents are fixed (a write only reads through them).
+                let arr = if self.rng.chance(7, 8) {
+                    iov as u64
+                } else if op == IOCB_CMD_PREADV {
+                    self.src_ptr()
+                } else {
+                    self.rptr(64)
+                };
                 let cnt = if self.rng.chance(7, 8) { n as u64 } else { self.rng.next_u64() >> self.rng.below(64) };
                 i = i.with_buf(arr, cnt, self.rng.below(FILE_CAP as u64) as i64);
             }
@@ -543,13 +578,15 @@ fn op_submit(t: &mut T) {
             unsafe { *(at as *mut Iocb) = iocb };
             at as u64
         } else {
-            t.rptr(64)
+            // The kernel reads the iocb there and may read into its aio_buf.
+            t.src_ptr()
         };
         // SAFETY: the iocb pointer array of this thread's private region.
         unsafe { *arr.add(k) = p };
     }
     let nr = if t.rng.chance(7, 8) { n as i64 } else { t.small_or_wild(n as u64 + 2) };
-    let iocbpp = if t.rng.chance(15, 16) { arr as u64 } else { t.rptr(64) };
+    // The kernel reads iocb pointers there, then the iocbs they point at.
+    let iocbpp = if t.rng.chance(15, 16) { arr as u64 } else { t.src_ptr() };
     enter(t, format!("submit(fd {fd}, ctx {id:#x}, nr {nr}, iocbpp {iocbpp:#x})"));
     let r = raw::submit(fd, id, nr, iocbpp as *const *mut Iocb);
     leave(t);
