@@ -36,7 +36,7 @@ use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
-    rbtree::RBTree,
+    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, CondVar, Mutex},
     uaccess::UserSlice,
 };
@@ -78,22 +78,62 @@ impl Geometry {
     }
 }
 
-/// The cancellable requests (`active_reqs`), oldest first. Guarded by `ctx_lock`.
+/// Where a request sits in `active_reqs`: the user address of its iocb (`ki_res.obj`, what
+/// io_cancel searches by), then its listing sequence number (keys start at 1; 0 means "never
+/// listed").
+pub(crate) type ActiveKey = (u64, u64);
+
+/// A tree node allocated at submit, so that listing a request under `ctx_lock` cannot fail.
+pub(crate) type ActiveNode = RBTreeNodeReservation<ActiveKey, Arc<Kiocb>>;
+
+/// The cancellable requests (`active_reqs`). Guarded by `ctx_lock`.
+///
+/// Linux keeps a list in submission order and io_cancel walks it for the first request with
+/// the given `obj`: O(n) under an irq-disabled lock. Keyed by `(obj, seq)`, the same request
+/// (the oldest one from that iocb) is found in O(log n). The only other walk, the teardown
+/// sweep, cancels everything, and its order is not observable: the events go to a ring that is
+/// being discarded.
 pub(crate) struct ActiveReqs {
-    /// Keyed by submission sequence number, so iteration is submission order.
-    pub(crate) tree: RBTree<u64, Arc<Kiocb>>,
-    /// The next key; keys start at 1, 0 means "never listed".
-    pub(crate) next_seq: u64,
+    tree: RBTree<ActiveKey, Arc<Kiocb>>,
+    next_seq: u64,
 }
 
 impl ActiveReqs {
+    fn new() -> Self {
+        ActiveReqs { tree: RBTree::new(), next_seq: 1 }
+    }
+
+    /// Lists `req` (`list_add_tail`), in the node reserved for it at submit.
+    pub(crate) fn list(&mut self, req: &Arc<Kiocb>, node: ActiveNode) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        req.set_seq(seq);
+        self.tree.insert(node.into_node((req.obj(), seq), req.clone()));
+    }
+
     /// Takes `req` off the list (`list_del_init`): `None` if it is not on it (never listed,
     /// or already taken off by a cancel or the destroy sweep).
     pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
         match req.seq() {
             0 => None,
-            seq => self.tree.remove(&seq),
+            seq => self.tree.remove(&(req.obj(), seq)),
         }
+    }
+
+    /// io_cancel's search: takes off the list the oldest request submitted from the iocb at
+    /// `obj`, if any.
+    pub(crate) fn take_oldest_from(&mut self, obj: u64) -> Option<Arc<Kiocb>> {
+        let cursor = self.tree.cursor_lower_bound(&(obj, 0))?;
+        if cursor.current().0 .0 != obj {
+            return None;
+        }
+        let (_, node) = cursor.remove_current();
+        Some(node.to_key_value().1)
+    }
+
+    /// Takes every request off the list (the `free_ioctx_users` sweep).
+    fn take_all(&mut self) -> RBTree<ActiveKey, Arc<Kiocb>> {
+        core::mem::replace(&mut self.tree, RBTree::new())
     }
 }
 
@@ -216,7 +256,7 @@ impl Kioctx {
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
-                active <- new_irq_spinlock!(ActiveReqs { tree: RBTree::new(), next_seq: 1 }, "kioctx::ctx_lock"),
+                active <- new_irq_spinlock!(ActiveReqs::new(), "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
                     CompletionState { tail: 0, completed_events: 0, posted: 0 },
                     "kioctx::completion_lock"
@@ -331,7 +371,7 @@ impl Kioctx {
     fn users_released(ctx: Arc<Kioctx>) {
         let swept = {
             let mut active = ctx.active.lock();
-            let swept = core::mem::replace(&mut active.tree, RBTree::new());
+            let swept = active.take_all();
             for (_, req) in swept.iter() {
                 req.cancel();
             }

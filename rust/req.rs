@@ -272,8 +272,7 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
 pub(crate) fn cancel(ctx: &Kioctx, obj: u64) -> Result {
     let cancelled = {
         let mut active = ctx.active.lock();
-        let key = active.tree.iter().find(|(_, req)| req.obj() == obj).map(|(key, _)| *key);
-        let req = key.and_then(|key| active.tree.remove(&key));
+        let req = active.take_oldest_from(obj);
         if let Some(req) = &req {
             req.cancel();
         }

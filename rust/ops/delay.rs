@@ -10,7 +10,8 @@
 use crate::req::Kiocb;
 use crate::sys::hrtimer::{Expire, HrTimer};
 use crate::uapi::Iocb;
-use kernel::{prelude::*, rbtree::RBTreeNodeReservation, sync::Arc};
+use crate::ctx::ActiveNode;
+use kernel::{prelude::*, sync::Arc};
 
 /// The delay part of a request.
 #[pin_data]
@@ -47,13 +48,10 @@ pub(crate) fn prep(iocb: &Iocb) -> Result<u64> {
 }
 
 /// Lists the request on `active_reqs` and starts its timer, both under `ctx_lock`.
-pub(crate) fn start(req: Arc<Kiocb>, node: RBTreeNodeReservation<u64, Arc<Kiocb>>) {
+pub(crate) fn start(req: Arc<Kiocb>, node: ActiveNode) {
     let ctx = req.ctx.clone();
     let mut active = ctx.active.lock();
-    let seq = active.next_seq;
-    active.next_seq += 1;
-    req.set_seq(seq);
-    active.tree.insert(node.into_node(seq, req.clone()));
+    active.list(&req, node);
     req.delay.timer.start(req.clone(), req.delay.ns);
     drop(active);
 }

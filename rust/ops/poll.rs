@@ -22,7 +22,8 @@ use crate::req::Kiocb;
 use crate::sys::poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN};
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
-use kernel::{ffi::c_int, prelude::*, rbtree::RBTreeNodeReservation, sync::Arc};
+use crate::ctx::ActiveNode;
+use kernel::{ffi::c_int, prelude::*, sync::Arc};
 
 /// The poll state of a request (`struct poll_iocb` without the entry and the work).
 pub(crate) struct PollState {
@@ -67,7 +68,7 @@ fn mangle(mask: u32) -> i64 {
 
 /// Registers the request and decides, under `ctx_lock`, between completing now, rejecting,
 /// and waiting on `active_reqs` (`aio_poll`).
-pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: RBTreeNodeReservation<u64, Arc<Kiocb>>) -> Result {
+pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: ActiveNode) -> Result {
     let st = &req.poll_state;
     st.events.store(events, Ordering::Relaxed);
     let Some(file) = req.rw.file() else { return Err(EBADF) };
@@ -98,10 +99,7 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: RBTreeNodeReservation<u6
                 st.cancelled.store(true, Ordering::Relaxed);
             } else if on_queue {
                 // Really waiting: cancellable from now on.
-                let seq = active.next_seq;
-                active.next_seq += 1;
-                req.set_seq(seq);
-                active.tree.insert(node.into_node(seq, req.clone()));
+                active.list(&req, node);
             }
             drop(queue);
         }
