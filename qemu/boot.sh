@@ -24,6 +24,15 @@ cp -a "$payload/." "$root/kaio/"
 # 5-level direct map, for an interrupt taken during early boot (identify_cpu), before the
 # module or any test ran. 4-level paging, as on most machines, avoids that path.
 append="console=ttyS0 panic=-1 nokaslr no5lvl"
+# Under TCG the guest's TSC is the host's, but the guest cannot calibrate it (no HPET or PM
+# timer without ACPI, and PIT calibration fails when emulation is slow), marks it unstable
+# and falls back to jiffies: 4 ms timers. Tell it the host's TSC frequency, and that the TSC is
+# reliable (it is one clock shared by the vCPUs), so that the guest keeps time with the TSC and
+# has high-resolution timers, as on hardware. Without the host's figure the guest calibrates.
+tsc_mhz=$(dmesg 2>/dev/null | sed -n 's/.*tsc: \(Refined TSC clocksource calibration: \|Detected \)\([0-9]*\.[0-9]*\) MHz.*/\2/p' | tail -1)
+if [ -n "$tsc_mhz" ]; then
+	append+=" tsc_early_khz=$(awk -v m="$tsc_mhz" 'BEGIN { printf "%d", m * 1000 }') tsc=reliable"
+fi
 qemu=(qemu-system-x86_64 -machine pc -cpu max -smp 2,sockets=2 -m 2G -no-reboot -display none
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$logdir/initramfs.cpio" -append "$append")
 if [ -n "$interactive" ]; then
