@@ -143,9 +143,6 @@ struct CompletionState {
     tail: u32,
     /// Events posted whose slots have not been given back yet (`completed_events`).
     completed_events: u32,
-    /// Events ever posted (wrapping): a waiter sleeps until one is posted after its last look
-    /// at the ring, as a Linux waiter sleeps until `aio_complete` wakes it.
-    posted: u32,
 }
 
 /// How long a getevents caller may wait.
@@ -214,6 +211,10 @@ pub(crate) struct Kioctx {
     geometry: Geometry,
     /// Free ring slots (`reqs_available`), one global counter (AIO-SEMANTICS §7.4 latitude).
     reqs_available: AtomicU32,
+    /// Events ever posted (wrapping), bumped under `completion_lock` after the tail that covers
+    /// the event: a waiter sleeps until one is posted after its last look at the ring, as a
+    /// Linux waiter sleeps until `aio_complete` wakes it.
+    posted: AtomicU32,
     /// Set once, by the first `kill` (`ctx->dead`).
     pub(crate) dead: AtomicBool,
     /// Set when every CPU sees `users` killed: no lookup can take a new reference any more.
@@ -258,7 +259,7 @@ impl Kioctx {
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
                 active <- new_irq_spinlock!(ActiveReqs::new(), "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
-                    CompletionState { tail: 0, completed_events: 0, posted: 0 },
+                    CompletionState { tail: 0, completed_events: 0 },
                     "kioctx::completion_lock"
                 ),
                 waiters <- new_condvar!("kioctx::wait"),
@@ -267,6 +268,7 @@ impl Kioctx {
                 ring,
                 geometry,
                 reqs_available: AtomicU32::new(geometry.nr_events - 1),
+                posted: AtomicU32::new(0),
                 dead: AtomicBool::new(false),
                 users_dead_everywhere: AtomicBool::new(false),
                 id: AtomicU32::new(!0),
@@ -441,7 +443,8 @@ impl Kioctx {
         self.ring.write_u32(TAIL, tail);
         let head = self.ring.read_u32(HEAD);
         c.completed_events += 1;
-        c.posted = c.posted.wrapping_add(1);
+        // After the tail: a reader that sees this count also sees the tail (Acquire below).
+        self.posted.fetch_add(1, Ordering::Release);
         if c.completed_events > 1 {
             self.refill(&mut c, head, tail);
         }
@@ -498,9 +501,9 @@ impl Kioctx {
         let mut wait: Option<Wait> = None;
         let mut stop = false;
         let result = loop {
-            // Completions posted from here on are news to this pass (taken before the ring is
-            // read, so none is missed).
-            let seen = self.completion.lock().posted;
+            // Completions posted from here on are news to this pass (read before the ring is,
+            // so none is missed).
+            let seen = self.posted.load(Ordering::Acquire);
             match self.read_ring(user.wrapping_add(got * EVENT), nr - got) {
                 Ok(n) => got += n,
                 Err(e) => break if got > 0 { Ok(got) } else { Err(e) },
@@ -517,7 +520,7 @@ impl Kioctx {
             // Sleep until a completion posted after `seen` leaves the events still needed in
             // the ring. Counting alone is not enough: `available` trusts the kernel's tail, the
             // reader the user-visible one, which user space may have rewritten.
-            while !(c.posted != seen && self.available(&c) >= need) && !self.dead.load(Ordering::Acquire) {
+            while !(self.posted.load(Ordering::Relaxed) != seen && self.available(&c) >= need) && !self.dead.load(Ordering::Acquire) {
                 match wait {
                     Wait::Forever => {
                         if self.waiters.wait_interruptible(&mut c) {
