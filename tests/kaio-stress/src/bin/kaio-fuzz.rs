@@ -7,7 +7,8 @@
 //! not).
 //!
 //! Checks: the process itself never crashes (every pointer handed to the kernel points into
-//! memory set aside for it, behind guard pages), every call returns something its Linux
+//! memory set aside for it, behind guard pages; rings are moved only into a zone set aside for
+//! them, see `MoveZone`), every call returns something its Linux
 //! analogue can return (cancel never 0, counts within bounds), rings of successful setups have
 //! the right header, children end as expected, and `nr` returns to its starting value once
 //! every fd and ring mapping is gone.
@@ -178,6 +179,8 @@ struct World {
     stop: AtomicBool,
     /// Ring headers may be written (scribbles; ring addresses as ctxp and iocb pointers).
     ring_writes: bool,
+    /// Where mremap moves rings to (see `op_mremap`).
+    zone: MoveZone,
     stats: Stats,
     /// Per thread: when the current call started (0: not in a call), and what it is.
     in_call: Vec<AtomicU64>,
@@ -189,6 +192,63 @@ struct World {
 fn now_ms(w: &World) -> u64 {
     w.start.elapsed().as_millis() as u64 + 1
 }
+
+/// The address range mremap moves rings into, reserved PROT_NONE at start.
+///
+/// A moved range need not be a whole ring: the record may be stale (destroyed, unmapped or
+/// moved by another thread) and its range now hold the first pages of a bigger ring, or a
+/// piece of one whose page offset names another context of the domain. The mremap hook then
+/// makes the start of the moved piece the ctx id of a live context whose `mmap_size` is larger
+/// than the piece (as `aio_ring_mremap` does in Linux), and that context's destroy unmaps
+/// `mmap_size` bytes from there: past the piece, into whatever lies above it. With targets
+/// chosen by mmap that was whatever the fuzzer had mapped just above (a thread's stack, the
+/// arena), later refilled by a ring: the fuzzer jumped to NULL or into a ring. So every target
+/// starts at least `pad` (the largest ring) below the end of this zone, which holds nothing
+/// but moved rings, rings setup placed into its holes and PROT_NONE: such an unmap removes only
+/// zone memory. Targets are handed out in turn; at the end the zone is reserved afresh
+/// (MAP_FIXED over whatever rings are still in it), which bounds the address space and the
+/// number of mappings the fuzzer leaves behind.
+struct MoveZone {
+    base: usize,
+    size: usize,
+    pad: usize,
+    next: Mutex<usize>,
+}
+
+impl MoveZone {
+    const SPAN: usize = 64 << 20;
+
+    fn new(pad: usize) -> MoveZone {
+        let size = Self::SPAN + pad;
+        let m = Mapping::anon(size, libc::PROT_NONE);
+        let base = m.addr;
+        std::mem::forget(m);
+        MoveZone { base, size, pad, next: Mutex::new(0) }
+    }
+
+    /// A target for `len` bytes: the whole of `[at, at + len + pad)` is in the zone.
+    fn target(&self, len: usize) -> usize {
+        let mut next = self.next.lock().unwrap();
+        if *next + len + self.pad > self.size {
+            // SAFETY: reserves the zone afresh; only rings and PROT_NONE are ever in it.
+            unsafe {
+                libc::mmap(
+                    self.base as *mut libc::c_void,
+                    self.size,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            *next = 0;
+        }
+        let at = self.base + *next;
+        *next += len;
+        at
+    }
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Random arguments
@@ -751,25 +811,19 @@ fn op_munmap(t: &mut T) {
     unsafe { libc::munmap(c.id as *mut libc::c_void, c.size) };
 }
 
-/// Moves a known ring with mremap; the new address becomes the handle.
+/// Moves a known ring (or whatever part of a ring its range now holds) with mremap into the
+/// move zone (see `MoveZone`); the new address becomes the handle.
 fn op_mremap(t: &mut T) {
     let Some(c) = t.pick_ctx() else { return };
-    // SAFETY: a fresh anonymous target, then mremap over it.
-    let target = unsafe { libc::mmap(std::ptr::null_mut(), c.size, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
-    if target == libc::MAP_FAILED {
-        return;
-    }
+    let target = t.w.zone.target(c.size) as *mut libc::c_void;
     enter(t, format!("mremap({:#x}, {:#x} -> {:#x})", c.id, c.size, target as u64));
-    // SAFETY: moves the ring (if it still is one) onto the target range.
+    // SAFETY: moves the ring (if it still is one) onto the target range, in the zone.
     let p = unsafe {
         libc::mremap(c.id as *mut libc::c_void, c.size, c.size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, target)
     };
     leave(t);
     record(t, 9, if p == libc::MAP_FAILED { Err(errno()) } else { Ok(0) });
-    if p == libc::MAP_FAILED {
-        // SAFETY: unmaps the unused target.
-        unsafe { libc::munmap(target, c.size) };
-    } else {
+    if p != libc::MAP_FAILED {
         let mut v = t.w.ctxs.lock().unwrap();
         for x in v.iter_mut() {
             if x.id == c.id {
@@ -1087,6 +1141,13 @@ fn close_everything() -> (usize, usize) {
     (fds, maps)
 }
 
+/// The size of the largest ring a setup can map: `max_nr` events at most, and no more than
+/// the 0x1000_0000-byte limit (nr_events doubled) allows.
+fn max_ring_bytes(cpus: u32) -> usize {
+    let max_nr = read_u64_file(MAX_NR_PARAM).unwrap_or(u64::MAX).min(0x1000_0000 / 64) as u32;
+    ring_bytes(max_nr, cpus).unwrap_or(0x1000_0000) + 2 * PAGE
+}
+
 fn main() {
     let args = Args::parse(20.0, 4, &["ring-writes"], USAGE);
     let ring_writes = args.get("ring-writes") != Some("0");
@@ -1149,15 +1210,17 @@ fn main() {
         Files { file, pipe_nb: pn, pipe_bl: pb, pipe_bl_w_nb, evfd: eventfd(), null }
     };
     let threads = args.threads.max(1);
+    let cpus = possible_cpus();
     let w = Arc::new(World {
         arena: Arena::new(threads),
         files,
-        cpus: possible_cpus(),
+        cpus,
         kfds: Mutex::new(Vec::new()),
         ctxs: Mutex::new(Vec::new()),
         children: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
         ring_writes,
+        zone: MoveZone::new(max_ring_bytes(cpus)),
         stats: Stats {
             calls: [const { AtomicU64::new(0) }; NOPS],
             ok: [const { AtomicU64::new(0) }; NOPS],
