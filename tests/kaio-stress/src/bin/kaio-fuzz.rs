@@ -219,7 +219,8 @@ impl MoveZone {
     const SPAN: usize = 64 << 20;
 
     fn new(pad: usize) -> MoveZone {
-        let size = Self::SPAN + pad;
+        // Room for a target of up to `pad` bytes (no ring is larger) and `pad` above it.
+        let size = Self::SPAN + 2 * pad;
         let m = Mapping::anon(size, libc::PROT_NONE);
         let base = m.addr;
         std::mem::forget(m);
