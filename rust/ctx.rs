@@ -311,9 +311,13 @@ impl Kioctx {
         self.user_id.store(addr, Ordering::Release);
     }
 
-    /// The page offset the ring was mapped with.
-    pub(crate) fn ring_pgoff(&self) -> usize {
-        self.ring_pgoff.load(Ordering::Relaxed)
+    /// Whether a mapping at page offset `pgoff` is a piece of this context's ring: the ring was
+    /// mapped at `ring_pgoff` and spans one page offset per page (a partial mremap moves a piece
+    /// whose offset is inside that range; Linux tells rings apart by their file instead).
+    pub(crate) fn ring_holds_pgoff(&self, pgoff: usize) -> bool {
+        let first = self.ring_pgoff.load(Ordering::Relaxed);
+        let pages = self.geometry.size / kernel::page::PAGE_SIZE;
+        pgoff.wrapping_sub(first) < pages
     }
 
     /// The ring was moved by mremap: the new address is the ctx id (and what destroy unmaps).

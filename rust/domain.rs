@@ -140,11 +140,14 @@ impl Domain {
         }
     }
 
-    /// Maps `ctx`'s ring into the caller: `vm_mmap` of this very file, with a fresh page offset
-    /// that tells the mmap handler which ring it is. Any failure is `ENOMEM`, as in Linux.
+    /// Maps `ctx`'s ring into the caller: `vm_mmap` of this very file, at a fresh range of page
+    /// offsets (one per ring page, so that no piece of one ring has another ring's offset) that
+    /// tells the mmap handler and the mremap hook which ring it is. Any failure is `ENOMEM`, as
+    /// in Linux.
     fn map_ring(&self, file: &File, ctx: &Arc<Kioctx>, mm: MmId) -> Result {
         let _setup = self.setup_lock.lock();
-        let pgoff = self.next_pgoff.fetch_add(1, Ordering::Relaxed);
+        let pages = ctx.ring().size() / kernel::page::PAGE_SIZE;
+        let pgoff = self.next_pgoff.fetch_add(pages, Ordering::Relaxed);
         *self.pending.lock() = Some(PendingRing { pgoff, mm, ctx: ctx.clone() });
         let mapped = mm::map_shared(file, ctx.ring().size(), pgoff);
         *self.pending.lock() = None;

@@ -117,15 +117,15 @@ impl Table {
     }
 
     /// `aio_ring_mremap`: under the writer lock, the live context of address space `mm` whose
-    /// ring was mapped with page offset `pgoff` gets `new_addr` as its ctx id. `false` if there
-    /// is none (a fork child's copy of the ring, or a dead context).
+    /// ring the moved mapping (page offset `pgoff`) is a piece of gets `new_addr` as its ctx id.
+    /// `false` if there is none (a fork child's copy of the ring, or a dead context).
     pub(crate) fn ring_moved(&self, pgoff: usize, mm: MmId, new_addr: usize) -> bool {
         let _writer = self.writer.lock();
         let guard = rcu::Guard::new();
         let Some(table) = self.published.load(&guard) else { return false };
         for i in 0..table.len() {
             if let Some(ctx) = table.get(i, &guard) {
-                if ctx.ring_pgoff() == pgoff && ctx.mm == mm && !ctx.dead.load(Ordering::Acquire) {
+                if ctx.ring_holds_pgoff(pgoff) && ctx.mm == mm && !ctx.dead.load(Ordering::Acquire) {
                     ctx.move_mapping(new_addr);
                     return true;
                 }

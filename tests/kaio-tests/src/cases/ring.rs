@@ -20,6 +20,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("ring_munmap_then_anon_remap_revives", ring_munmap_then_anon_remap_revives),
         Case::both("ring_mremap_move_changes_handle", ring_mremap_move_changes_handle),
         Case::both("ring_mremap_grow_refused", ring_mremap_grow_refused),
+        Case::both("ring_mremap_piece_leaves_other_rings", ring_mremap_piece_leaves_other_rings),
     ]
 }
 
@@ -329,6 +330,40 @@ fn ring_mremap_move_changes_handle(b: &dyn Aio, o: &mut Obs) -> CaseResult {
         check!(mapping_at(target).is_none(), "the moved ring is still mapped after io_destroy");
         let now = read_u64(b.nr_path())?;
         check!(now == base, "nr after destroy: expected {base}, got {now}");
+        std::mem::forget(fx);
+        Ok(())
+    })?;
+    expect_eq!(o, "nr after the child exited", read_u64(b.nr_path())?, base);
+    Ok(())
+}
+
+/// Moving one page out of the middle of a ring re-homes that ring only (Linux finds the ring by
+/// its file): a context set up after it keeps its handle.
+fn ring_mremap_piece_leaves_other_rings(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    let base = read_u64(b.nr_path())?;
+    o.rec("run in a child", ());
+    in_child(PROMPT, || {
+        let fx = Fx::new()?;
+        let big = Ctx::new(b, 1024)?;
+        let (pages, _) = ring_geometry(1024);
+        check!(pages >= 3, "a 1024-event ring has {pages} pages");
+        let other = Ctx::new(b, 8)?;
+        // Room for a whole ring: a later teardown of the big context unmaps its full size from
+        // the moved piece's address, as Linux does.
+        let target = reserve((pages * 4096) as usize)?;
+        // SAFETY: moves page 1 of our own ring onto our own reserved range.
+        let p = unsafe {
+            libc::mremap((big.id + 4096) as *mut libc::c_void, 4096, 4096, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, target as *mut libc::c_void)
+        };
+        check!(p as u64 == target, "mremap of page 1: errno {}", kaio::raw::errno());
+        big.forget();
+        let mut cb = fx.ready(b, 7);
+        let r = other.submit1(&mut cb);
+        check!(r == Ok(1), "submit on the other context: expected Ok(1), got {r:?}");
+        let ev = other.wait_events(1, PROMPT)?;
+        check!(ev[0].data == 7, "event {ev:?}");
+        let r = other.destroy();
+        check!(r == Ok(0), "destroy of the other context: expected Ok(0), got {r:?}");
         std::mem::forget(fx);
         Ok(())
     })?;
