@@ -1,7 +1,21 @@
 //! Hostile memory: pages that are unmapped, read-only, or where an object straddles into an
 //! unmapped page. Every helper maps fresh pages and unmaps them on drop.
+//!
+//! An unmapped page must stay unmapped while the program goes on mapping rings. mmap allocates
+//! top-down and takes the highest gap that fits, so a one-page hole among ordinary mappings is
+//! where the next one-page ring lands: a kernel write meant to fault would then land in the
+//! ring's events. Holes are therefore made far below everything mmap hands out (see
+//! [`Mapping::far`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const PAGE: usize = 4096;
+
+/// Where [`Mapping::far`] places mappings: 1 TiB, far below the mmap area (just under the
+/// stack, near the top of the 128 TiB user space) and far above the program and its heap.
+const FAR_BASE: usize = 1 << 40;
+/// Bytes of the far area handed out so far (never reused: address space is plentiful).
+static FAR_USED: AtomicUsize = AtomicUsize::new(0);
 
 /// A direct-map kernel address (x86_64 `PAGE_OFFSET` without KASLR).
 pub const KERNEL_ADDR: u64 = 0xffff_8880_0000_0000;
@@ -32,6 +46,33 @@ impl Mapping {
 
     pub fn rw(len: usize) -> Mapping {
         Mapping::anon(len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// Like [`Mapping::anon`], but placed at a fresh address of the far area, with an unmapped
+    /// page above it. mmap reaches down there only once everything above is full, so the holes
+    /// punched into such a mapping (and the page above it) stay unmapped.
+    pub fn far(len: usize, prot: i32) -> Mapping {
+        let len = len.div_ceil(PAGE).max(1) * PAGE;
+        loop {
+            let at = FAR_BASE + FAR_USED.fetch_add(len + PAGE, Ordering::Relaxed);
+            // SAFETY: a fresh private anonymous mapping at `at`; NOREPLACE fails instead of
+            // replacing anything already mapped there.
+            let p = unsafe {
+                libc::mmap(
+                    at as *mut libc::c_void,
+                    len,
+                    prot,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
+            };
+            if p == at as *mut libc::c_void {
+                return Mapping { addr: at, len };
+            }
+            let e = crate::errno();
+            assert!(p == libc::MAP_FAILED && e == libc::EEXIST, "mmap at {at:#x}: {}", crate::errno_name(e));
+        }
     }
 
     pub fn ptr<T>(&self) -> *mut T {
@@ -69,7 +110,7 @@ impl Straddle {
     /// Places `bytes` (the whole object as it would be) so that only its first `inside` bytes
     /// are mapped.
     pub fn new(bytes: &[u8], inside: usize) -> Straddle {
-        let mut map = Mapping::rw(2 * PAGE);
+        let mut map = Mapping::far(2 * PAGE, libc::PROT_READ | libc::PROT_WRITE);
         map.punch(PAGE, PAGE);
         let addr = map.addr + PAGE - inside;
         let n = inside.min(bytes.len());
@@ -85,15 +126,15 @@ impl Straddle {
     }
 }
 
-/// An unmapped page between two mapped ones (nothing else is mapped there while it lives,
-/// unless the program itself maps a single page in the hole).
+/// An unmapped page between two mapped ones (in the far area: nothing is mapped there while it
+/// lives, unless the program maps it with MAP_FIXED).
 pub struct Hole {
     map: Mapping,
 }
 
 impl Hole {
     pub fn new() -> Hole {
-        let mut map = Mapping::anon(3 * PAGE, libc::PROT_NONE);
+        let mut map = Mapping::far(3 * PAGE, libc::PROT_NONE);
         map.punch(PAGE, PAGE);
         Hole { map }
     }

@@ -557,10 +557,26 @@ impl Drop for Map {
     }
 }
 
-/// An address with nothing mapped (a page mapped and unmapped again).
+/// An address with nothing mapped: a page far below the mmap area (at 1 TiB), checked free. mmap
+/// allocates top-down from below the stack, so a ring set up afterwards does not land there, as
+/// it would in a page just unmapped among the test's own mappings. Always the same address, so
+/// that the steps of a case read the same on every backend.
 pub fn unmapped_addr() -> u64 {
-    let m = Map::new(4096).expect("mmap");
-    m.addr
+    let at = 1u64 << 40;
+    // Another thread's check may hold the page for a moment.
+    for _ in 0..1000 {
+        // SAFETY: a fresh anonymous page at `at`; NOREPLACE fails rather than replace a mapping.
+        let p = unsafe {
+            libc::mmap(at as *mut libc::c_void, 4096, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE, -1, 0)
+        };
+        if p == at as *mut libc::c_void {
+            // SAFETY: unmaps the page just mapped.
+            unsafe { libc::munmap(p, 4096) };
+            return at;
+        }
+        std::thread::yield_now();
+    }
+    panic!("mmap at {at:#x}: errno {} (something stays mapped there)", kaio::raw::errno());
 }
 
 pub fn munmap(addr: u64, len: usize) -> Result<(), String> {

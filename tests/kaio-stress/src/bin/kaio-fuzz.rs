@@ -98,7 +98,7 @@ struct Arena {
     common: usize,
     private: Vec<usize>,
     ro: usize,
-    /// PROT_NONE pages (behave as unmapped) and a real hole.
+    /// A PROT_NONE page (behaves as unmapped) and, above it, a real hole.
     guard: usize,
     hole: usize,
 }
@@ -140,11 +140,12 @@ impl Arena {
         ro.protect(libc::PROT_READ);
         let ro_addr = ro.addr;
         std::mem::forget(ro);
-        let mut g = Mapping::anon(3 * PAGE, libc::PROT_NONE);
-        g.punch(PAGE, PAGE);
-        let guard = g.addr;
-        std::mem::forget(g);
-        Arena { common, private, ro: ro_addr, guard, hole: guard + PAGE }
+        // The hole lies in the far area: a hole among the fuzzer's mappings is where setup puts
+        // the next one-page ring, and calls aimed at the hole then wrote into that ring.
+        let hole = mem::Hole::new();
+        let at = hole.addr() as usize;
+        std::mem::forget(hole);
+        Arena { common, private, ro: ro_addr, guard: at - PAGE, hole: at }
     }
 }
 
@@ -704,11 +705,21 @@ fn op_getevents(t: &mut T) {
             }
             t.w.stats.events.fetch_add(n.max(0) as u64, Relaxed);
             if own {
-                for k in 0..(n.max(0) as usize).min(N_EVENTS) {
+                let got = (n.max(0) as usize).min(N_EVENTS);
+                // SAFETY: this thread's events buffer.
+                let buf = unsafe { std::slice::from_raw_parts(events as *const u8, N_EVENTS * 32) };
+                // The bytes past the events returned must still hold the fill: if not, something
+                // other than this call wrote into the buffer.
+                let foreign = buf[got * 32..].iter().position(|&b| b != 0xEE);
+                for k in 0..got {
                     // SAFETY: events the kernel just wrote into this thread's buffer.
                     let e = unsafe { *((events as *const IoEvent).add(k)) };
                     if e.res2 != 0 {
-                        finding(F_RET, format!("getevents: event {k} of {n} has res2 {} ({e:?})", e.res2));
+                        let past = match foreign {
+                            Some(at) => format!("bytes past the {got} events overwritten from byte {}", got * 32 + at),
+                            None => "fill past the events intact".to_string(),
+                        };
+                        finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}): event {k} of {n} has res2 {:#x} ({e:x?}); {past}", e.res2));
                     }
                 }
             }

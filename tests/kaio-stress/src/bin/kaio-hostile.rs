@@ -285,13 +285,12 @@ impl Placed {
     }
 }
 
-/// At least `len` read-write bytes followed by an unmapped page, so that a kernel write that
-/// runs past the object faults instead of scribbling over another mapping.
+/// At least `len` read-write bytes followed by an unmapped page (in the far area, where no ring
+/// lands), so that a kernel write that runs past the object faults instead of scribbling over
+/// another mapping.
 fn guarded(len: usize) -> Mapping {
     let pages = len.div_ceil(PAGE).max(1);
-    let mut m = Mapping::rw((pages + 1) * PAGE);
-    m.punch(pages * PAGE, PAGE);
-    m
+    Mapping::far(pages * PAGE, libc::PROT_READ | libc::PROT_WRITE)
 }
 
 fn place(p: P, bytes: &[u8]) -> Placed {
