@@ -6,12 +6,13 @@
 //! be replayed with `--seed` (thread interleavings vary from run to run, the operations do
 //! not).
 //!
-//! Checks: the process itself never crashes (every pointer handed to the kernel points into
-//! memory set aside for it, behind guard pages; rings are moved only into a zone set aside for
-//! them, see `MoveZone`), every call returns something its Linux
-//! analogue can return (cancel never 0, counts within bounds), rings of successful setups have
-//! the right header, children end as expected, and `nr` returns to its starting value once
-//! every fd and ring mapping is gone.
+//! Checks: the process itself never crashes (every pointer handed to the kernel points into memory
+//! set aside for it, behind guard pages; its unmapped pages lie far below the mmap area, where no
+//! ring lands; rings are moved only into a zone set aside for them, see `MoveZone`), every call
+//! returns something its Linux analogue can return (cancel never 0, counts within bounds), every
+//! event reaped names an iocb this program submitted, with a sane `res` and `res2` 0, rings of
+//! successful setups have the right header, children end as expected, and `nr` returns to its
+//! starting value once every fd and ring mapping is gone.
 //!
 //! Standard input, output and error are pointed at /dev/null while the fuzzer runs (random fds
 //! include them); KTAP goes to a saved copy of standard output.
@@ -714,18 +715,44 @@ fn op_getevents(t: &mut T) {
                 for k in 0..got {
                     // SAFETY: events the kernel just wrote into this thread's buffer.
                     let e = unsafe { *((events as *const IoEvent).add(k)) };
-                    if e.res2 != 0 {
+                    if let Some(why) = implausible(t.w, &e) {
                         let past = match foreign {
                             Some(at) => format!("bytes past the {got} events overwritten from byte {}", got * 32 + at),
                             None => "fill past the events intact".to_string(),
                         };
-                        finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}): event {k} of {n} has res2 {:#x} ({e:x?}); {past}", e.res2));
+                        finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}): event {k} of {n}: {why} ({e:x?}); {past}"));
                     }
                 }
             }
         }
         Err(e) if [libc::EFAULT, libc::EINVAL, libc::EINTR].contains(&e) || E_FD.contains(&e) => {}
         Err(e) => finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}, min {min}, nr {nr}) = {}", errno_name(e))),
+    }
+}
+
+/// Why an event cannot have come from a request this program submitted, if it cannot. Its obj
+/// is the address of an iocb the kernel accepted: an iocb slot of a thread's private region, or
+/// a spot in the read-only pages that happened to hold an acceptable iocb (children submit only
+/// into their own domains). Its res is a byte count, a poll mask or a negative errno; res2 is 0.
+/// With ring writes, a scribbled tail may also hand out slots never written: all zeroes.
+fn implausible(w: &World, e: &IoEvent) -> Option<String> {
+    if w.ring_writes && *e == IoEvent::default() {
+        return None;
+    }
+    let a = &w.arena;
+    let in_slot = a.private.iter().any(|&p| {
+        let off = e.obj.wrapping_sub((p + P_IOCBS) as u64);
+        off < (N_IOCBS * 64) as u64 && off % 64 == 0
+    });
+    let in_ro = e.obj.wrapping_sub(a.ro as u64) < (RO_PAGES * PAGE) as u64;
+    if !in_slot && !in_ro {
+        Some(format!("obj {:#x} is no iocb this program could have submitted", e.obj))
+    } else if e.res2 != 0 {
+        Some(format!("res2 {:#x}", e.res2))
+    } else if e.res < -4095 || e.res > i32::MAX as i64 {
+        Some(format!("res {:#x} is neither a count, a mask nor an errno", e.res))
+    } else {
+        None
     }
 }
 
