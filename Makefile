@@ -8,7 +8,7 @@ SECONDS ?= 600
 SEED ?=
 BIN := tests/target/x86_64-unknown-linux-gnu/release
 
-.PHONY: all help setup kernels module tests check check-harness test run stress fuzz bench clean
+.PHONY: all help setup kernels module tests check check-harness test run stress fuzz faults bench clean
 
 all: module
 
@@ -19,6 +19,7 @@ help:
 	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1]"
 	@echo "make stress [SECONDS=600] [VARIANT=debug] [SEED=n]  the stress program, as long as asked"
 	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
+	@echo "make faults [SECONDS=600] [SEED=n]   fault sweep, then a random-fault soak that long (debug guest)"
 	@echo "make bench                      kaio vs native AIO vs io_uring, side by side in one guest"
 	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
 	@echo "make kernels                    build (or find cached) both guest kernels"
@@ -55,6 +56,10 @@ stress: tests
 
 fuzz: tests
 	TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-fuzz '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
+
+# Fault injection exists only in the debug guest.
+faults: tests
+	TIMEOUT=$$(($(SECONDS) + 600)) qemu/run.sh debug $(BIN)/kaio-faults '--soak-seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
 
 bench:
 	tests/bench.sh

@@ -3,8 +3,11 @@
 //! and what the caller sees and what is left behind is checked. KTAP output, exit 0/1.
 //!
 //! ```text
-//! kaio-faults [-v] [FILTER]    (root, kaio.ko loaded, debugfs mounted)
+//! kaio-faults [-v] [--seed S] [--soak-seconds N] [FILTER]    (root, kaio.ko loaded, debugfs)
 //! ```
+//!
+//! `--seed` picks the soak's random sequence (default: the one `make check` runs);
+//! `--soak-seconds` soaks for that long instead of 400 calls (`make faults SECONDS=N`).
 //!
 //! For each site (open, setup, submit of each opcode, getevents, cancel, destroy, release,
 //! exit) and each capability (failslab, fail_page_alloc, fail_usercopy), k = 1, 2, ...: the
@@ -54,6 +57,19 @@ fn watchdog(seconds: u32) {
     unsafe {
         libc::signal(libc::SIGALRM, on_alarm as *const () as libc::sighandler_t);
         libc::alarm(seconds);
+    }
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("kaio-faults: {why}\nusage: kaio-faults [-v] [--seed S] [--soak-seconds N] [FILTER]");
+    std::process::exit(2);
+}
+
+/// A number in decimal or 0x hex.
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
     }
 }
 
@@ -233,9 +249,18 @@ fn kmemleak(scan: bool) -> Option<Vec<String>> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let verbose = args.iter().any(|a| a == "-v");
-    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+    let (mut verbose, mut filter, mut seed, mut soak_seconds) = (false, None, soak::SEED, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |what: &str| args.next().unwrap_or_else(|| usage(&format!("{what} needs a value")));
+        match a.as_str() {
+            "-v" => verbose = true,
+            "--seed" => seed = parse_u64(&value("--seed")).unwrap_or_else(|| usage("bad --seed")),
+            "--soak-seconds" => soak_seconds = Some(value("--soak-seconds").parse::<u64>().unwrap_or_else(|_| usage("bad --soak-seconds"))),
+            _ if a.starts_with('-') => usage(&format!("unknown option {a}")),
+            _ => filter = Some(a),
+        }
+    }
     out("KTAP version 1");
     match fi::availability() {
         fi::Availability::None => {
@@ -335,15 +360,24 @@ fn main() {
     }
     if soak {
         n += 1;
-        watchdog(SITE_LIMIT_S);
-        match soak::run(&fi, kmsg.as_ref(), 400) {
+        let length = match soak_seconds {
+            Some(secs) => {
+                watchdog(SITE_LIMIT_S + secs as u32);
+                soak::Length::Until(std::time::Instant::now() + std::time::Duration::from_secs(secs))
+            }
+            None => {
+                watchdog(SITE_LIMIT_S);
+                soak::Length::Calls(400)
+            }
+        };
+        match soak::run(&fi, kmsg.as_ref(), seed, length) {
             Ok(s) => {
                 soak_line = Some(format!(
                     "#   {:<34} {:<16} {:<16} {:<16} ({} calls, {} of them failed)",
                     "soak (random faults)", s.counts[0], s.counts[1], s.counts[2], s.calls, s.errors
                 ));
                 out(&format!(
-                    "ok {n} soak: {} calls with random kaio faults (probability {}%, task-filter): injected slab {} page {} usercopy {}",
+                    "ok {n} soak: {} calls with random kaio faults (probability {}%, task-filter, seed {seed:#x}): injected slab {} page {} usercopy {}",
                     s.calls, soak::PERCENT, s.counts[0], s.counts[1], s.counts[2]
                 ));
             }

@@ -16,7 +16,16 @@ pub const PERCENT: u32 = 10;
 /// ring->id: "no such context" is EINVAL in Linux).
 const LOOKUP: &[i32] = &[libc::EAGAIN, libc::EFAULT, libc::EINVAL];
 const TIMES: i32 = 1000;
-const SEED: u64 = 0x6b61_696f_6661_756c;
+/// The seed of the bounded soak in `make check`.
+pub const SEED: u64 = 0x6b61_696f_6661_756c;
+/// Calls between two re-armings of the random faults (each arming allows `TIMES` per kind).
+const REARM: u32 = 200;
+
+/// How long the soak runs: a number of calls, or (for long runs) until a deadline.
+pub enum Length {
+    Calls(u32),
+    Until(std::time::Instant),
+}
 
 pub struct SoakResult {
     pub calls: u32,
@@ -236,21 +245,36 @@ impl State {
     }
 }
 
-pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, steps: u32) -> Result<SoakResult, String> {
-    out_note("# site soak");
+pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, seed: u64, length: Length) -> Result<SoakResult, String> {
+    out_note(&format!("# site soak (seed {seed:#x})"));
     set_base_nr();
     let dom = Dom::open()?;
     let ctx = setup(dom.0, 32).map_err(|e| format!("setup: {}", ename(e)))?;
     let file = data_file(65536)?;
     let mut st = State { fd: dom.0, ctx, file, reqs: BTreeMap::new(), next: 1, extra: Vec::new(), log: VecDeque::new(), errors: 0 };
-    let mut rng = Rng(SEED);
+    let mut rng = Rng(seed);
     fi.select(&KINDS)?;
     fi.random(PERCENT, 1, TIMES)?;
     fi.make_it_fail(true)?;
     let mut result = Ok(());
     let mut calls = 0;
     let mut splat = None;
-    for _ in 0..steps {
+    // Faults injected under earlier armings.
+    let mut before = [0u32; 3];
+    loop {
+        match length {
+            Length::Calls(n) if calls >= n => break,
+            Length::Until(t) if std::time::Instant::now() >= t => break,
+            _ => {}
+        }
+        if calls > 0 && calls % REARM == 0 {
+            // A long soak would use up `times`: count what was injected and arm afresh.
+            let left = fi.random_off()?;
+            for i in 0..3 {
+                before[i] += (TIMES - left[i]).max(0) as u32;
+            }
+            fi.random(PERCENT, 1, TIMES)?;
+        }
         calls += 1;
         let r = st.step(&mut rng);
         if let Some(s) = kmsg.and_then(|m| m.scan().0) {
@@ -267,7 +291,7 @@ pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, steps: u32) -> Result<SoakResult, Strin
     let off = fi.make_it_fail(false).and_then(|_| fi.random_off());
     let _ = fi.select(&[]);
     let left = off?;
-    let counts: [u32; 3] = std::array::from_fn(|i| (TIMES - left[i]).max(0) as u32);
+    let counts: [u32; 3] = std::array::from_fn(|i| before[i] + (TIMES - left[i]).max(0) as u32);
     if let Err(e) = result.and_then(|_| st.drain()) {
         drop(dom);
         unmap_all_rings();
