@@ -157,9 +157,18 @@ impl Domain {
     }
 
     /// Removes the ring mapping setup made, if it is still ours to remove.
+    ///
+    /// Unmapping fails only for want of memory, and Linux then leaves the ring of a dead
+    /// context mapped. kaio tries again a few times, so that a transient failure (an injected
+    /// one, say) leaves nothing behind.
     fn unmap_ring(&self, ctx: &Kioctx) {
+        const TRIES: usize = 8;
         if let Some((addr, size)) = ctx.take_mapping() {
-            mm::unmap(addr, size);
+            for _ in 0..TRIES {
+                if mm::unmap(addr, size) != Err(ENOMEM) {
+                    break;
+                }
+            }
         }
     }
 

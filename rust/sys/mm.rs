@@ -46,8 +46,9 @@ pub(crate) fn map_shared(file: &File, len: usize, pgoff: usize) -> Result<usize>
     Ok(addr)
 }
 
-/// `vm_munmap(addr, len)` in the caller's address space: unmaps whatever is there now.
-pub(crate) fn unmap(addr: usize, len: usize) {
+/// `vm_munmap(addr, len)` in the caller's address space: unmaps whatever is there now. On
+/// failure (`ENOMEM`: splitting a mapping or the maple tree needed memory) nothing was unmapped.
+pub(crate) fn unmap(addr: usize, len: usize) -> Result {
     // SAFETY: `vm_munmap` validates the range and takes the mmap lock itself.
-    unsafe { bindings::vm_munmap(addr as _, len as _) };
+    kernel::error::to_result(unsafe { bindings::vm_munmap(addr as _, len as _) })
 }
