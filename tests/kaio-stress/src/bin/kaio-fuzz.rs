@@ -322,7 +322,7 @@ impl T<'_> {
     /// also point into a ring).
     fn rptr(&mut self, len: usize) -> u64 {
         if self.w.ring_writes && self.rng.chance(1, 8) {
-            if let Some(c) = self.pick_ctx() {
+            if let Some(c) = self.pick_ctx(false) {
                 return c.id + self.rng.below(64);
             }
         }
@@ -352,30 +352,21 @@ impl T<'_> {
         }
     }
 
-    fn pick_ctx(&mut self) -> Option<CtxRec> {
+    /// A known context; with `live`, only one believed alive, whose ring may be written into.
+    fn pick_ctx(&mut self, live: bool) -> Option<CtxRec> {
         let c = self.w.ctxs.lock().unwrap();
-        if c.is_empty() {
+        let pool: Vec<&CtxRec> = c.iter().filter(|x| !(live && x.stale)).collect();
+        if pool.is_empty() {
             None
         } else {
-            Some(c[self.rng.below(c.len() as u64) as usize])
-        }
-    }
-
-    /// A context believed alive, whose ring may be written into.
-    fn pick_live_ctx(&mut self) -> Option<CtxRec> {
-        let c = self.w.ctxs.lock().unwrap();
-        let live: Vec<&CtxRec> = c.iter().filter(|x| !x.stale).collect();
-        if live.is_empty() {
-            None
-        } else {
-            Some(*live[self.rng.below(live.len() as u64) as usize])
+            Some(*pool[self.rng.below(pool.len() as u64) as usize])
         }
     }
 
     /// (fd, ctx id): mostly a known context with its own fd.
     fn fd_ctx(&mut self) -> (i32, u64) {
         if self.rng.chance(5, 6) {
-            if let Some(c) = self.pick_ctx() {
+            if let Some(c) = self.pick_ctx(false) {
                 let fd = if self.rng.chance(9, 10) { c.fd } else { self.kfd() };
                 let id = if self.rng.chance(15, 16) { c.id } else { c.id.wrapping_add(self.rng.range(1, 8192)) };
                 return (fd, id);
@@ -569,7 +560,7 @@ fn op_setup(t: &mut T) {
         unsafe { *(p as *mut u64) = if t.rng.chance(15, 16) { 0 } else { 1 } };
         p
     } else if t.w.ring_writes && t.rng.chance(1, 4) {
-        match t.pick_live_ctx() {
+        match t.pick_ctx(true) {
             Some(c) => c.id,
             None => t.ptr(8),
         }
@@ -840,7 +831,7 @@ fn op_close(t: &mut T) {
 
 /// Unmaps a known ring (its contexts then become unreachable, as in Linux).
 fn op_munmap(t: &mut T) {
-    let Some(c) = t.pick_ctx() else { return };
+    let Some(c) = t.pick_ctx(false) else { return };
     t.w.stats.calls[8].fetch_add(1, Relaxed);
     t.w.ctxs.lock().unwrap().retain(|x| x.id != c.id);
     // SAFETY: the range is (or was) a ring mapping of this program; if it was destroyed, the
@@ -852,7 +843,7 @@ fn op_munmap(t: &mut T) {
 /// Moves a known ring (or whatever part of a ring its range now holds) with mremap into the
 /// move zone (see `MoveZone`); the new address becomes the handle.
 fn op_mremap(t: &mut T) {
-    let Some(c) = t.pick_ctx() else { return };
+    let Some(c) = t.pick_ctx(false) else { return };
     let target = t.w.zone.target(c.size) as *mut libc::c_void;
     enter(t, format!("mremap({:#x}, {:#x} -> {:#x})", c.id, c.size, target as u64));
     // SAFETY: moves the ring (if it still is one) onto the target range, in the zone.
@@ -877,7 +868,7 @@ fn op_scribble(t: &mut T) {
     if !t.w.ring_writes {
         return;
     }
-    let Some(c) = t.pick_live_ctx() else { return };
+    let Some(c) = t.pick_ctx(true) else { return };
     let off = *t.rng.pick(&[0u64, 8, 12, 4]);
     let v: u32 = match t.rng.below(4) {
         0 => 0,
