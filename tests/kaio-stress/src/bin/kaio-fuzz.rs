@@ -10,9 +10,9 @@
 //! set aside for it, behind guard pages; its unmapped pages lie far below the mmap area, where no
 //! ring lands; rings are moved only into a zone set aside for them, see `MoveZone`), every call
 //! returns something its Linux analogue can return (cancel never 0, counts within bounds), every
-//! event reaped names an iocb this program submitted, with a sane `res` and `res2` 0, rings of
-//! successful setups have the right header, children end as expected, and `nr` returns to its
-//! starting value once every fd and ring mapping is gone.
+//! event reaped has a sane `res` and `res2` 0 (and, with `--ring-writes 0`, names an iocb this
+//! program submitted), rings of successful setups have the right header, children end as expected,
+//! and `nr` returns to its starting value once every fd and ring mapping is gone.
 //!
 //! Standard input, output and error are pointed at /dev/null while the fuzzer runs (random fds
 //! include them); KTAP goes to a saved copy of standard output.
@@ -721,13 +721,24 @@ fn op_getevents(t: &mut T) {
     }
 }
 
-/// Why an event cannot have come from a request this program submitted, if it cannot. Its obj
-/// is the address of an iocb the kernel accepted: an iocb slot of a thread's private region, or
-/// a spot in the read-only pages that happened to hold an acceptable iocb (children submit only
-/// into their own domains). Its res is a byte count, a poll mask or a negative errno; res2 is 0.
-/// With ring writes, a scribbled tail may also hand out slots never written: all zeroes.
+/// Why an event cannot have come from a request this program submitted, if it cannot. Its res
+/// is a byte count, a poll mask or a negative errno; res2 is 0. Without ring writes, its obj is
+/// also the address of an iocb the kernel accepted: an iocb slot of a thread's private region,
+/// or a spot in the read-only pages that happened to hold an acceptable iocb (children submit
+/// only into their own domains).
+///
+/// With ring writes, data and obj go unchecked: a scribble or a setup through a record whose
+/// address now lies inside another ring (moved there, or mapped where an unmapped ring was)
+/// writes at a page-aligned address, which inside a ring is the start of a slot, so it lands on
+/// data or obj (never on res or res2); and a scribbled tail hands such slots out.
 fn implausible(w: &World, e: &IoEvent) -> Option<String> {
-    if w.ring_writes && *e == IoEvent::default() {
+    if e.res2 != 0 {
+        return Some(format!("res2 {:#x}", e.res2));
+    }
+    if e.res < -4095 || e.res > i32::MAX as i64 {
+        return Some(format!("res {:#x} is neither a count, a mask nor an errno", e.res));
+    }
+    if w.ring_writes {
         return None;
     }
     let a = &w.arena;
@@ -736,15 +747,7 @@ fn implausible(w: &World, e: &IoEvent) -> Option<String> {
         off < (N_IOCBS * 64) as u64 && off % 64 == 0
     });
     let in_ro = e.obj.wrapping_sub(a.ro as u64) < (RO_PAGES * PAGE) as u64;
-    if !in_slot && !in_ro {
-        Some(format!("obj {:#x} is no iocb this program could have submitted", e.obj))
-    } else if e.res2 != 0 {
-        Some(format!("res2 {:#x}", e.res2))
-    } else if e.res < -4095 || e.res > i32::MAX as i64 {
-        Some(format!("res {:#x} is neither a count, a mask nor an errno", e.res))
-    } else {
-        None
-    }
+    (!in_slot && !in_ro).then(|| format!("obj {:#x} is no iocb this program could have submitted", e.obj))
 }
 
 fn op_cancel(t: &mut T) {
