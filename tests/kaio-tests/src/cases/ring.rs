@@ -215,10 +215,18 @@ fn ring_id_corruption_einval(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     Ok(())
 }
 
-fn ring_munmap_einval(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+/// Runs `body` in a forked child (its ring mappings go with it) and then checks that `nr` is
+/// back at the value it had before (which `body` gets): the child's exit tore its contexts down.
+fn in_child_nr_restored(b: &dyn Aio, o: &mut Obs, body: impl FnOnce(u64) -> Result<(), String>) -> CaseResult {
     let base = read_u64(b.nr_path())?;
     o.rec("run in a child", ());
-    in_child(PROMPT, || {
+    in_child(PROMPT, || body(base))?;
+    expect_eq!(o, "nr after the child exited", read_u64(b.nr_path())?, base);
+    Ok(())
+}
+
+fn ring_munmap_einval(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    in_child_nr_restored(b, o, |base| {
         let fx = Fx::new()?;
         let ctx = Ctx::new(b, 50)?;
         let (pages, _) = ring_geometry(50);
@@ -240,16 +248,11 @@ fn ring_munmap_einval(b: &dyn Aio, o: &mut Obs) -> CaseResult {
         std::mem::forget(ctx);
         std::mem::forget(fx);
         Ok(())
-    })?;
-    // The child's exit tore the context down.
-    expect_eq!(o, "nr after the child exited", read_u64(b.nr_path())?, base);
-    Ok(())
+    })
 }
 
 fn ring_munmap_then_anon_remap_revives(b: &dyn Aio, o: &mut Obs) -> CaseResult {
-    let base = read_u64(b.nr_path())?;
-    o.rec("run in a child", ());
-    in_child(PROMPT, || {
+    in_child_nr_restored(b, o, |base| {
         let fx = Fx::new()?;
         let ctx = Ctx::new(b, 8)?;
         let (pages, _) = ring_geometry(8);
@@ -282,9 +285,7 @@ fn ring_munmap_then_anon_remap_revives(b: &dyn Aio, o: &mut Obs) -> CaseResult {
         check!(now == base, "nr after destroy: expected {base}, got {now}");
         std::mem::forget(fx);
         Ok(())
-    })?;
-    expect_eq!(o, "nr after the child exited", read_u64(b.nr_path())?, base);
-    Ok(())
+    })
 }
 
 fn reserve(len: usize) -> Result<u64, String> {
@@ -295,9 +296,7 @@ fn reserve(len: usize) -> Result<u64, String> {
 }
 
 fn ring_mremap_move_changes_handle(b: &dyn Aio, o: &mut Obs) -> CaseResult {
-    let base = read_u64(b.nr_path())?;
-    o.rec("run in a child", ());
-    in_child(PROMPT, || {
+    in_child_nr_restored(b, o, |base| {
         let fx = Fx::new()?;
         let ctx = Ctx::new(b, 8)?;
         let (pages, _) = ring_geometry(8);
@@ -332,17 +331,13 @@ fn ring_mremap_move_changes_handle(b: &dyn Aio, o: &mut Obs) -> CaseResult {
         check!(now == base, "nr after destroy: expected {base}, got {now}");
         std::mem::forget(fx);
         Ok(())
-    })?;
-    expect_eq!(o, "nr after the child exited", read_u64(b.nr_path())?, base);
-    Ok(())
+    })
 }
 
 /// Moving one page out of the middle of a ring re-homes that ring only (Linux finds the ring by
 /// its file): a context set up after it keeps its handle.
 fn ring_mremap_piece_leaves_other_rings(b: &dyn Aio, o: &mut Obs) -> CaseResult {
-    let base = read_u64(b.nr_path())?;
-    o.rec("run in a child", ());
-    in_child(PROMPT, || {
+    in_child_nr_restored(b, o, |_| {
         let fx = Fx::new()?;
         let big = Ctx::new(b, 1024)?;
         let (pages, _) = ring_geometry(1024);
@@ -366,9 +361,7 @@ fn ring_mremap_piece_leaves_other_rings(b: &dyn Aio, o: &mut Obs) -> CaseResult 
         check!(r == Ok(0), "destroy of the other context: expected Ok(0), got {r:?}");
         std::mem::forget(fx);
         Ok(())
-    })?;
-    expect_eq!(o, "nr after the child exited", read_u64(b.nr_path())?, base);
-    Ok(())
+    })
 }
 
 fn ring_mremap_grow_refused(b: &dyn Aio, o: &mut Obs) -> CaseResult {
