@@ -19,6 +19,7 @@
 //! `users_released`). Readers reach the context under RCU through the domain's table; the
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
+use crate::inflight::{InFlight, Selector, Step};
 use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
@@ -36,7 +37,6 @@ use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, CondVar, Mutex},
     uaccess::UserSlice,
 };
@@ -78,65 +78,6 @@ impl Geometry {
     }
 }
 
-/// Where a request sits in `active_reqs`: the user address of its iocb (`ki_res.obj`, what
-/// io_cancel searches by), then its listing sequence number (keys start at 1; 0 means "never
-/// listed").
-pub(crate) type ActiveKey = (u64, u64);
-
-/// A tree node allocated at submit, so that listing a request under `ctx_lock` cannot fail.
-pub(crate) type ActiveNode = RBTreeNodeReservation<ActiveKey, Arc<Kiocb>>;
-
-/// The cancellable requests (`active_reqs`). Guarded by `ctx_lock`.
-///
-/// Linux keeps a list in submission order and io_cancel walks it for the first request with
-/// the given `obj`: O(n) under an irq-disabled lock. Keyed by `(obj, seq)`, the same request
-/// (the oldest one from that iocb) is found in O(log n). The only other walk, the teardown
-/// sweep, cancels everything, and its order is not observable: the events go to a ring that is
-/// being discarded.
-pub(crate) struct ActiveReqs {
-    tree: RBTree<ActiveKey, Arc<Kiocb>>,
-    next_seq: u64,
-}
-
-impl ActiveReqs {
-    fn new() -> Self {
-        ActiveReqs { tree: RBTree::new(), next_seq: 1 }
-    }
-
-    /// Lists `req` (`list_add_tail`), in the node reserved for it at submit.
-    pub(crate) fn list(&mut self, req: &Arc<Kiocb>, node: ActiveNode) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        req.set_seq(seq);
-        self.tree.insert(node.into_node((req.obj(), seq), req.clone()));
-    }
-
-    /// Takes `req` off the list (`list_del_init`): `None` if it is not on it (never listed,
-    /// or already taken off by a cancel or the destroy sweep).
-    pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
-        match req.seq() {
-            0 => None,
-            seq => self.tree.remove(&(req.obj(), seq)),
-        }
-    }
-
-    /// io_cancel's search: takes off the list the oldest request submitted from the iocb at
-    /// `obj`, if any.
-    pub(crate) fn take_oldest_from(&mut self, obj: u64) -> Option<Arc<Kiocb>> {
-        let cursor = self.tree.cursor_lower_bound(&(obj, 0))?;
-        if cursor.current().0 .0 != obj {
-            return None;
-        }
-        let (_, node) = cursor.remove_current();
-        Some(node.to_key_value().1)
-    }
-
-    /// Takes every request off the list (the `free_ioctx_users` sweep).
-    fn take_all(&mut self) -> RBTree<ActiveKey, Arc<Kiocb>> {
-        core::mem::replace(&mut self.tree, RBTree::new())
-    }
-}
-
 /// Producer state of the ring. Guarded by `completion_lock`.
 struct CompletionState {
     /// The real producer index; `ring->tail` is a copy user space may scribble on.
@@ -146,6 +87,7 @@ struct CompletionState {
 }
 
 /// How long a getevents caller may wait.
+#[derive(Clone, Copy)]
 pub(crate) enum Deadline {
     /// No timeout.
     Never,
@@ -183,6 +125,35 @@ enum Wait {
     Jiffies(u64),
 }
 
+/// The deadline of a call that may sleep several times (`KAIO_CANCEL_WAIT`), with its timer
+/// once armed.
+pub(crate) struct Sleeper {
+    deadline: Deadline,
+    wait: Option<Wait>,
+}
+
+impl Sleeper {
+    pub(crate) fn new(deadline: Deadline) -> Sleeper {
+        Sleeper { deadline, wait: None }
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        if let Some(Wait::Timer(t)) = &self.wait {
+            t.timer.cancel();
+        }
+    }
+}
+
+/// How [`Kioctx::wait_posted`] ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waited {
+    Posted,
+    TimedOut,
+    Interrupted,
+}
+
 /// An AIO context.
 #[pin_data]
 pub(crate) struct Kioctx {
@@ -192,9 +163,10 @@ pub(crate) struct Kioctx {
     /// Live requests, plus two; killed by `users_released`.
     #[pin]
     pub(crate) reqs: PercpuRef<Kioctx>,
-    /// `ctx_lock`: the cancellable requests. IRQ-safe: completions take it from the timer irq.
+    /// `ctx_lock`: the in-flight requests (`active_reqs`). IRQ-safe: completions take it from
+    /// the timer irq.
     #[pin]
-    pub(crate) active: IrqSpinLock<ActiveReqs>,
+    pub(crate) inflight: IrqSpinLock<InFlight>,
     /// `completion_lock`: the producer side of the ring.
     #[pin]
     completion: SpinLockIrq<CompletionState>,
@@ -257,7 +229,7 @@ impl Kioctx {
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
-                active <- new_irq_spinlock!(ActiveReqs::new(), "kioctx::ctx_lock"),
+                inflight <- new_irq_spinlock!(InFlight::new(), "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
                     CompletionState { tail: 0, completed_events: 0 },
                     "kioctx::completion_lock"
@@ -292,6 +264,12 @@ impl Kioctx {
     /// The ring capacity in events.
     pub(crate) fn nr_events(&self) -> u32 {
         self.geometry.nr_events
+    }
+
+    /// The ring capacity as a divisor: `Geometry` never makes it 0, and saying so lets the
+    /// compiler drop a division-by-zero panic path (which objtool cannot follow).
+    fn slots(&self) -> u32 {
+        self.geometry.nr_events.max(1)
     }
 
     /// What setup charged to aio-nr.
@@ -374,17 +352,35 @@ impl Kioctx {
 
     /// `free_ioctx_users`: the last syscall has let go of a killed context. Cancels every
     /// cancellable request, then lets `reqs` drain. Any context (often the RCU callback).
+    ///
+    /// The sweep holds `ctx_lock` for at most `SCAN_BATCH` requests at a time. Its order is not
+    /// observable (the events go to a ring that is being discarded); requests that cannot be
+    /// cancelled stay listed until they complete.
     fn users_released(ctx: Arc<Kioctx>) {
-        let swept = {
-            let mut active = ctx.active.lock();
-            let swept = active.take_all();
-            for (_, req) in swept.iter() {
-                req.cancel();
-            }
-            swept
-        };
-        // Requests and tree nodes are freed outside ctx_lock.
-        drop(swept);
+        let any = Selector::default();
+        let mut from = any.start();
+        loop {
+            let swept = {
+                let mut inflight = ctx.inflight.lock();
+                match inflight.find(&any, from, u64::MAX) {
+                    Step::Match(req, next) => {
+                        from = next;
+                        let swept = req.cancellable().then(|| inflight.unlist(&req)).flatten();
+                        if let Some(req) = &swept {
+                            req.cancel();
+                        }
+                        swept
+                    }
+                    Step::Pause(next) => {
+                        from = next;
+                        None
+                    }
+                    Step::Done => break,
+                }
+            };
+            // Requests are freed outside ctx_lock.
+            drop(swept);
+        }
         let reqs_owner = ctx.clone();
         ctx.reqs.kill(reqs_owner);
         ctx.reqs.put();
@@ -423,7 +419,7 @@ impl Kioctx {
     /// `refill_reqs_available`: slots of events that were consumed become free again. Never
     /// more than the completions counted, whatever user space wrote into `head`.
     fn refill(&self, c: &mut CompletionState, head: u32, tail: u32) {
-        let nr = self.geometry.nr_events;
+        let nr = self.slots();
         let head = head % nr;
         let in_ring = if head <= tail { tail - head } else { nr - (head - tail) };
         let consumed = c.completed_events.saturating_sub(in_ring);
@@ -436,7 +432,10 @@ impl Kioctx {
     /// The first half of `aio_complete`: writes `event` at the tail and publishes the new tail.
     /// Any context, hard irq included. The caller then signals the request's eventfd, and
     /// wakes the waiters with [`Kioctx::wake_waiters`], in that order (as Linux).
-    pub(crate) fn post_event(&self, event: &IoEvent) {
+    ///
+    /// `posted` (the request's flag) is set under `completion_lock` with the tail, so that a
+    /// cancel waiting for the request sees it together with the event.
+    pub(crate) fn post_event(&self, event: &IoEvent, posted: &AtomicBool) {
         let mut c = self.completion.lock();
         let tail = c.tail;
         self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
@@ -447,6 +446,7 @@ impl Kioctx {
         self.ring.write_u32(TAIL, tail);
         let head = self.ring.read_u32(HEAD);
         c.completed_events += 1;
+        posted.store(true, Ordering::Release);
         // After the tail: a reader that sees this count also sees the tail (Acquire below).
         self.posted.fetch_add(1, Ordering::Release);
         if c.completed_events > 1 {
@@ -463,7 +463,7 @@ impl Kioctx {
     /// Events in the ring as the waker of Linux counts them (`tail` against the user-visible
     /// `head`); empty counts as 0 here, so a waiter never spins.
     fn available(&self, c: &CompletionState) -> u32 {
-        let nr = self.geometry.nr_events;
+        let nr = self.slots();
         let head = self.ring.read_u32(HEAD) % nr;
         if c.tail >= head { c.tail - head } else { c.tail + nr - head }
     }
@@ -479,7 +479,7 @@ impl Kioctx {
         if head == tail {
             return Ok(0);
         }
-        let ring_nr = self.geometry.nr_events;
+        let ring_nr = self.slots();
         let (mut head, tail) = (head % ring_nr, tail % ring_nr);
         let mut copied = 0usize;
         while copied < nr && head != tail {
@@ -552,6 +552,44 @@ impl Kioctx {
             t.timer.cancel();
         }
         result
+    }
+
+    /// Sleeps until `req` has posted its event (`KAIO_CANCEL_WAIT`), or until the deadline of
+    /// `sleeper` or a signal.
+    pub(crate) fn wait_posted(self: &Arc<Self>, req: &Kiocb, sleeper: &mut Sleeper) -> Waited {
+        if req.is_posted() {
+            return Waited::Posted;
+        }
+        if matches!(sleeper.deadline, Deadline::Now) {
+            return Waited::TimedOut;
+        }
+        let deadline = &sleeper.deadline;
+        let wait = sleeper.wait.get_or_insert_with(|| self.start_wait(deadline));
+        let mut c = self.completion.lock();
+        // `post_event` sets the flag under completion_lock and wakes the waiters after.
+        while !req.is_posted() {
+            match wait {
+                Wait::Forever => {
+                    if self.waiters.wait_interruptible(&mut c) {
+                        return Waited::Interrupted;
+                    }
+                }
+                Wait::Timer(t) => {
+                    if t.fired.load(Ordering::Acquire) {
+                        return Waited::TimedOut;
+                    }
+                    if self.waiters.wait_interruptible(&mut c) {
+                        return Waited::Interrupted;
+                    }
+                }
+                Wait::Jiffies(j) => match self.waiters.wait_interruptible_timeout(&mut c, *j as _) {
+                    kernel::sync::CondVarTimeoutResult::Woken { jiffies } => *j = (jiffies as u64).max(1),
+                    kernel::sync::CondVarTimeoutResult::Timeout => return Waited::TimedOut,
+                    _ => return Waited::Interrupted,
+                },
+            }
+        }
+        Waited::Posted
     }
 
     /// Arms the deadline of a getevents call that is about to sleep for the first time.

@@ -103,3 +103,8 @@ void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 }
 
 void *kaio_page_address(struct page *page) { return page_address(page); }
+
+void kaio_save_sigmask(void) { current->saved_sigmask = current->blocked; }
+void kaio_set_restore_sigmask(void) { set_restore_sigmask(); }
+bool kaio_test_and_clear_restore_sigmask(void) { return test_and_clear_restore_sigmask(); }
+sigset_t *kaio_saved_sigmask(void) { return &current->saved_sigmask; }

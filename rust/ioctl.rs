@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! ioctl decoding and the syscall-level rules of the five calls: each argument block is copied
-//! in once, then the call runs as its Linux 6.12 system call in `fs/aio.c`. The value returned
-//! is what that system call returns.
+//! ioctl decoding and the syscall-level rules of the calls: each argument block is copied in
+//! once, then the call runs as its Linux 6.12 system call in `fs/aio.c` (version 2 adds
+//! io_pgetevents and the matching cancel). The value returned is what that system call
+//! returns.
 
+use crate::cancel::{self, Cancel};
 use crate::ctx::Deadline;
 use crate::domain::Domain;
+use crate::errors::{ealready, einprogress};
+use crate::inflight::Selector;
 use crate::req;
-use crate::sys::file::File;
+use crate::sys::{fd::FileRef, file::File, signal};
 use crate::uapi::*;
 use core::mem::size_of;
 use kernel::{
@@ -36,6 +40,8 @@ pub(crate) fn dispatch(domain: ArcBorrow<'_, Domain>, file: &File, cmd: u32, arg
         KAIO_IOC_SUBMIT => submit(&domain, args(arg)?),
         KAIO_IOC_GETEVENTS => getevents(&domain, args(arg)?),
         KAIO_IOC_CANCEL => cancel(&domain, args(arg)?),
+        KAIO_IOC_CANCEL_MATCH => cancel_match(&domain, arg),
+        KAIO_IOC_PGETEVENTS => pgetevents(&domain, args(arg)?),
         _ => Err(ENOTTY),
     }
 }
@@ -71,41 +77,68 @@ fn submit(domain: &Domain, a: kaio_submit_args) -> Result<isize> {
 /// `KTIME_SEC_MAX`: seconds at or above this mean "no timeout".
 const KTIME_SEC_MAX: i64 = i64::MAX / 1_000_000_000;
 
-/// `io_getevents` (AIO-SEMANTICS §8).
-fn getevents(domain: &Domain, a: kaio_getevents_args) -> Result<isize> {
-    // The timeout is read before the context is looked up, and not validated.
-    let timeout_ns = match a.timeout {
-        0 => None,
-        ptr => {
-            let ts: KernelTimespec = args(ptr as usize)?;
-            if ts.tv_sec >= KTIME_SEC_MAX {
-                None
-            } else {
-                Some(ts.tv_sec.wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec))
-            }
-        }
-    };
-    let ctx = domain.lookup(a.ctx_id).ok_or(EINVAL)?;
-    if a.min_nr < 0 || a.min_nr > a.nr {
+/// Reads a relative `__kernel_timespec` (0: none) the way io_getevents does: not validated.
+fn read_deadline(ptr: u64) -> Result<Deadline> {
+    if ptr == 0 {
+        return Ok(Deadline::Never);
+    }
+    let ts: KernelTimespec = args(ptr as usize)?;
+    if ts.tv_sec >= KTIME_SEC_MAX {
+        return Ok(Deadline::Never);
+    }
+    Ok(match ts.tv_sec.wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec) {
+        0 => Deadline::Now,
+        // A negative relative timeout saturates to "forever" in Linux's hrtimer arithmetic.
+        ns if ns < 0 => Deadline::Never,
+        ns => Deadline::After(ns as u64),
+    })
+}
+
+/// `do_io_getevents`: the lookup, the `min_nr`/`nr` check, then the wait for events.
+fn read_events(domain: &Domain, ctx_id: u64, min_nr: i64, nr: i64, events: u64, deadline: Deadline) -> Result<usize> {
+    let ctx = domain.lookup(ctx_id).ok_or(EINVAL)?;
+    if min_nr < 0 || min_nr > nr {
         return Err(EINVAL);
     }
-    let deadline = match timeout_ns {
-        None => Deadline::Never,
-        Some(0) => Deadline::Now,
-        // A negative relative timeout saturates to "forever" in Linux's hrtimer arithmetic.
-        Some(ns) if ns < 0 => Deadline::Never,
-        Some(ns) => Deadline::After(ns as u64),
-    };
-    let got = ctx.read_events(a.min_nr as usize, a.nr as usize, a.events as usize, deadline)?;
-    drop(ctx);
+    ctx.read_events(min_nr as usize, nr as usize, events as usize, deadline)
+}
+
+/// `io_getevents` (AIO-SEMANTICS §8): the timeout is read before the context is looked up.
+fn getevents(domain: &Domain, a: kaio_getevents_args) -> Result<isize> {
+    let deadline = read_deadline(a.timeout)?;
+    let got = read_events(domain, a.ctx_id, a.min_nr, a.nr, a.events, deadline)?;
     if got == 0 && kernel::current!().signal_pending() {
         return Err(EINTR);
     }
     Ok(got as isize)
 }
 
-/// `io_cancel` (AIO-SEMANTICS §9): `-EINPROGRESS` on success, the event comes through the
-/// ring; `result` is never touched.
+/// `sizeof(sigset_t)` on x86_64.
+const SIGSET_SIZE: u64 = 8;
+
+/// `io_pgetevents` (AIO-SEMANTICS §8.5): the timeout, then the signal mask, are read; the mask
+/// is in force for the wait and put back atomically; a wait a signal ended with no event is
+/// restarted or fails with `EINTR` as the signal's disposition says (`ERESTARTNOHAND`).
+fn pgetevents(domain: &Domain, a: kaio_pgetevents_args) -> Result<isize> {
+    let deadline = read_deadline(a.timeout)?;
+    if a.sigmask != 0 {
+        if a.sigsetsize != SIGSET_SIZE {
+            return Err(EINVAL);
+        }
+        let mask: u64 = args(a.sigmask as usize)?;
+        signal::install(mask);
+    }
+    let got = read_events(domain, a.ctx_id, a.min_nr, a.nr, a.events, deadline);
+    let interrupted = kernel::current!().signal_pending();
+    signal::restore_unless(interrupted);
+    match got {
+        Ok(0) if interrupted => Err(ERESTARTNOHAND),
+        got => got.map(|n| n as isize),
+    }
+}
+
+/// `io_cancel` (AIO-SEMANTICS §9): `-EINPROGRESS` on success, the event is in the ring when
+/// the call returns; `result` is never touched.
 fn cancel(domain: &Domain, a: kaio_cancel_args) -> Result<isize> {
     let key_at = (a.iocb as usize).wrapping_add(core::mem::offset_of!(Iocb, aio_key));
     let key: u32 = UserSlice::new(key_at, size_of::<u32>()).reader().read()?;
@@ -113,6 +146,80 @@ fn cancel(domain: &Domain, a: kaio_cancel_args) -> Result<isize> {
         return Err(EINVAL);
     }
     let ctx = domain.lookup(a.ctx_id).ok_or(EINVAL)?;
-    req::cancel(&ctx, a.iocb)?;
-    Err(Error::from_errno(-(kernel::bindings::EINPROGRESS as i32)))
+    let c = Cancel {
+        sel: Selector::iocb(a.iocb),
+        all: false,
+        cancellable_only: true,
+        wait: None,
+        result: None,
+    };
+    match cancel::run(&ctx, &c).0.cancelled {
+        0 => Err(EINVAL),
+        _ => Err(einprogress()),
+    }
+}
+
+const CANCEL_SELECTORS: u32 = KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA | KAIO_CANCEL_FD | KAIO_CANCEL_OP;
+const CANCEL_FLAGS: u32 =
+    CANCEL_SELECTORS | KAIO_CANCEL_ANY | KAIO_CANCEL_ALL | KAIO_CANCEL_WAIT | KAIO_CANCEL_RESULT;
+
+/// `KAIO_IOC_CANCEL_MATCH` (ABI version 2): the flags and reserved fields, the selector
+/// combination, the WAIT timeout, the lookup, the file; then the cancel, and `nr_running`
+/// written back on every return after the lookup.
+fn cancel_match(domain: &Domain, arg: usize) -> Result<isize> {
+    let a: kaio_cancel_match_args = args(arg)?;
+    let f = a.flags;
+    if f & !CANCEL_FLAGS != 0 || a.reserved1 != 0 || a.reserved2 != [0, 0] {
+        return Err(EINVAL);
+    }
+    let selectors = f & CANCEL_SELECTORS;
+    let any = f & KAIO_CANCEL_ANY != 0;
+    let iocb_and_data = KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA;
+    if (selectors == 0 && !any) || (any && selectors != 0) || f & iocb_and_data == iocb_and_data {
+        return Err(EINVAL);
+    }
+    let result_mode = f & KAIO_CANCEL_RESULT != 0;
+    if result_mode && f & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT) != 0 {
+        return Err(EINVAL);
+    }
+    let wait = match f & KAIO_CANCEL_WAIT {
+        0 => None,
+        _ => Some(read_deadline(a.timeout)?),
+    };
+    let ctx = domain.lookup(a.ctx_id).ok_or(EINVAL)?;
+    let file = match f & KAIO_CANCEL_FD {
+        0 => Ok(None),
+        _ => FileRef::get(a.fd as u32).map(Some),
+    };
+    let (outcome, status) = match &file {
+        Err(e) => (cancel::Outcome::default(), Err(*e)),
+        Ok(file) => {
+            let c = Cancel {
+                sel: Selector {
+                    iocb: (f & KAIO_CANCEL_IOCB != 0).then_some(a.key),
+                    data: (f & KAIO_CANCEL_DATA != 0).then_some(a.key),
+                    file: file.as_ref().map(FileRef::id),
+                    op: (f & KAIO_CANCEL_OP != 0).then_some(a.opcode),
+                },
+                all: f & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY) != 0,
+                cancellable_only: false,
+                wait,
+                result: result_mode.then_some(a.result),
+            };
+            cancel::run(&ctx, &c)
+        }
+    };
+    drop(file);
+    drop(ctx);
+    let running_at = arg.wrapping_add(core::mem::offset_of!(kaio_cancel_match_args, nr_running));
+    UserSlice::new(running_at, size_of::<u32>()).writer().write(&outcome.running)?;
+    status?;
+    match (outcome.cancelled, outcome.running, result_mode) {
+        (0, 0, true) => Err(EINVAL),
+        (0, 0, false) => Err(ENOENT),
+        (0, _, true) => Err(EAGAIN),
+        (0, _, false) => Err(ealready()),
+        (_, _, true) => Ok(0),
+        (n, _, false) => Ok(n as isize),
+    }
 }

@@ -4,18 +4,22 @@
 //!
 //! Layout: [`device`] is the misc device and its file operations, [`ioctl`] decodes the
 //! argument blocks and applies the syscall-level rules, [`domain`] is the per-open state (the
-//! ioctx [`table`], setup, destroy, teardown), [`ctx`] a context (refcounts, `ctx_lock` and
-//! `active_reqs`, the completion ring, getevents), [`req`] a request (submit, cancel,
-//! completion), [`ops`] the opcodes, [`limits`] the aio-nr accounting. [`sys`] is the
+//! ioctx [`table`], setup, destroy, teardown), [`ctx`] a context (refcounts, `ctx_lock`, the
+//! completion ring, getevents), [`inflight`] the index of in-flight requests (`active_reqs`),
+//! [`cancel`] the one cancel path, [`req`] a request (submit, claim, completion), [`ops`] the
+//! opcodes, [`limits`] the aio-nr accounting, [`errors`] error codes the kernel crate lacks. [`sys`] is the
 //! abstraction layer over C, the only place with `unsafe`. [`uapi`] is the user ABI.
 
 #![recursion_limit = "256"]
 
 use kernel::prelude::*;
 
+mod cancel;
 mod ctx;
 mod device;
 mod domain;
+mod errors;
+mod inflight;
 mod ioctl;
 mod limits;
 mod ops;

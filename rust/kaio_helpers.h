@@ -25,6 +25,8 @@
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/signal.h>
 #include <linux/spinlock.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -73,5 +75,10 @@ void kaio_warn_on(bool cond);
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags);
 void *kaio_page_address(struct page *page);
+
+void kaio_save_sigmask(void);
+void kaio_set_restore_sigmask(void);
+bool kaio_test_and_clear_restore_sigmask(void);
+sigset_t *kaio_saved_sigmask(void);
 
 #endif /* KAIO_HELPERS_H */

@@ -5,17 +5,23 @@
 //! ```text
 //! submit (process): copy iocb, checks, slot, fd, eventfd, aio_key := 0, opcode prep
 //!   ──reject──> freed, slot given back, no event
-//!   ──accept──> on active_reqs (if cancellable) and started
-//! started ──completion (any context)──> off active_reqs ──> complete(res): event posted,
-//!   eventfd signalled ──> freed (reqs reference dropped)
-//! started ──cancel (io_cancel or the destroy sweep, under ctx_lock)──> off active_reqs,
-//!   cancel hook kicks the operation ──> it completes through the same path, cancelled
+//!   ──accept──> listed in the in-flight index and started
+//! started ──completion (any context)──> complete(res): event posted, eventfd signalled,
+//!   off the index ──> freed (reqs reference dropped)
+//! started (cancellable) ──cancel ioctl (process, under ctx_lock)──> off the index, claimed:
+//!   the operation will not complete it ──> (ctx_lock dropped) the canceller posts the event
+//!   (or copies it to the caller, KAIO_CANCEL_RESULT) before the ioctl returns
+//! started (cancellable) ──teardown sweep (any context, under ctx_lock)──> off the index,
+//!   cancel hook kicks the operation ──> it completes through its own path, cancelled
 //! ```
 //!
-//! Whoever takes the request off `active_reqs` decides whether it was cancelled; both paths
-//! do that under `ctx_lock`, so there is exactly one event per accepted request.
+//! A cancellable request (POLL, DELAY) is taken off the index by whoever decides its outcome:
+//! its own completion, a cancel or the sweep, each under `ctx_lock`, so there is exactly one
+//! event per accepted request. A read, write or fsync stays listed until its event is posted:
+//! a cancel finds it running.
 
 use crate::ctx::Kioctx;
+use crate::inflight::TREES;
 use crate::ops::{
     delay::{self, Delay},
     fsync,
@@ -27,15 +33,15 @@ use crate::sys::{
     fd::{EventFd, FileRef},
     hrtimer::TimerCallback,
     poll::{PollWait, PollWake, Waker},
+    rb_forest::Links,
     rw::{Dir, RwDone, RwKiocb},
     work::{Work, WorkCallback},
 };
 use crate::uapi::*;
 use core::mem::{offset_of, size_of};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     prelude::*,
-    rbtree::RBTreeNodeReservation,
     sync::{Arc, UniqueArc},
     uaccess::UserSlice,
 };
@@ -47,8 +53,18 @@ pub(crate) struct Kiocb {
     pub(crate) ctx: Arc<Kioctx>,
     /// `ki_res`: data and obj of the event; `res`/`res2` are filled at completion.
     template: IoEvent,
-    /// Key in `active_reqs`, assigned under `ctx_lock` when the request is listed.
+    /// Listing sequence number in the in-flight index, assigned under `ctx_lock`.
     seq: AtomicU64,
+    /// The nodes of the in-flight index.
+    pub(crate) links: Links<TREES>,
+    /// `aio_lio_opcode`.
+    opcode: u16,
+    /// The file the request was submitted on, as the index keys it (0: none kept).
+    file_key: u64,
+    /// The event is in the ring (set under `completion_lock`).
+    posted: AtomicBool,
+    /// A cancel ioctl took the request: its operation must not complete it.
+    claimed: AtomicBool,
     /// `IOCB_FLAG_RESFD`: signalled after the event is posted.
     eventfd: Option<EventFd>,
     /// `KAIO_CMD_DELAY`'s timer (idle for other opcodes).
@@ -87,7 +103,7 @@ enum Kind {
 }
 
 impl Kiocb {
-    fn new(ctx: &Arc<Kioctx>, template: IoEvent, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
+    fn new(ctx: &Arc<Kioctx>, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         let ctx = ctx.clone();
         let (kind, delay_ns, file, dir, fsync) = match op {
             Op::Delay(ns) => (Kind::Delay, ns, None, Dir::Read, None),
@@ -95,10 +111,16 @@ impl Kiocb {
             Op::Fsync(file, creds, datasync) => (Kind::Fsync, 0, Some(file), Dir::Write, Some((creds, datasync))),
             Op::Poll(file) => (Kind::Poll, 0, Some(file), Dir::Read, None),
         };
+        let file_key = file.as_ref().map_or(0, FileRef::id);
         try_pin_init!(Kiocb {
             ctx,
             template,
             seq: AtomicU64::new(0),
+            links: Links::new(),
+            opcode,
+            file_key,
+            posted: AtomicBool::new(false),
+            claimed: AtomicBool::new(false),
             eventfd,
             delay <- Delay::new(delay_ns),
             rw <- RwKiocb::new(file, dir),
@@ -120,32 +142,94 @@ impl Kiocb {
         self.template.obj
     }
 
-    /// Key of the request in `active_reqs`.
+    /// `aio_data`.
+    pub(crate) fn data(&self) -> u64 {
+        self.template.data
+    }
+
+    /// `aio_lio_opcode`.
+    pub(crate) fn opcode(&self) -> u16 {
+        self.opcode
+    }
+
+    /// The file's key in the index (0 for a request that keeps no file).
+    pub(crate) fn file_key(&self) -> u64 {
+        self.file_key
+    }
+
+    /// Listing sequence number in the in-flight index (submission order; 0: never listed).
     pub(crate) fn seq(&self) -> u64 {
         self.seq.load(Ordering::Relaxed)
     }
 
-    /// Sets the key; called under `ctx_lock` before listing.
+    /// Sets the sequence number; called under `ctx_lock` before listing.
     pub(crate) fn set_seq(&self, seq: u64) {
         self.seq.store(seq, Ordering::Relaxed);
     }
 
-    /// `ki_cancel`: kicks the operation; called under `ctx_lock` after the request was taken
-    /// off `active_reqs`. The event still comes from the operation's completion path.
+    /// Whether the event has been posted to the ring.
+    pub(crate) fn is_posted(&self) -> bool {
+        self.posted.load(Ordering::Acquire)
+    }
+
+    /// Whether a cancel ioctl took the request (its operation then leaves it alone).
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Relaxed)
+    }
+
+    /// Whether a cancel can stop the request: POLL and DELAY. Reads, writes and fsyncs run on.
+    pub(crate) fn cancellable(&self) -> bool {
+        matches!(self.kind, Kind::Delay | Kind::Poll)
+    }
+
+    /// `ki_cancel` of the teardown sweep: kicks the operation; called under `ctx_lock` after
+    /// the request was taken off the index. The event comes from the operation's own path.
     pub(crate) fn cancel(self: &Arc<Self>) {
         match self.kind {
             Kind::Delay => self.delay.cancel(),
             Kind::Poll => poll::cancel(self),
-            // Never on active_reqs.
+            // Never swept.
             Kind::Rw | Kind::Fsync => {}
         }
+    }
+
+    /// A cancel ioctl's claim, under `ctx_lock` after the request was taken off the index: the
+    /// operation is stopped and will not complete the request; the caller posts the event
+    /// ([`Kiocb::cancelled_res`]) once `ctx_lock` is dropped. Returns a reference to drop
+    /// after the lock.
+    pub(crate) fn claim(self: &Arc<Self>) -> Option<Arc<Kiocb>> {
+        self.claimed.store(true, Ordering::Relaxed);
+        match self.kind {
+            Kind::Delay => {
+                self.delay.claim();
+                None
+            }
+            Kind::Poll => poll::claim(self),
+            Kind::Rw | Kind::Fsync => None,
+        }
+    }
+
+    /// The `res` of a cancelled request's event: 0 for POLL (as Linux), else `-ECANCELED`.
+    pub(crate) fn cancelled_res(&self) -> i64 {
+        match self.kind {
+            Kind::Poll => 0,
+            _ => crate::errors::ECANCELED,
+        }
+    }
+
+    /// The event this request posts with `res`.
+    pub(crate) fn event(&self, res: i64) -> IoEvent {
+        IoEvent { res, res2: 0, ..self.template }
     }
 
     /// `iocb_put` → `aio_complete`: posts the one event of this request with `res`, then
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
-        let event = IoEvent { res, res2: 0, ..self.template };
-        self.ctx.post_event(&event);
+        self.ctx.post_event(&self.event(res), &self.posted);
+        if matches!(self.kind, Kind::Rw | Kind::Fsync) {
+            // Listed until now, so that a cancel finds it running until its event is posted.
+            drop(self.ctx.inflight.lock().unlist(&self));
+        }
         if let Some(eventfd) = &self.eventfd {
             eventfd.signal();
         }
@@ -218,7 +302,6 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
     }
     // `aio_get_req`: the request and a ring slot; either failing is EAGAIN.
     let memory = UniqueArc::<Kiocb>::new_uninit(GFP_KERNEL).map_err(|_| EAGAIN)?;
-    let node = RBTreeNodeReservation::new(GFP_KERNEL).map_err(|_| EAGAIN)?;
     if !ctx.reserve_slot() {
         return Err(EAGAIN);
     }
@@ -250,34 +333,27 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
         // NOOP (6), the former PREADX (4) and everything else: EINVAL, as in Linux.
         _ => return Err(EINVAL),
     };
-    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, eventfd, op))?.into();
+    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, iocb.aio_lio_opcode, eventfd, op))?.into();
     // The request's `reqs` reference, dropped with the request.
     ctx.reqs.get();
     // On error the request is dropped here: no event, and the slot goes back.
     match req.kind {
-        Kind::Delay => delay::start(req, node),
-        Kind::Fsync => fsync::start(req),
-        Kind::Poll => poll::start(req, poll_events, node)?,
+        Kind::Delay => delay::start(req),
+        Kind::Fsync => {
+            ctx.inflight.lock().list(&req);
+            fsync::start(req);
+        }
+        Kind::Poll => poll::start(req, poll_events)?,
         Kind::Rw => {
+            // Listed before the transfer starts: a read blocked inside it is in flight.
+            ctx.inflight.lock().list(&req);
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-            rw::start(req, &iocb, vectored)?;
+            if let Err(e) = rw::start(req.clone(), &iocb, vectored) {
+                drop(ctx.inflight.lock().unlist(&req));
+                return Err(e);
+            }
         }
     }
     slot.accept();
     Ok(())
-}
-
-/// `io_cancel`'s search: under `ctx_lock`, the oldest request submitted from `obj` is taken
-/// off `active_reqs` and its cancel hook called. `EINVAL` if there is none.
-pub(crate) fn cancel(ctx: &Kioctx, obj: u64) -> Result {
-    let cancelled = {
-        let mut active = ctx.active.lock();
-        let req = active.take_oldest_from(obj);
-        if let Some(req) = &req {
-            req.cancel();
-        }
-        req
-    };
-    // The request is released outside ctx_lock.
-    cancelled.map(drop).ok_or(EINVAL)
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The kaio user ABI, version 1: the structures and ioctl numbers of `ABI.md`.
+//! The kaio user ABI, versions 1 and 2: the structures and ioctl numbers of `ABI.md`.
 //!
 //! This file is the single definition. The module compiles it as `crate::uapi`; the user-space
 //! crate `tests/kaio` compiles the same file with `#[path]`. It therefore depends on `core` only.
@@ -90,7 +90,7 @@ pub struct KernelTimespec {
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct kaio_setup_args {
     pub nr_events: u32,
-    /// Must be 0.
+    /// 0, or `KAIO_SETUP_POLLED_RW` (version 2).
     pub flags: u32,
     /// `aio_context_t __user *`, must point at 0.
     pub ctxp: u64,
@@ -137,13 +137,81 @@ pub struct kaio_cancel_args {
     pub result: u64,
 }
 
+/// `io_pgetevents(ctx_id, min_nr, nr, events, timeout, usig)` (version 2).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct kaio_pgetevents_args {
+    pub ctx_id: u64,
+    pub min_nr: i64,
+    pub nr: i64,
+    /// `struct io_event __user *`.
+    pub events: u64,
+    /// `struct __kernel_timespec __user *`, 0 = no timeout.
+    pub timeout: u64,
+    /// `sigset_t __user *`, 0 = none.
+    pub sigmask: u64,
+    /// Must be `sizeof(sigset_t)` (8) when `sigmask` is not 0.
+    pub sigsetsize: u64,
+}
+
+/// Cancel by key, by file, by opcode, one or all (version 2), 64 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct kaio_cancel_match_args {
+    pub ctx_id: u64,
+    /// `KAIO_CANCEL_*`; unknown bits are `EINVAL`.
+    pub flags: u32,
+    /// `KAIO_CANCEL_FD`: requests on the file this fd names now.
+    pub fd: i32,
+    /// `KAIO_CANCEL_IOCB`: iocb user address; `KAIO_CANCEL_DATA`: `aio_data`.
+    pub key: u64,
+    /// `KAIO_CANCEL_OP`: `aio_lio_opcode`.
+    pub opcode: u16,
+    /// Must be 0.
+    pub reserved1: u16,
+    /// Out: requests that matched but could not be cancelled.
+    pub nr_running: u32,
+    /// `KAIO_CANCEL_WAIT`: `struct __kernel_timespec __user *`, 0 = none.
+    pub timeout: u64,
+    /// `KAIO_CANCEL_RESULT`: `struct io_event __user *`.
+    pub result: u64,
+    /// Must be 0.
+    pub reserved2: [u64; 2],
+}
+
+/// `kaio_setup_args.flags`: reads and writes that wait without blocking, cancellable.
+pub const KAIO_SETUP_POLLED_RW: u32 = 1 << 0;
+
+/// Match `ki_res.obj == key` (what io_cancel matches).
+pub const KAIO_CANCEL_IOCB: u32 = 1 << 0;
+/// Match `aio_data == key` (io_uring's user_data).
+pub const KAIO_CANCEL_DATA: u32 = 1 << 1;
+/// Match the file (`struct file`, not the number).
+pub const KAIO_CANCEL_FD: u32 = 1 << 2;
+/// Match `aio_lio_opcode == opcode`.
+pub const KAIO_CANCEL_OP: u32 = 1 << 3;
+/// Match every request; implies ALL.
+pub const KAIO_CANCEL_ANY: u32 = 1 << 4;
+/// Every match, not only the oldest.
+pub const KAIO_CANCEL_ALL: u32 = 1 << 5;
+/// Return when no matched request is in flight.
+pub const KAIO_CANCEL_WAIT: u32 = 1 << 6;
+/// io_cancel(2) as its man page describes it: the event goes to `result`.
+pub const KAIO_CANCEL_RESULT: u32 = 1 << 7;
+
 pub const KAIO_IOC_MAGIC: u32 = 0xA7;
 
 const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
 
 /// `_IOW(type, nr, size)` of `include/uapi/asm-generic/ioctl.h`.
 const fn iow(nr: u32, size: usize) -> u32 {
     (IOC_WRITE << 30) | ((size as u32) << 16) | (KAIO_IOC_MAGIC << 8) | nr
+}
+
+/// `_IOWR(type, nr, size)`.
+const fn iowr(nr: u32, size: usize) -> u32 {
+    ((IOC_READ | IOC_WRITE) << 30) | ((size as u32) << 16) | (KAIO_IOC_MAGIC << 8) | nr
 }
 
 pub const KAIO_IOC_SETUP: u32 = iow(1, core::mem::size_of::<kaio_setup_args>());
@@ -151,3 +219,5 @@ pub const KAIO_IOC_DESTROY: u32 = iow(2, core::mem::size_of::<kaio_destroy_args>
 pub const KAIO_IOC_SUBMIT: u32 = iow(3, core::mem::size_of::<kaio_submit_args>());
 pub const KAIO_IOC_GETEVENTS: u32 = iow(4, core::mem::size_of::<kaio_getevents_args>());
 pub const KAIO_IOC_CANCEL: u32 = iow(5, core::mem::size_of::<kaio_cancel_args>());
+pub const KAIO_IOC_CANCEL_MATCH: u32 = iowr(6, core::mem::size_of::<kaio_cancel_match_args>());
+pub const KAIO_IOC_PGETEVENTS: u32 = iow(7, core::mem::size_of::<kaio_pgetevents_args>());

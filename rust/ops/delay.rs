@@ -2,15 +2,17 @@
 
 //! `KAIO_CMD_DELAY`: a request that completes from an hrtimer (hard irq) after `aio_offset`
 //! nanoseconds with `res = 0`, or with `res = -ECANCELED` if it was cancelled first. It is
-//! always cancellable: it sits on `active_reqs` from submission to expiry.
+//! always cancellable: it sits in the in-flight index from submission to expiry.
 //!
-//! Cancellation only makes the timer expire now; the expiry callback, which takes the request
-//! off `active_reqs` under `ctx_lock`, learns from finding it gone that it was cancelled.
+//! The teardown sweep only makes the timer expire now; the expiry callback, which takes the
+//! request off the index under `ctx_lock`, learns from finding it gone that it was cancelled.
+//! A cancel ioctl claims the request instead: it dequeues the timer (or, if the callback is
+//! already running, lets the callback find the request claimed and leave it) and posts the
+//! event itself.
 
 use crate::req::Kiocb;
 use crate::sys::hrtimer::{Expire, HrTimer};
 use crate::uapi::Iocb;
-use crate::ctx::ActiveNode;
 use kernel::{prelude::*, sync::Arc};
 
 /// The delay part of a request.
@@ -26,7 +28,7 @@ impl Delay {
         pin_init!(Delay { timer <- HrTimer::new(), ns })
     }
 
-    /// The cancel hook. Runs under `ctx_lock`, after the request left `active_reqs`.
+    /// The sweep's cancel hook. Runs under `ctx_lock`, after the request left the index.
     pub(crate) fn cancel(&self) {
         // The timer is started under ctx_lock together with the listing, and its callback
         // unlists under ctx_lock, so a listed request's timer is queued or waiting for
@@ -35,6 +37,12 @@ impl Delay {
         if expire == Expire::Inactive {
             pr_warn!("kaio: cancelled a delay whose timer was not queued\n");
         }
+    }
+
+    /// A cancel ioctl's claim, under `ctx_lock` after the request left the index: the timer
+    /// will not complete it. A callback already running finds it claimed.
+    pub(crate) fn claim(&self) {
+        self.timer.try_cancel();
     }
 }
 
@@ -47,22 +55,23 @@ pub(crate) fn prep(iocb: &Iocb) -> Result<u64> {
     Ok(iocb.aio_offset as u64)
 }
 
-/// Lists the request on `active_reqs` and starts its timer, both under `ctx_lock`.
-pub(crate) fn start(req: Arc<Kiocb>, node: ActiveNode) {
+/// Lists the request in the index and starts its timer, both under `ctx_lock`.
+pub(crate) fn start(req: Arc<Kiocb>) {
     let ctx = req.ctx.clone();
-    let mut active = ctx.active.lock();
-    active.list(&req, node);
+    let mut inflight = ctx.inflight.lock();
+    inflight.list(&req);
     req.delay.timer.start(req.clone(), req.delay.ns);
-    drop(active);
+    drop(inflight);
 }
 
-/// The timer callback (hard irq): completes the request, cancelled if someone else took it off
-/// `active_reqs` first.
+/// The timer callback (hard irq): completes the request, cancelled if the sweep took it off
+/// the index first; leaves it to a cancel ioctl that claimed it.
 pub(crate) fn expired(req: Arc<Kiocb>) {
-    let listed = req.ctx.active.lock().unlist(&req);
+    let listed = req.ctx.inflight.lock().unlist(&req);
     let res = match listed {
         Some(_) => 0,
-        None => -(kernel::bindings::ECANCELED as i64),
+        None if req.is_claimed() => return,
+        None => crate::errors::ECANCELED,
     };
     drop(listed);
     req.complete(res);

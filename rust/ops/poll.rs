@@ -6,13 +6,15 @@
 //! ```text
 //! submit: vfs_poll registers the wait entry on the file's queue (at most one queue)
 //!   ready now (or an error)      ──> entry stolen off the queue; event at once (or rejected)
-//!   not ready                    ──> on active_reqs, cancellable, waiting
+//!   not ready                    ──> listed in the index, cancellable, waiting
 //! wake-up (any context, queue lock held):
 //!   with a matching mask, worker idle, ctx_lock free (trylock) ──> completed inline, res = mask
 //!   otherwise                    ──> the worker is queued (or told to run again)
 //!   POLLFREE                     ──> also cancelled and taken off the dying queue for good
 //! worker: re-polls; nothing ready and not cancelled ──> keeps waiting; else completes
-//! cancel (ctx_lock held): marks cancelled, queues the worker ──> res 0
+//! teardown sweep (ctx_lock held): marks cancelled, queues the worker ──> res 0
+//! cancel ioctl (ctx_lock held): claims it: off the queue, no wake-up or worker completes it
+//!   ──> the canceller posts res 0 after dropping ctx_lock
 //! ```
 //!
 //! `work_scheduled`/`need_resched` are changed only with the queue lock held (or after the
@@ -22,7 +24,6 @@ use crate::req::Kiocb;
 use crate::sys::poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN};
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
-use crate::ctx::ActiveNode;
 use kernel::{ffi::c_int, prelude::*, sync::Arc};
 
 /// The poll state of a request (`struct poll_iocb` without the entry and the work).
@@ -67,8 +68,8 @@ fn mangle(mask: u32) -> i64 {
 }
 
 /// Registers the request and decides, under `ctx_lock`, between completing now, rejecting,
-/// and waiting on `active_reqs` (`aio_poll`).
-pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: ActiveNode) -> Result {
+/// and waiting in the index (`aio_poll`).
+pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
     let st = &req.poll_state;
     st.events.store(events, Ordering::Relaxed);
     let Some(file) = req.rw.file() else { return Err(EBADF) };
@@ -78,7 +79,7 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: ActiveNode) -> Result {
     let mut stolen = None;
     let mut complete_now = false;
     {
-        let mut active = req.ctx.active.lock();
+        let mut inflight = req.ctx.inflight.lock();
         if armed.queued {
             let queue = req.poll.lock_queue();
             let on_queue = queue.is_some();
@@ -99,7 +100,7 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32, node: ActiveNode) -> Result {
                 st.cancelled.store(true, Ordering::Relaxed);
             } else if on_queue {
                 // Really waiting: cancellable from now on.
-                active.list(&req, node);
+                inflight.list(&req);
             }
             drop(queue);
         }
@@ -126,9 +127,9 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
         return 0;
     }
     if mask != 0 && !st.work_scheduled.load(Ordering::Relaxed) {
-        if let Some(mut active) = req.ctx.active.try_lock() {
+        if let Some(mut inflight) = req.ctx.inflight.try_lock() {
             let queue_ref = waker.detach();
-            let listed = active.unlist(req);
+            let listed = inflight.unlist(req);
             let res = mangle(mask);
             // Signalling an eventfd from inside a wake-up can recurse through epoll into this
             // same queue lock: with an eventfd, the worker posts the event.
@@ -140,7 +141,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                     req.work.queue(r.clone());
                 }
             }
-            drop(active);
+            drop(inflight);
             drop(listed);
             if let (false, Some(r)) = (deferred, queue_ref) {
                 r.complete(res);
@@ -180,7 +181,7 @@ pub(crate) fn work(req: Arc<Kiocb>) {
         }
     }
     let (queue_ref, listed) = {
-        let mut active = req.ctx.active.lock();
+        let mut inflight = req.ctx.inflight.lock();
         let mut queue_ref = None;
         if let Some(queue) = req.poll.lock_queue() {
             if mask == 0 && !st.cancelled.load(Ordering::Relaxed) {
@@ -195,14 +196,19 @@ pub(crate) fn work(req: Arc<Kiocb>) {
             queue_ref = queue.detach();
         }
         // Otherwise POLLFREE took it off its queue: complete regardless.
-        (queue_ref, active.unlist(&req))
+        (queue_ref, inflight.unlist(&req))
     };
     drop(queue_ref);
+    if listed.is_none() && req.is_claimed() {
+        // A cancel ioctl took it and posts its event.
+        return;
+    }
     drop(listed);
     req.complete(mangle(mask));
 }
 
-/// `aio_poll_cancel`, under `ctx_lock`: mark cancelled and let the worker complete it (res 0).
+/// `aio_poll_cancel` for the teardown sweep, under `ctx_lock`: mark cancelled and let the
+/// worker complete it (res 0).
 pub(crate) fn cancel(req: &Arc<Kiocb>) {
     let st = &req.poll_state;
     if let Some(queue) = req.poll.lock_queue() {
@@ -213,4 +219,17 @@ pub(crate) fn cancel(req: &Arc<Kiocb>) {
         drop(queue);
     }
     // Otherwise POLLFREE already force-cancelled it.
+}
+
+/// A cancel ioctl's claim, under `ctx_lock` after the request left the index: the entry leaves
+/// its queue (no wake-up reaches it any more) and a worker already queued will find the
+/// request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
+pub(crate) fn claim(req: &Arc<Kiocb>) -> Option<Arc<Kiocb>> {
+    let st = &req.poll_state;
+    let queue = req.poll.lock_queue();
+    st.cancelled.store(true, Ordering::Relaxed);
+    // No wake-up may complete it inline or queue the worker from now on.
+    st.work_scheduled.store(true, Ordering::Relaxed);
+    // Otherwise POLLFREE already took it off its queue.
+    queue.as_ref().and_then(|q| q.detach())
 }

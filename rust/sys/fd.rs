@@ -48,6 +48,11 @@ impl FileRef {
     pub(crate) fn as_raw(&self) -> *mut bindings::file {
         self.file.as_ptr()
     }
+
+    /// The `struct file`'s address, which names the open file description (never 0).
+    pub(crate) fn id(&self) -> u64 {
+        self.as_raw() as usize as u64
+    }
 }
 
 impl Drop for FileRef {

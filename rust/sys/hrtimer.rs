@@ -87,6 +87,20 @@ impl<T: TimerCallback> HrTimer<T> {
         drop(self.owner.take());
     }
 
+    /// `hrtimer_try_to_cancel()`: if the timer is queued, dequeues it and drops its reference;
+    /// a running callback is not waited for. Safe with interrupts disabled and spinlocks held;
+    /// the caller must hold another reference (the timer's is dropped here). Returns whether
+    /// the timer was dequeued.
+    pub(crate) fn try_cancel(&self) -> bool {
+        // SAFETY: the timer is initialised.
+        let dequeued = unsafe { bindings::hrtimer_try_to_cancel(self.timer.get()) } == 1;
+        if dequeued {
+            // Dequeued before its callback took it: the timer's reference.
+            drop(self.owner.take());
+        }
+        dequeued
+    }
+
     /// If the timer is queued, makes it expire now (its callback runs, from the timer, as soon
     /// as possible). Safe to call with interrupts disabled and spinlocks held.
     pub(crate) fn expire_now(&self) -> Expire {

@@ -28,4 +28,6 @@ plain_bytes!(
     kaio_submit_args,
     kaio_getevents_args,
     kaio_cancel_args,
+    kaio_pgetevents_args,
+    kaio_cancel_match_args,
 );

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Error codes the 6.12 `kernel` crate does not name.
+
+use kernel::{bindings, error::Error};
+
+fn errno(code: u32) -> Error {
+    Error::from_errno(-(code as i32))
+}
+
+/// `EINPROGRESS`: io_cancel's success.
+pub(crate) fn einprogress() -> Error {
+    errno(bindings::EINPROGRESS)
+}
+
+/// `EALREADY`: every match is running and cannot be cancelled.
+pub(crate) fn ealready() -> Error {
+    errno(bindings::EALREADY)
+}
+
+/// `ETIME`: a `KAIO_CANCEL_WAIT` timeout expired.
+pub(crate) fn etime() -> Error {
+    errno(bindings::ETIME)
+}
+
+/// `ECANCELED`: the `res` of a cancelled request.
+pub(crate) const ECANCELED: i64 = -(bindings::ECANCELED as i64);

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The index of a context's in-flight requests (the successor of `active_reqs`), guarded by
+//! `ctx_lock`.
+//!
+//! Linux lists only cancellable requests, in submission order, and io_cancel walks the list:
+//! O(n) with interrupts off. kaio lists every request from submission until its event is
+//! posted (reads, writes and fsyncs too, so that a cancel can say they are running), in four
+//! intrusive trees, each ordered by one key and then by the listing sequence number:
+//!
+//! | tree | key | serves |
+//! | --- | --- | --- |
+//! | `BY_OBJ` | iocb user address (`ki_res.obj`) | io_cancel, `KAIO_CANCEL_IOCB`, ANY |
+//! | `BY_DATA` | `aio_data` | `KAIO_CANCEL_DATA` |
+//! | `BY_FILE` | the `struct file` (0 for a delay) | `KAIO_CANCEL_FD` |
+//! | `BY_OP` | `aio_lio_opcode` | `KAIO_CANCEL_OP` |
+//!
+//! A match by iocb or data is O(log n), by file or opcode O(log n + matches), ANY O(matches).
+//! Within one key the oldest request comes first. A walk never holds the lock for more than
+//! [`SCAN_BATCH`] requests: it stops with a [`Resume`] point and goes on after the lock was
+//! dropped.
+
+use crate::req::Kiocb;
+use crate::sys::rb_forest::{impl_forest_item, Forest, ForestItem, Key};
+use kernel::sync::Arc;
+
+/// The trees of the index.
+pub(crate) const BY_OBJ: usize = 0;
+pub(crate) const BY_DATA: usize = 1;
+pub(crate) const BY_FILE: usize = 2;
+pub(crate) const BY_OP: usize = 3;
+/// Number of trees.
+pub(crate) const TREES: usize = 4;
+
+/// Most requests one walk looks at before it lets go of `ctx_lock`.
+pub(crate) const SCAN_BATCH: usize = 32;
+
+impl_forest_item!(Kiocb, links, TREES, |req, tree| {
+    let key = match tree {
+        BY_OBJ => req.obj(),
+        BY_DATA => req.data(),
+        BY_FILE => req.file_key(),
+        _ => u64::from(req.opcode()),
+    };
+    (key, req.seq())
+});
+
+/// What a cancel matches (ABI `KAIO_CANCEL_IOCB/DATA/FD/OP`); all `None` is ANY.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Selector {
+    pub(crate) iocb: Option<u64>,
+    pub(crate) data: Option<u64>,
+    pub(crate) file: Option<u64>,
+    pub(crate) op: Option<u16>,
+}
+
+impl Selector {
+    /// io_cancel's selector.
+    pub(crate) fn iocb(obj: u64) -> Selector {
+        Selector { iocb: Some(obj), ..Selector::default() }
+    }
+
+    fn matches(&self, req: &Kiocb) -> bool {
+        self.iocb.map_or(true, |k| req.obj() == k)
+            && self.data.map_or(true, |k| req.data() == k)
+            && self.file.map_or(true, |k| req.file_key() == k)
+            && self.op.map_or(true, |k| req.opcode() == k)
+    }
+
+    /// The most selective tree to walk, and the key every match has in it (`None`: all keys).
+    fn tree(&self) -> (usize, Option<u64>) {
+        match (self.iocb, self.data, self.file, self.op) {
+            (Some(k), ..) => (BY_OBJ, Some(k)),
+            (_, Some(k), ..) => (BY_DATA, Some(k)),
+            (_, _, Some(k), _) => (BY_FILE, Some(k)),
+            (_, _, _, Some(k)) => (BY_OP, Some(u64::from(k))),
+            _ => (BY_OBJ, None),
+        }
+    }
+
+    /// Where a walk starts.
+    pub(crate) fn start(&self) -> Resume {
+        let (_, key) = self.tree();
+        Resume((key.unwrap_or(0), 0))
+    }
+}
+
+/// Where an interrupted walk goes on: the first key of its tree not yet looked at.
+#[derive(Clone, Copy)]
+pub(crate) struct Resume(Key);
+
+/// What one step of a walk found.
+pub(crate) enum Step {
+    /// A matching request, and where the walk goes on after it.
+    Match(Arc<Kiocb>, Resume),
+    /// [`SCAN_BATCH`] requests looked at without a match: drop the lock, then go on.
+    Pause(Resume),
+    /// Nothing left.
+    Done,
+}
+
+/// The in-flight requests of a context.
+pub(crate) struct InFlight {
+    forest: Forest<Kiocb, TREES>,
+    next_seq: u64,
+}
+
+impl InFlight {
+    pub(crate) fn new() -> Self {
+        InFlight { forest: Forest::new(), next_seq: 1 }
+    }
+
+    /// Lists `req` under the next sequence number (`list_add_tail`).
+    pub(crate) fn list(&mut self, req: &Arc<Kiocb>) {
+        req.set_seq(self.next_seq);
+        self.next_seq += 1;
+        // A request is listed once, in its own context's index.
+        if self.forest.insert(req.clone()).is_err() {
+            kernel::pr_warn!("kaio: request listed twice\n");
+        }
+    }
+
+    /// Takes `req` off the index (`list_del_init`): `None` if it is not listed (never, or
+    /// already taken off by a cancel, the teardown sweep or its own completion).
+    pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
+        self.forest.remove(req)
+    }
+
+    /// The sequence number the next listed request gets: requests below it are the ones in
+    /// flight now.
+    pub(crate) fn boundary(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// From `from`, the next request that matches `sel`, was listed before `before` and has
+    /// not posted its event yet.
+    pub(crate) fn find(&self, sel: &Selector, from: Resume, before: u64) -> Step {
+        let (tree, key) = sel.tree();
+        let mut next = self.forest.lower_bound(tree, from.0);
+        let mut looked = 0;
+        while let Some(req) = next {
+            let at = ForestItem::<TREES>::key(req, tree);
+            if key.is_some_and(|k| at.0 != k) {
+                break;
+            }
+            let after = Resume((at.0, at.1.saturating_add(1)));
+            if at.1 < before && !req.is_posted() && sel.matches(req) {
+                if let Some(req) = self.forest.get(req) {
+                    return Step::Match(req, after);
+                }
+            }
+            looked += 1;
+            if looked == SCAN_BATCH {
+                return Step::Pause(after);
+            }
+            next = self.forest.next(tree, req);
+        }
+        Step::Done
+    }
+}
