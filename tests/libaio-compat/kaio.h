@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * kaio user ABI, version 1: the ioctls of /dev/kaio (shared/ABI.md).
+ * kaio user ABI, versions 1 and 2: the ioctls of /dev/kaio (shared/ABI.md). Version 2 adds
+ * KAIO_IOC_PGETEVENTS, KAIO_IOC_CANCEL_MATCH and the setup flag KAIO_SETUP_POLLED_RW; nothing
+ * of version 1 changes meaning.
  *
  * struct iocb, struct io_event and aio_context_t are Linux's (<linux/aio_abi.h>, or libaio's
  * <libaio.h>); this header adds only what kaio defines. Every ioctl returns what the system
@@ -20,7 +22,7 @@
 
 struct kaio_setup_args {          /* io_setup(nr_events, ctxp) */
 	__u32 nr_events;
-	__u32 flags;              /* must be 0 */
+	__u32 flags;              /* 0, or KAIO_SETUP_POLLED_RW (version 2); other bits: EINVAL */
 	__u64 ctxp;               /* aio_context_t __user *, must point at 0 */
 };
 struct kaio_destroy_args {        /* io_destroy(ctx_id) */
@@ -49,6 +51,46 @@ struct kaio_cancel_args {         /* io_cancel(ctx_id, iocb, result) */
 #define KAIO_IOC_SUBMIT    _IOW(KAIO_IOC_MAGIC, 3, struct kaio_submit_args)
 #define KAIO_IOC_GETEVENTS _IOW(KAIO_IOC_MAGIC, 4, struct kaio_getevents_args)
 #define KAIO_IOC_CANCEL    _IOW(KAIO_IOC_MAGIC, 5, struct kaio_cancel_args)
+
+/* ---- Version 2: cancellation beyond fs/aio.c ---- */
+
+/* kaio_setup_args.flags: reads and writes that wait without blocking, and can be cancelled. */
+#define KAIO_SETUP_POLLED_RW (1U << 0)
+
+struct kaio_pgetevents_args {     /* io_pgetevents(ctx_id, min_nr, nr, events, timeout, usig) */
+	__u64 ctx_id;
+	__s64 min_nr;
+	__s64 nr;
+	__u64 events;             /* struct io_event __user * */
+	__u64 timeout;            /* struct __kernel_timespec __user *, 0 = no timeout */
+	__u64 sigmask;            /* sigset_t __user *, 0 = none */
+	__u64 sigsetsize;         /* must be sizeof(sigset_t) (8) when sigmask != 0 */
+};
+
+struct kaio_cancel_match_args {
+	__u64 ctx_id;
+	__u32 flags;              /* KAIO_CANCEL_* below; unknown bits: EINVAL */
+	__s32 fd;                 /* KAIO_CANCEL_FD: requests on the file this fd names now */
+	__u64 key;                /* KAIO_CANCEL_IOCB: iocb user address; KAIO_CANCEL_DATA: aio_data */
+	__u16 opcode;             /* KAIO_CANCEL_OP: aio_lio_opcode */
+	__u16 reserved1;          /* must be 0 */
+	__u32 nr_running;         /* out: requests that matched but could not be cancelled */
+	__u64 timeout;            /* KAIO_CANCEL_WAIT: struct __kernel_timespec __user *, 0 = none */
+	__u64 result;             /* KAIO_CANCEL_RESULT: struct io_event __user * */
+	__u64 reserved2[2];       /* must be 0 */
+};                                /* 64 bytes */
+
+#define KAIO_CANCEL_IOCB    (1U << 0) /* match ki_res.obj == key (what io_cancel matches) */
+#define KAIO_CANCEL_DATA    (1U << 1) /* match aio_data == key (io_uring's user_data) */
+#define KAIO_CANCEL_FD      (1U << 2) /* match the file (struct file, not the number) */
+#define KAIO_CANCEL_OP      (1U << 3) /* match aio_lio_opcode == opcode */
+#define KAIO_CANCEL_ANY     (1U << 4) /* match every request; implies ALL */
+#define KAIO_CANCEL_ALL     (1U << 5) /* every match, not only the oldest */
+#define KAIO_CANCEL_WAIT    (1U << 6) /* return when no matched request is in flight */
+#define KAIO_CANCEL_RESULT  (1U << 7) /* io_cancel(2) as its man page describes it */
+
+#define KAIO_IOC_CANCEL_MATCH _IOWR(KAIO_IOC_MAGIC, 6, struct kaio_cancel_match_args)
+#define KAIO_IOC_PGETEVENTS   _IOW(KAIO_IOC_MAGIC, 7, struct kaio_pgetevents_args)
 
 /*
  * The opcode kaio adds (aio_lio_opcode): a timer request. aio_offset = delay in nanoseconds

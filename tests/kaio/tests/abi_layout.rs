@@ -74,6 +74,45 @@ fn argument_blocks_match_abi_md() {
 }
 
 #[test]
+fn version_2_argument_blocks_match_abi_md() {
+    assert_eq!(size_of::<kaio_pgetevents_args>(), 56);
+    assert_eq!(offset_of!(kaio_pgetevents_args, ctx_id), 0);
+    assert_eq!(offset_of!(kaio_pgetevents_args, min_nr), 8);
+    assert_eq!(offset_of!(kaio_pgetevents_args, nr), 16);
+    assert_eq!(offset_of!(kaio_pgetevents_args, events), 24);
+    assert_eq!(offset_of!(kaio_pgetevents_args, timeout), 32);
+    assert_eq!(offset_of!(kaio_pgetevents_args, sigmask), 40);
+    assert_eq!(offset_of!(kaio_pgetevents_args, sigsetsize), 48);
+    assert_eq!(size_of::<kaio_cancel_match_args>(), 64);
+    assert_eq!(offset_of!(kaio_cancel_match_args, ctx_id), 0);
+    assert_eq!(offset_of!(kaio_cancel_match_args, flags), 8);
+    assert_eq!(offset_of!(kaio_cancel_match_args, fd), 12);
+    assert_eq!(offset_of!(kaio_cancel_match_args, key), 16);
+    assert_eq!(offset_of!(kaio_cancel_match_args, opcode), 24);
+    assert_eq!(offset_of!(kaio_cancel_match_args, reserved1), 26);
+    assert_eq!(offset_of!(kaio_cancel_match_args, nr_running), 28);
+    assert_eq!(offset_of!(kaio_cancel_match_args, timeout), 32);
+    assert_eq!(offset_of!(kaio_cancel_match_args, result), 40);
+    assert_eq!(offset_of!(kaio_cancel_match_args, reserved2), 48);
+}
+
+#[test]
+fn version_2_flags_match_abi_md() {
+    assert_eq!(KAIO_SETUP_POLLED_RW, 1);
+    let flags = [
+        KAIO_CANCEL_IOCB,
+        KAIO_CANCEL_DATA,
+        KAIO_CANCEL_FD,
+        KAIO_CANCEL_OP,
+        KAIO_CANCEL_ANY,
+        KAIO_CANCEL_ALL,
+        KAIO_CANCEL_WAIT,
+        KAIO_CANCEL_RESULT,
+    ];
+    assert_eq!(flags, [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80]);
+}
+
+#[test]
 fn ioctl_numbers_match_abi_md() {
     // _IOW(0xA7, nr, size) = (1 << 30) | (size << 16) | (0xA7 << 8) | nr, computed by hand.
     assert_eq!(KAIO_IOC_SETUP, 0x4010_A701);
@@ -81,6 +120,10 @@ fn ioctl_numbers_match_abi_md() {
     assert_eq!(KAIO_IOC_SUBMIT, 0x4018_A703);
     assert_eq!(KAIO_IOC_GETEVENTS, 0x4028_A704);
     assert_eq!(KAIO_IOC_CANCEL, 0x4018_A705);
+    // Version 2. _IOWR(0xA7, 6, 64) = ((1 | 2) << 30) | (0x40 << 16) | (0xA7 << 8) | 6;
+    // _IOW(0xA7, 7, 56) = (1 << 30) | (0x38 << 16) | (0xA7 << 8) | 7.
+    assert_eq!(KAIO_IOC_CANCEL_MATCH, 0xC040_A706);
+    assert_eq!(KAIO_IOC_PGETEVENTS, 0x4038_A707);
 }
 
 #[test]
