@@ -60,6 +60,9 @@ pub fn errno_name(e: i32) -> String {
         libc::EINPROGRESS => "EINPROGRESS",
         libc::ECANCELED => "ECANCELED",
         libc::EOVERFLOW => "EOVERFLOW",
+        libc::EALREADY => "EALREADY",
+        libc::ETIME => "ETIME",
+        libc::ESRCH => "ESRCH",
         _ => return format!("errno {e}"),
     };
     n.to_string()

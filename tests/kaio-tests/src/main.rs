@@ -17,6 +17,7 @@ mod aio;
 mod cases;
 mod ktap;
 mod util;
+mod v2;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

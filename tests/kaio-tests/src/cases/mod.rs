@@ -11,6 +11,7 @@ mod getevents;
 mod lifecycle;
 mod opcodes;
 mod params;
+mod pgetevents;
 mod races;
 mod ring;
 mod setup;
@@ -31,5 +32,6 @@ pub fn all() -> Vec<Case> {
     v.extend(params::cases());
     v.extend(lifecycle::cases());
     v.extend(races::cases());
+    v.extend(pgetevents::cases());
     v
 }
