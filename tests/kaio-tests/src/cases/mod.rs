@@ -4,6 +4,7 @@
 use crate::ktap::Case;
 
 mod cancel;
+mod cancel_sync;
 mod delay;
 mod destroy;
 mod device;
@@ -33,5 +34,6 @@ pub fn all() -> Vec<Case> {
     v.extend(lifecycle::cases());
     v.extend(races::cases());
     v.extend(pgetevents::cases());
+    v.extend(cancel_sync::cases());
     v
 }

@@ -1,0 +1,465 @@
+//! Synchronous completion of cancelled requests (ABI.md "Version 2"), kaio only: when
+//! KAIO_IOC_CANCEL or KAIO_IOC_CANCEL_MATCH cancels a POLL or a DELAY, its event is in the ring,
+//! its eventfd signalled and its waiters woken before the ioctl returns (Linux defers this to a
+//! work item, so native AIO is no oracle here). Checked one request at a time with a zero
+//! timeout and a non-blocking eventfd read right after the call, and under races: cancels
+//! against tiny delays expiring, and against writes that make polls ready.
+
+use crate::aio::*;
+use crate::ktap::{Case, CaseResult};
+use crate::util::*;
+use crate::v2::*;
+use crate::{check, check_eq, want_eq};
+use kaio::uapi::*;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::kaio("cancel_sync_poll_event_in_ring_at_return", cancel_sync_poll_event_in_ring_at_return),
+        Case::kaio("cancel_sync_delay_event_in_ring_at_return", cancel_sync_delay_event_in_ring_at_return),
+        Case::kaio("cancel_sync_match_event_in_ring_at_return", cancel_sync_match_event_in_ring_at_return),
+        Case::kaio("cancel_sync_wakes_waiters", cancel_sync_wakes_waiters),
+        Case::kaio("cancel_sync_race_tiny_delays", cancel_sync_race_tiny_delays),
+        Case::kaio("cancel_sync_race_poll_vs_write", cancel_sync_race_poll_vs_write),
+    ]
+}
+
+fn resfd(efd: &EventFd, cb: Iocb) -> Iocb {
+    Iocb { aio_flags: IOCB_FLAG_RESFD, aio_resfd: efd.0 as u32, ..cb }
+}
+
+/// Right after a cancel returned: exactly `want` is in the ring (read from the mapping, then
+/// through getevents with a zero timeout) and the eventfd counts 1.
+fn in_ring_now(what: &str, ctx: &Ctx, efd: &EventFd, want: IoEvent) -> CaseResult {
+    let unread = ring_unread(ctx.id);
+    let ev = ctx.getev(1, 8, Some(ts(0, 0))).map_err(|e| format!("{what}: getevents {{0,0}}: {e:?}"))?;
+    let count = efd.take();
+    want_eq!(format!("{what}: ring right after the call"), unread, vec![want]);
+    want_eq!(format!("{what}: getevents {{0,0}} right after the call"), ev, vec![want]);
+    want_eq!(format!("{what}: eventfd right after the call"), count, 1);
+    Ok(())
+}
+
+fn cancel_sync_poll_event_in_ring_at_return() -> CaseResult {
+    let k = Kaio::open()?;
+    let p = Pipe::new()?;
+    let efd = EventFd::new()?;
+    let ctx = Ctx::new(&k, 8)?;
+    for round in 0..30u64 {
+        let mut cb = resfd(&efd, poll_iocb(p.r, POLLIN, 0x100 + round));
+        check_eq!(ctx.submit1(&mut cb), Ok(1));
+        check_eq!(ctx.cancel(&mut cb), Err(EINPROGRESS));
+        in_ring_now(&format!("round {round}"), &ctx, &efd, IoEvent { data: 0x100 + round, obj: &cb as *const Iocb as u64, res: 0, res2: 0 })?;
+    }
+    ctx.no_events(ms(20))?;
+    check_eq!(efd.take(), 0);
+    Ok(())
+}
+
+fn cancel_sync_delay_event_in_ring_at_return() -> CaseResult {
+    let k = Kaio::open()?;
+    let fx = Fx::new()?;
+    let ctx = Ctx::new(&k, 8)?;
+    for round in 0..30u64 {
+        let mut cb = resfd(&fx.efd, delay_iocb(fx.fd(), 10 * NS, 0x200 + round));
+        check_eq!(ctx.submit1(&mut cb), Ok(1));
+        check_eq!(ctx.cancel(&mut cb), Err(EINPROGRESS));
+        in_ring_now(&format!("round {round}"), &ctx, &fx.efd, IoEvent { data: 0x200 + round, obj: &cb as *const Iocb as u64, res: RES_ECANCELED, res2: 0 })?;
+    }
+    ctx.no_events(ms(20))?;
+    check_eq!(fx.efd.take(), 0);
+    Ok(())
+}
+
+/// The same through KAIO_IOC_CANCEL_MATCH, with each selector and ANY.
+fn cancel_sync_match_event_in_ring_at_return() -> CaseResult {
+    let k = Kaio::open()?;
+    let p = Pipe::new()?;
+    let efd = EventFd::new()?;
+    let ctx = Ctx::new(&k, 8)?;
+    for round in 0..10u64 {
+        for (what, is_poll, flags) in [
+            ("POLL by IOCB", true, KAIO_CANCEL_IOCB),
+            ("POLL by DATA", true, KAIO_CANCEL_DATA),
+            ("POLL by FD", true, KAIO_CANCEL_FD),
+            ("POLL by OP", true, KAIO_CANCEL_OP),
+            ("POLL by ANY", true, KAIO_CANCEL_ANY),
+            ("POLL by FD|ALL|WAIT", true, KAIO_CANCEL_FD | KAIO_CANCEL_ALL | KAIO_CANCEL_WAIT),
+            ("DELAY by IOCB", false, KAIO_CANCEL_IOCB),
+            ("DELAY by DATA", false, KAIO_CANCEL_DATA),
+            ("DELAY by OP", false, KAIO_CANCEL_OP),
+            ("DELAY by ANY|ALL", false, KAIO_CANCEL_ANY | KAIO_CANCEL_ALL),
+            ("DELAY by DATA|WAIT", false, KAIO_CANCEL_DATA | KAIO_CANCEL_WAIT),
+        ] {
+            let data = 0x300 + round;
+            let (mut cb, op, res) = if is_poll {
+                (resfd(&efd, poll_iocb(p.r, POLLIN, data)), IOCB_CMD_POLL, 0)
+            } else {
+                (resfd(&efd, delay_iocb(p.r, 10 * NS, data)), KAIO_CMD_DELAY, RES_ECANCELED)
+            };
+            check_eq!(ctx.submit1(&mut cb), Ok(1));
+            let key = if flags & KAIO_CANCEL_IOCB != 0 { &cb as *const Iocb as u64 } else { data };
+            let a = kaio_cancel_match_args { key, fd: p.r, opcode: op, ..cm(ctx.id, flags) };
+            let (r, nr) = cmatch(k.fd, a)?;
+            want_eq!(format!("{what}: CANCEL_MATCH"), (r, nr), (Ok(1), 0));
+            in_ring_now(&format!("round {round}, {what}"), &ctx, &efd, IoEvent { data, obj: &cb as *const Iocb as u64, res, res2: 0 })?;
+        }
+    }
+    ctx.no_events(ms(20))?;
+    check_eq!(efd.take(), 0);
+    Ok(())
+}
+
+/// Threads waiting for the event (getevents, pgetevents, poll(2) on the eventfd) are woken by
+/// the cancel itself.
+fn cancel_sync_wakes_waiters() -> CaseResult {
+    let k = Kaio::open()?;
+    let fx = Fx::new()?;
+    let ctx = Ctx::new(&k, 8)?;
+    for (what, by_match) in [("KAIO_IOC_CANCEL", false), ("KAIO_IOC_CANCEL_MATCH", true)] {
+        let mut cbs = [resfd(&fx.efd, delay_iocb(fx.fd(), LONG_NS, 1)), resfd(&fx.efd, poll_iocb(fx.empty.r, POLLIN, 2))];
+        ctx.submit_all(&mut cbs)?;
+        let efd = fx.efd.0;
+        let r = std::thread::scope(|s| {
+            let g = spawn_bounded(s, || ctx.getev(1, 1, None));
+            let pg = spawn_bounded(s, || {
+                let mut ev = [IoEvent::default(); 1];
+                pgetevents(&k, ctx.id, 1, 1, ev.as_mut_ptr() as u64, 0, Sig::None).map(|n| (n, ev[0]))
+            });
+            let pl = spawn_bounded(s, || {
+                let mut pfd = libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, 20_000) }
+            });
+            std::thread::sleep(ms(50));
+            let early = (g.finished(), pg.finished(), pl.finished());
+            let c1 = if by_match {
+                cmatch(k.fd, kaio_cancel_match_args { key: &cbs[0] as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) }).map(|(r, _)| r)
+            } else {
+                Ok(ctx.cancel(&mut cbs[0]))
+            };
+            let c2 = if by_match {
+                cmatch(k.fd, kaio_cancel_match_args { key: 2, ..cm(ctx.id, KAIO_CANCEL_DATA) }).map(|(r, _)| r)
+            } else {
+                Ok(ctx.cancel(&mut cbs[1]))
+            };
+            let g = g.join_within(PROMPT);
+            let pg = pg.join_within(PROMPT);
+            let pl = pl.join_within(PROMPT);
+            (early, c1, c2, g, pg, pl)
+        });
+        let (early, c1, c2, g, pg, pl) = r;
+        want_eq!(format!("{what}: waiters returned before the cancel"), early, (false, false, false));
+        let want = if by_match { Ok(1) } else { Err(EINPROGRESS) };
+        want_eq!(format!("{what}: cancels"), (c1?, c2?), (want, want));
+        let g = g?.map_err(|e| format!("{what}: getevents: {e:?}"))?;
+        let (n, e2) = pg?.map_err(|e| format!("{what}: pgetevents: {e:?}"))?;
+        want_eq!(format!("{what}: poll(2) on the eventfd"), pl?, 1);
+        want_eq!(format!("{what}: events"), (g.len(), n), (1, 1));
+        let mut got = vec![g[0], e2];
+        got.sort_by_key(|e| e.data);
+        check_event("delay", &got[0], 1, &cbs[0], RES_ECANCELED)?;
+        check_event("poll", &got[1], 2, &cbs[1], 0)?;
+        want_eq!(format!("{what}: eventfd"), fx.efd.take(), 2);
+    }
+    Ok(())
+}
+
+/// Encodes a call result in an i64 (0 = not called).
+fn enc(r: Ret) -> i64 {
+    match r {
+        Ok(v) => 1000 + v,
+        Err(e) => -(e.0 as i64),
+    }
+}
+
+fn dec(v: i64) -> String {
+    if v >= 1000 {
+        format!("Ok({})", v - 1000)
+    } else if v < 0 {
+        format!("Err({:?})", Errno(-v as i32))
+    } else {
+        "not called".into()
+    }
+}
+
+/// Cancels request `i` (iocb at `cbp`, data `data`) the way thread `t` does it: 0 through
+/// KAIO_IOC_CANCEL, 1 through KAIO_IOC_CANCEL_MATCH by IOCB, 2 by DATA. On success the event
+/// must already be in the ring: a miss is recorded in `missing`.
+fn racing_cancel(fd: i32, ctx: &Ctx, t: usize, cbp: usize, data: u64, fdsel: i32, missing: &Mutex<Vec<String>>) -> Ret {
+    let (r, won) = match t {
+        0 => {
+            let r = ctx.cancel(cbp as *mut Iocb);
+            (r, r == Err(EINPROGRESS))
+        }
+        _ => {
+            let a = if t == 1 {
+                kaio_cancel_match_args { key: cbp as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) }
+            } else if fdsel >= 0 {
+                kaio_cancel_match_args { fd: fdsel, ..cm(ctx.id, KAIO_CANCEL_FD) }
+            } else {
+                kaio_cancel_match_args { key: data, ..cm(ctx.id, KAIO_CANCEL_DATA) }
+            };
+            let mut b = a;
+            let r = cancel_match(fd, &mut b);
+            if b.nr_running != 0 {
+                missing.lock().unwrap().push(format!("data {data}: CANCEL_MATCH = {r:?} with nr_running {:#x}", b.nr_running));
+            }
+            (r, r == Ok(1))
+        }
+    };
+    if won && !ring_unread(ctx.id).iter().any(|e| e.data == data) {
+        missing.lock().unwrap().push(format!("data {data}: cancel by thread {t} returned {r:?}, its event not in the ring yet (ring {:?})", ring_hdr(ctx.id)));
+    }
+    r
+}
+
+/// Per round K delays of 0-50 us, each cancelled at about its expiry by two threads (one with
+/// KAIO_IOC_CANCEL, one with CANCEL_MATCH by IOCB or by DATA): exactly one event per request,
+/// at most one cancel wins, a winning cancel finds the event in the ring when it returns,
+/// res -ECANCELED if a cancel won and 0 otherwise.
+fn cancel_sync_race_tiny_delays() -> CaseResult {
+    const K: usize = 6;
+    const ROUNDS: usize = 150;
+    let k = Kaio::open()?;
+    let fx = Fx::new()?;
+    let ctx = Ctx::new(&k, 64)?;
+    let slots: Vec<Mutex<Iocb>> = (0..K).map(|_| Mutex::new(Iocb::default())).collect();
+    let cbp: Vec<usize> = slots.iter().map(|m| &*m.lock().unwrap() as *const Iocb as usize).collect();
+    let results: Vec<AtomicI64> = (0..2 * K).map(|_| AtomicI64::new(0)).collect();
+    let missing = Mutex::new(Vec::new());
+    let bar = Spin::new(3);
+    let stop = AtomicUsize::new(0);
+    let round_no = AtomicUsize::new(0);
+    let mut stats = [0usize; 2];
+    let kfd = k.fd;
+    let outcome: Result<(), String> = std::thread::scope(|s| {
+        for t in 0..2usize {
+            let (bar, stop, results, cbp, ctx, missing, round_no) = (&bar, &stop, &results, &cbp, &ctx, &missing, &round_no);
+            s.spawn(move || {
+                block_all_signals();
+                let mut rng = Rng(0x77 + t as u64);
+                loop {
+                    bar.wait();
+                    if stop.load(SeqCst) != 0 {
+                        return;
+                    }
+                    let round = round_no.load(SeqCst);
+                    for j in 0..K {
+                        let i = if t == 0 { j } else { K - 1 - j };
+                        let spread = if rng.below(2) == 0 { 400 } else { 8000 };
+                        spin_for(rng.below(spread));
+                        // Thread 1 alternates IOCB and DATA matching by round.
+                        let how = if t == 0 { 0 } else { 1 + round % 2 };
+                        let r = racing_cancel(kfd, ctx, how, cbp[i], (round * K + i) as u64, -1, missing);
+                        results[t * K + i].store(enc(r), SeqCst);
+                    }
+                    bar.wait();
+                }
+            });
+        }
+        let mut rng = Rng(3);
+        let mut res = Ok(());
+        for round in 0..ROUNDS {
+            round_no.store(round, SeqCst);
+            for r in &results {
+                r.store(0, SeqCst);
+            }
+            for i in 0..K {
+                *slots[i].lock().unwrap() = delay_iocb(fx.fd(), rng.below(50_000) as i64, (round * K + i) as u64);
+            }
+            let arr: Vec<*mut Iocb> = cbp.iter().map(|&p| p as *mut Iocb).collect();
+            if let Err(e) = ctx.submit(&arr).map_err(|e| format!("submit: {e:?}")).and_then(|n| if n == K as i64 { Ok(()) } else { Err(format!("submit: {n}")) }) {
+                res = Err(e);
+                break;
+            }
+            bar.wait();
+            bar.wait();
+            let ev = match ctx.wait_events(K, PROMPT) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    res = Err(format!("round {round}: {e}"));
+                    break;
+                }
+            };
+            let mut seen = [0usize; K];
+            for e in &ev {
+                let i = (e.data as usize).wrapping_sub(round * K);
+                if i >= K || e.obj != cbp[i] as u64 || e.res2 != 0 {
+                    res = Err(format!("round {round}: unexpected event {e:?}"));
+                    break;
+                }
+                seen[i] += 1;
+                let r0 = results[i].load(SeqCst);
+                let r1 = results[K + i].load(SeqCst);
+                let won0 = r0 == enc(Err(EINPROGRESS));
+                let won1 = r1 == enc(Ok(1));
+                let lost0 = r0 == enc(Err(EINVAL));
+                let lost1 = r1 == enc(Err(ENOENT));
+                let ok = match (won0, won1) {
+                    (true, true) => false,
+                    (true, false) => lost1 && e.res == RES_ECANCELED,
+                    (false, true) => lost0 && e.res == RES_ECANCELED,
+                    (false, false) => lost0 && lost1 && e.res == 0,
+                };
+                if !ok {
+                    res = Err(format!("round {round}, request {i}: CANCEL {}, CANCEL_MATCH {}, event res {}", dec(r0), dec(r1), e.res));
+                    break;
+                }
+                stats[usize::from(!(won0 || won1))] += 1;
+            }
+            if res.is_err() {
+                break;
+            }
+            if seen != [1; K] {
+                res = Err(format!("round {round}: events per request {seen:?}"));
+                break;
+            }
+            if let Some(m) = missing.lock().unwrap().first() {
+                res = Err(format!("round {round}: {m}"));
+                break;
+            }
+        }
+        stop.store(1, SeqCst);
+        bar.wait();
+        res
+    });
+    outcome.map_err(|e| format!("{e} (so far: cancel won {}, timer won {})", stats[0], stats[1]))?;
+    ctx.no_events(ms(30))?;
+    eprintln!("# cancel_sync_race_tiny_delays: cancel won {}, timer won {}", stats[0], stats[1]);
+    check!(stats[0] > 0, "no cancel ever won");
+    Ok(())
+}
+
+/// Per round K polls on K empty pipes; one thread cancels them (KAIO_IOC_CANCEL, or
+/// CANCEL_MATCH by FD, by round) while another writes to the pipes: exactly one event each; a
+/// winning cancel finds the event in the ring when it returns; a lost one says EINVAL/ENOENT
+/// and the event carries POLLIN.
+fn cancel_sync_race_poll_vs_write() -> CaseResult {
+    const K: usize = 4;
+    const ROUNDS: usize = 150;
+    let k = Kaio::open()?;
+    let ctx = Ctx::new(&k, 64)?;
+    let pipes: Vec<Pipe> = (0..K).map(|_| Pipe::new()).collect::<Result<_, _>>()?;
+    let slots: Vec<Mutex<Iocb>> = (0..K).map(|_| Mutex::new(Iocb::default())).collect();
+    let cbp: Vec<usize> = slots.iter().map(|m| &*m.lock().unwrap() as *const Iocb as usize).collect();
+    let results: Vec<AtomicI64> = (0..K).map(|_| AtomicI64::new(0)).collect();
+    let missing = Mutex::new(Vec::new());
+    let bar = Spin::new(3);
+    let stop = AtomicUsize::new(0);
+    let round_no = AtomicUsize::new(0);
+    let mut stats = [0usize; 3]; // cancel won (res 0), cancel won (res = mask), write won
+    let kfd = k.fd;
+    let rfds: Vec<i32> = pipes.iter().map(|p| p.r).collect();
+    let outcome: Result<(), String> = std::thread::scope(|s| {
+        {
+            let (bar, stop, results, cbp, ctx, missing, round_no, rfds) = (&bar, &stop, &results, &cbp, &ctx, &missing, &round_no, &rfds);
+            s.spawn(move || {
+                block_all_signals();
+                let mut rng = Rng(0x99);
+                loop {
+                    bar.wait();
+                    if stop.load(SeqCst) != 0 {
+                        return;
+                    }
+                    let round = round_no.load(SeqCst);
+                    for i in 0..K {
+                        let spread = if rng.below(2) == 0 { 300 } else { 5000 };
+                        spin_for(rng.below(spread));
+                        let how = if round % 2 == 0 { 0 } else { 2 };
+                        let r = racing_cancel(kfd, ctx, how, cbp[i], (round * K + i) as u64, rfds[i], missing);
+                        results[i].store(enc(r), SeqCst);
+                    }
+                    bar.wait();
+                }
+            });
+        }
+        {
+            let (bar, stop, pipes) = (&bar, &stop, &pipes);
+            s.spawn(move || {
+                block_all_signals();
+                let mut rng = Rng(0x55);
+                loop {
+                    bar.wait();
+                    if stop.load(SeqCst) != 0 {
+                        return;
+                    }
+                    for p in pipes.iter() {
+                        let spread = if rng.below(2) == 0 { 300 } else { 5000 };
+                        spin_for(rng.below(spread));
+                        p.put();
+                    }
+                    bar.wait();
+                }
+            });
+        }
+        let mut res = Ok(());
+        'rounds: for round in 0..ROUNDS {
+            round_no.store(round, SeqCst);
+            for r in &results {
+                r.store(0, SeqCst);
+            }
+            for i in 0..K {
+                *slots[i].lock().unwrap() = poll_iocb(pipes[i].r, POLLIN, (round * K + i) as u64);
+            }
+            let arr: Vec<*mut Iocb> = cbp.iter().map(|&p| p as *mut Iocb).collect();
+            if ctx.submit(&arr) != Ok(K as i64) {
+                res = Err(format!("round {round}: submit failed"));
+                break;
+            }
+            bar.wait();
+            bar.wait();
+            let ev = match ctx.wait_events(K, PROMPT) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    res = Err(format!("round {round}: {e}"));
+                    break;
+                }
+            };
+            let mut seen = [0usize; K];
+            for e in &ev {
+                let i = (e.data as usize).wrapping_sub(round * K);
+                if i >= K || e.obj != cbp[i] as u64 || e.res2 != 0 {
+                    res = Err(format!("round {round}: unexpected event {e:?}"));
+                    break 'rounds;
+                }
+                seen[i] += 1;
+                let r = results[i].load(SeqCst);
+                let won = if round % 2 == 0 { r == enc(Err(EINPROGRESS)) } else { r == enc(Ok(1)) };
+                let lost = if round % 2 == 0 { r == enc(Err(EINVAL)) } else { r == enc(Err(ENOENT)) };
+                let ready = e.res > 0 && e.res as u64 & POLLIN != 0;
+                if won && e.res == 0 {
+                    stats[0] += 1;
+                } else if won && ready {
+                    stats[1] += 1;
+                } else if lost && ready {
+                    stats[2] += 1;
+                } else {
+                    res = Err(format!("round {round}, poll {i}: cancel {}, event res {:#x}", dec(r), e.res));
+                    break 'rounds;
+                }
+            }
+            if seen != [1; K] {
+                res = Err(format!("round {round}: events per request {seen:?}"));
+                break;
+            }
+            if let Some(m) = missing.lock().unwrap().first() {
+                res = Err(format!("round {round}: {m}"));
+                break;
+            }
+            for p in &pipes {
+                let mut b = [0u8; 8];
+                // SAFETY: drains the non-blocking pipe into a local buffer.
+                unsafe { libc::read(p.r, b.as_mut_ptr().cast(), 8) };
+            }
+        }
+        stop.store(1, SeqCst);
+        bar.wait();
+        res
+    });
+    outcome.map_err(|e| format!("{e} (so far: cancel won {} + {} with the mask, write won {})", stats[0], stats[1], stats[2]))?;
+    ctx.no_events(ms(30))?;
+    eprintln!("# cancel_sync_race_poll_vs_write: cancel won {} (+{} with the mask), write won {}", stats[0], stats[1], stats[2]);
+    Ok(())
+}
