@@ -4,6 +4,7 @@
 use crate::ktap::Case;
 
 mod cancel;
+mod cancel_match;
 mod cancel_sync;
 mod delay;
 mod destroy;
@@ -35,5 +36,6 @@ pub fn all() -> Vec<Case> {
     v.extend(races::cases());
     v.extend(pgetevents::cases());
     v.extend(cancel_sync::cases());
+    v.extend(cancel_match::cases());
     v
 }
