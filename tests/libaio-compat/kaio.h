@@ -120,4 +120,25 @@ struct kaio_ring {
 #define KAIO_RING_COMPAT_FEATURES   1
 #define KAIO_RING_INCOMPAT_FEATURES 0
 
+/*
+ * The libaio-compatible library's own extension (not a libaio call; tests/libaio-compat,
+ * libaio.so.1 symbol version KAIO_2). ctx is libaio's io_context_t (a struct io_context *),
+ * so this header needs no <libaio.h>.
+ *
+ * kaio_cancel_match: sets args->ctx_id to ctx and issues KAIO_IOC_CANCEL_MATCH with args on
+ * the library's /dev/kaio descriptor. Returns, as every libaio call, what the ioctl returns
+ * with errno as a negative value: the number of requests cancelled (>= 0; 0 for a successful
+ * KAIO_CANCEL_RESULT), or -ENOENT, -EALREADY, -EINVAL, -EBADF, -EFAULT (also for a null
+ * args), -ETIME, -EINTR, -EAGAIN; -ENOTTY from a version 1 module, -ENOSYS without
+ * /dev/kaio. args->nr_running comes back as the ioctl wrote it.
+ */
+#ifdef __cplusplus
+extern "C" {
+#endif
+struct io_context;
+extern int kaio_cancel_match(struct io_context *ctx, struct kaio_cancel_match_args *args);
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* KAIO_UAPI_H */

@@ -5,7 +5,8 @@
  * Every libaio entry point of libaio 0.3.113, with libaio's conventions (a negative errno on
  * failure, never -1/errno), implemented on the ioctls of shared/ABI.md instead of the
  * io_*(2) system calls. Each ioctl returns what the system call it mirrors returns, so each
- * call is one ioctl plus the errno conversion.
+ * call is one ioctl plus the errno conversion. One call of kaio's own, with the same
+ * conventions: kaio_cancel_match (KAIO_IOC_CANCEL_MATCH, ABI version 2, declared in kaio.h).
  *
  * The device: one /dev/kaio file per process, opened on first use (O_CLOEXEC) and shared by
  * all threads (after the first call, a call costs one ioctl and no lock); a fork()ed child
@@ -17,12 +18,14 @@
  *
  * Symbol versions (shared library only, KAIO_SHARED): the same as libaio.so.1, including the
  * LIBAIO_0.1 compatibility entry points, so that programs linked against the real libaio run
- * on this one unchanged. The static library has the plain names.
+ * on this one unchanged; kaio_cancel_match has a version node of its own, KAIO_2. The static
+ * library has the plain names.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -210,6 +213,32 @@ static int kaio_getevents(io_context_t ctx, long min_nr, long nr, struct io_even
 	return kaio_ioctl(KAIO_IOC_GETEVENTS, &a);
 }
 
+/*
+ * io_pgetevents(2) as one KAIO_IOC_PGETEVENTS. libaio hands the kernel { sigmask, _NSIG / 8 }
+ * (the kernel's sigset_t, 8 bytes, not glibc's 128-byte one); without a mask kaio's block says
+ * 0/0. On a version 1 module (no such ioctl: ENOTTY) a call without a mask is io_getevents,
+ * as this library did before, and one with a mask is -ENOSYS, what libaio reports on a kernel
+ * without io_pgetevents.
+ */
+static int kaio_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+			   struct timespec *timeout, const sigset_t *sigmask)
+{
+	struct kaio_pgetevents_args a = {
+		.ctx_id = ptr_u64(ctx), .min_nr = min_nr, .nr = nr,
+		.events = ptr_u64(events), .timeout = ptr_u64(timeout),
+		.sigmask = ptr_u64(sigmask), .sigsetsize = sigmask ? _NSIG / 8 : 0,
+	};
+	int r;
+
+	if (kaio_ring_is_empty(ctx, timeout))
+		return 0;
+	r = kaio_ioctl(KAIO_IOC_PGETEVENTS, &a);
+	if (r == -ENOTTY)
+		r = sigmask ? -ENOSYS : kaio_getevents(ctx, min_nr, nr, events, timeout);
+	return r;
+}
+
+_Static_assert(_NSIG / 8 == 8, "the kernel's sigset_t is 8 bytes on x86_64");
 _Static_assert(sizeof(struct timespec) == 16, "struct timespec is not __kernel_timespec");
 _Static_assert(sizeof(struct iocb) == 64 && sizeof(struct io_event) == 32, "libaio.h layout");
 
@@ -253,13 +282,20 @@ int EXPORT_AS(io_getevents, io_getevents_0_4)(io_context_t ctx, long min_nr, lon
 int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
 		  struct timespec *timeout, sigset_t *sigmask)
 {
-	/*
-	 * kaio has no io_pgetevents ioctl, and swapping the signal mask around a wait is not
-	 * atomic: with a mask, report what libaio reports on a kernel without the system call.
-	 */
-	if (sigmask)
-		return kaio_ring_is_empty(ctx, timeout) ? 0 : -ENOSYS;
-	return kaio_getevents(ctx, min_nr, nr, events, timeout);
+	return kaio_pgetevents(ctx, min_nr, nr, events, timeout, sigmask);
+}
+
+/*
+ * kaio's own call (kaio.h): KAIO_IOC_CANCEL_MATCH on ctx with the caller's block, whose
+ * nr_running the ioctl writes back. A null block is -EFAULT, as the kernel says for an
+ * unreadable one.
+ */
+int kaio_cancel_match(io_context_t ctx, struct kaio_cancel_match_args *args)
+{
+	if (!args)
+		return -EFAULT;
+	args->ctx_id = ptr_u64(ctx);
+	return kaio_ioctl(KAIO_IOC_CANCEL_MATCH, args);
 }
 
 int io_queue_init(int maxevents, io_context_t *ctxp)

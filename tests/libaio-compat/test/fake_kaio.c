@@ -22,6 +22,10 @@ int fake_opens;
 int fake_calls[8];
 int fake_absent;
 int fake_enotty;
+int fake_v1;
+int fake_running;
+struct kaio_pgetevents_args fake_last_pgetevents;
+struct kaio_cancel_match_args fake_last_cancel_match;
 
 #define MAX_CTX 16
 #define MAX_REQ 64
@@ -29,6 +33,7 @@ int fake_enotty;
 struct fake_req {
 	uint64_t obj, data;
 	int64_t delay;
+	uint64_t seq;             /* submission order */
 };
 
 struct fake_ctx {
@@ -41,6 +46,7 @@ struct fake_ctx {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fake_ctx ctxs[MAX_CTX];
+static uint64_t next_seq;
 static int node = -1;             /* the memfd standing for the device node */
 static struct stat node_st;
 
@@ -237,7 +243,7 @@ static long do_submit(struct kaio_submit_args *a)
 		io->key = 0;
 		c->req[c->nreq++] = (struct fake_req){
 			.obj = (uint64_t)(uintptr_t)io, .data = (uint64_t)(uintptr_t)io->data,
-			.delay = io->u.c.offset,
+			.delay = io->u.c.offset, .seq = next_seq++,
 		};
 		if (io->u.c.offset == 0)
 			complete(c, c->nreq - 1, 0);
@@ -284,11 +290,125 @@ static long do_cancel(struct kaio_cancel_args *a)
 	return -EINVAL;
 }
 
+/* io_pgetevents: the mask arguments are checked as set_user_sigmask does, then getevents. */
+static long do_pgetevents(struct kaio_pgetevents_args *a)
+{
+	struct kaio_getevents_args g = {
+		.ctx_id = a->ctx_id, .min_nr = a->min_nr, .nr = a->nr,
+		.events = a->events, .timeout = a->timeout,
+	};
+
+	fake_last_pgetevents = *a;
+	if (a->sigmask && a->sigsetsize != 8)
+		return -EINVAL;
+	return do_getevents(&g);
+}
+
+#define CANCEL_SELECTORS (KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA | KAIO_CANCEL_FD | KAIO_CANCEL_OP)
+#define CANCEL_FLAGS (CANCEL_SELECTORS | KAIO_CANCEL_ANY | KAIO_CANCEL_ALL | KAIO_CANCEL_WAIT | \
+		      KAIO_CANCEL_RESULT)
+
+static int cancel_matches(const struct fake_req *r, const struct kaio_cancel_match_args *a)
+{
+	if (a->flags & KAIO_CANCEL_ANY)
+		return 1;
+	if ((a->flags & KAIO_CANCEL_IOCB) && r->obj != a->key)
+		return 0;
+	if ((a->flags & KAIO_CANCEL_DATA) && r->data != a->key)
+		return 0;
+	/* Every fake request is a KAIO_CMD_DELAY, which keeps no file. */
+	if (a->flags & KAIO_CANCEL_FD)
+		return 0;
+	if ((a->flags & KAIO_CANCEL_OP) && a->opcode != KAIO_CMD_DELAY)
+		return 0;
+	return 1;
+}
+
+/*
+ * KAIO_IOC_CANCEL_MATCH on the fake's requests. With fake_running set, every considered
+ * request counts as running (nr_running) instead of being cancelled; WAIT then "waits" by
+ * completing them normally (res 0).
+ */
+static long do_cancel_match(struct kaio_cancel_match_args *a)
+{
+	uint32_t f = a->flags, sel = f & CANCEL_SELECTORS;
+	struct io_event *result = (struct io_event *)(uintptr_t)a->result;
+	struct fake_ctx *c;
+	long n = 0;
+	uint32_t running = 0;
+	int i;
+
+	fake_last_cancel_match = *a;
+	if ((f & ~CANCEL_FLAGS) || a->reserved1 || a->reserved2[0] || a->reserved2[1])
+		return -EINVAL;
+	if ((!sel && !(f & KAIO_CANCEL_ANY)) || ((f & KAIO_CANCEL_ANY) && sel) ||
+	    ((f & KAIO_CANCEL_IOCB) && (f & KAIO_CANCEL_DATA)))
+		return -EINVAL;
+	if ((f & KAIO_CANCEL_RESULT) && (f & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT)))
+		return -EINVAL;
+	if ((f & KAIO_CANCEL_FD) && fcntl(a->fd, F_GETFD) < 0)
+		return -EBADF;
+	c = lookup(a->ctx_id);
+	if (!c)
+		return -EINVAL;
+	if (f & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY)) {
+		for (i = 0; i < c->nreq;) {
+			if (!cancel_matches(&c->req[i], a)) {
+				i++;
+			} else if (fake_running) {
+				running++;
+				if (f & KAIO_CANCEL_WAIT)
+					complete(c, i, 0);  /* the last request moved to i */
+				else
+					i++;
+			} else {
+				complete(c, i, -ECANCELED);
+				n++;
+			}
+		}
+	} else {
+		int oldest = -1;
+
+		for (i = 0; i < c->nreq; i++)
+			if (cancel_matches(&c->req[i], a) &&
+			    (oldest < 0 || c->req[i].seq < c->req[oldest].seq))
+				oldest = i;
+		if (oldest >= 0 && fake_running) {
+			running = 1;
+			if (f & KAIO_CANCEL_WAIT)
+				complete(c, oldest, 0);
+		} else if (oldest >= 0 && (f & KAIO_CANCEL_RESULT) && result) {
+			/* The event goes to result instead of the ring. */
+			*result = (struct io_event){
+				.data = (void *)(uintptr_t)c->req[oldest].data,
+				.obj = (struct iocb *)(uintptr_t)c->req[oldest].obj,
+				.res = -ECANCELED,
+			};
+			c->req[oldest] = c->req[--c->nreq];
+		} else if (oldest >= 0) {
+			complete(c, oldest, -ECANCELED);
+			n = 1;
+		}
+		if (oldest >= 0 && (f & KAIO_CANCEL_RESULT) && !running) {
+			a->nr_running = 0;
+			return result ? 0 : -EFAULT;  /* an unwritable result: the event went to the ring */
+		}
+	}
+	a->nr_running = running;
+	if (n)
+		return n;
+	if (running)
+		return (f & KAIO_CANCEL_RESULT) ? -EAGAIN : -EALREADY;
+	return (f & KAIO_CANCEL_RESULT) ? -EINVAL : -ENOENT;
+}
+
 static long fake_ioctl(unsigned long cmd, void *arg)
 {
 	long r;
 
 	if (fake_enotty)
+		return -ENOTTY;
+	if (fake_v1 && (cmd == KAIO_IOC_PGETEVENTS || cmd == KAIO_IOC_CANCEL_MATCH))
 		return -ENOTTY;
 	pthread_mutex_lock(&lock);
 	switch (cmd) {
@@ -297,6 +417,8 @@ static long fake_ioctl(unsigned long cmd, void *arg)
 	case KAIO_IOC_SUBMIT: r = do_submit(arg); break;
 	case KAIO_IOC_GETEVENTS: r = do_getevents(arg); break;
 	case KAIO_IOC_CANCEL: r = do_cancel(arg); break;
+	case KAIO_IOC_CANCEL_MATCH: r = do_cancel_match(arg); break;
+	case KAIO_IOC_PGETEVENTS: r = do_pgetevents(arg); break;
 	default: r = -ENOTTY;
 	}
 	pthread_mutex_unlock(&lock);

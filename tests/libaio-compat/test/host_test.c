@@ -2,13 +2,18 @@
 /*
  * Host tests of the libaio-compatible library against the fake /dev/kaio (fake_kaio.h): the
  * library's own logic (errno convention, lazy and per-process device, the zero-timeout fast
- * path, io_queue_*, symbol versions), not the module's. Prints KTAP; exits 1 on any failure.
+ * path, io_queue_*, symbol versions, how io_pgetevents and kaio_cancel_match fill in version
+ * 2's argument blocks), not the module's. Prints KTAP; exits 1 on any failure.
  *
  *   host_test [--lib SUBSTRING]
  *
  * --lib: the library is a shared one whose path contains SUBSTRING (checked with dladdr), and
  * the LIBAIO_0.1 compatibility symbols are tested with dlvsym. Without it the library is
  * linked in statically and those tests are skipped.
+ *
+ * Built with -DHOST_TEST_SYSTEM_LIBAIO (the system's <libaio.h> and libaio.so.1, which lack
+ * kaio_cancel_match), the program finds kaio_cancel_match at run time with dlvsym; otherwise
+ * it calls it directly, or through dlvsym as well when testing the shared library.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -29,6 +34,8 @@
 
 static int ntest, nfail;
 static const char *lib;
+/* kaio's own call (kaio.h), directly or as the shared library exports it. */
+static int (*cancel_match)(io_context_t ctx, struct kaio_cancel_match_args *args);
 
 #define CHECK(cond)                                                                          \
 	do {                                                                                 \
@@ -87,9 +94,16 @@ static int absent_device_is_enosys(void)
 {
 	io_context_t ctx = 0;
 
+	struct kaio_cancel_match_args a = { .flags = KAIO_CANCEL_ANY };
+	struct io_event ev;
+	sigset_t set;
+
+	sigemptyset(&set);
 	fake_absent = 1;
 	CHECK(io_setup(1, &ctx) == -ENOSYS);
 	CHECK(io_destroy((io_context_t)8) == -ENOSYS);
+	CHECK(io_pgetevents((io_context_t)8, 0, 1, &ev, NULL, &set) == -ENOSYS);
+	CHECK(cancel_match && cancel_match((io_context_t)8, &a) == -ENOSYS);
 	fake_absent = 0;
 	CHECK(fake_opens == 0);
 	return 0;
@@ -261,21 +275,141 @@ static int queue_run_calls_each_callback_then_returns_0(void)
 	return 0;
 }
 
-static int pgetevents_without_mask_is_getevents(void)
+/* io_pgetevents is one KAIO_IOC_PGETEVENTS: libaio's { sigmask, _NSIG / 8 }, or 0/0. */
+static int pgetevents_is_one_ioctl_with_the_mask(void)
+{
+	const struct kaio_pgetevents_args *a = &fake_last_pgetevents;
+	io_context_t ctx = 0;
+	struct iocb io[2], *iop[2] = { &io[0], &io[1] };
+	struct io_event ev[2];
+	struct timespec ts = { 5, 0 };
+	int get = fake_calls[4], pget = fake_calls[7];
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	CHECK(io_setup(4, &ctx) == 0);
+	prep_delay(&io[0], 1000, (void *)3L);
+	prep_delay(&io[1], 2000, (void *)4L);
+	CHECK(io_submit(ctx, 2, iop) == 2);
+	memset(&fake_last_pgetevents, 0xa5, sizeof(fake_last_pgetevents));
+	CHECK(io_pgetevents(ctx, 1, 1, ev, &ts, &set) == 1);
+	CHECK(ev[0].obj == &io[0] && ev[0].data == (void *)3L && ev[0].res == 0);
+	CHECK(a->ctx_id == (unsigned long)ctx && a->min_nr == 1 && a->nr == 1);
+	CHECK(a->events == (unsigned long)ev && a->timeout == (unsigned long)&ts);
+	CHECK(a->sigmask == (unsigned long)&set && a->sigsetsize == 8);
+	/* Without a mask: sigmask 0, sigsetsize 0, and still the one ioctl. */
+	CHECK(io_pgetevents(ctx, 1, 2, ev, NULL, NULL) == 1);
+	CHECK(ev[0].obj == &io[1] && ev[0].data == (void *)4L);
+	CHECK(a->sigmask == 0 && a->sigsetsize == 0 && a->timeout == 0 && a->nr == 2);
+	CHECK(fake_calls[7] == pget + 2 && fake_calls[4] == get);
+	/* libaio's fast path: a zero timeout on an empty ring makes no call, mask or not. */
+	CHECK(io_pgetevents(ctx, 0, 1, ev, &zero, &set) == 0);
+	CHECK(io_pgetevents(ctx, 0, 1, ev, &zero, NULL) == 0);
+	CHECK(fake_calls[7] == pget + 2);
+	/* Errors are negative errnos. */
+	CHECK(io_pgetevents((io_context_t)16, 0, 1, ev, NULL, &set) == -EINVAL);
+	CHECK(io_pgetevents(ctx, 2, 1, ev, NULL, &set) == -EINVAL);
+	CHECK(fake_calls[7] == pget + 4 && fake_calls[4] == get);
+	CHECK(io_destroy(ctx) == 0);
+	return 0;
+}
+
+/* A version 1 module has no KAIO_IOC_PGETEVENTS: without a mask, io_getevents; with, -ENOSYS. */
+static int pgetevents_on_a_version_1_module(void)
 {
 	io_context_t ctx = 0;
 	struct iocb io, *iop = &io;
 	struct io_event ev;
+	struct kaio_cancel_match_args a = { .flags = KAIO_CANCEL_ANY };
+	int get, opens = fake_opens;
 	sigset_t set;
 
 	sigemptyset(&set);
 	CHECK(io_setup(4, &ctx) == 0);
 	prep_delay(&io, 1000, (void *)3L);
 	CHECK(io_submit(ctx, 1, &iop) == 1);
-	CHECK(io_pgetevents(ctx, 1, 1, &ev, NULL, NULL) == 1);
-	CHECK(ev.obj == &io);
-	CHECK(io_pgetevents(ctx, 0, 1, &ev, &zero, &set) == 0);     /* empty: fast path */
+	fake_v1 = 1;
+	get = fake_calls[4];
 	CHECK(io_pgetevents(ctx, 1, 1, &ev, NULL, &set) == -ENOSYS);
+	CHECK(io_pgetevents(ctx, 1, 1, &ev, NULL, NULL) == 1);
+	CHECK(ev.obj == &io && fake_calls[4] == get + 1);
+	CHECK(cancel_match && cancel_match(ctx, &a) == -ENOTTY);
+	fake_v1 = 0;
+	CHECK(fake_opens == opens);                    /* ENOTTY from our own file: no reopen */
+	CHECK(io_destroy(ctx) == 0);
+	return 0;
+}
+
+/* kaio_cancel_match: ctx_id filled in, the caller's block passed (nr_running comes back in
+ * it), the count or a negative errno returned. */
+static int cancel_match_fills_ctx_id_and_returns_counts(void)
+{
+	const struct kaio_cancel_match_args *last = &fake_last_cancel_match;
+	io_context_t ctx = 0;
+	struct iocb io[4], *iop[4];
+	struct io_event ev[4], res;
+	struct kaio_cancel_match_args a;
+	int calls = fake_calls[6];
+
+	CHECK(cancel_match != NULL);
+	CHECK(io_setup(8, &ctx) == 0);
+	for (int i = 0; i < 4; i++) {
+		prep_delay(&io[i], (i + 1) * 1000000LL, (void *)(long)(i % 2 ? 7 : 8));
+		iop[i] = &io[i];
+	}
+	CHECK(io_submit(ctx, 4, iop) == 4);
+	/* By data, the oldest match only. */
+	a = (struct kaio_cancel_match_args){
+		.ctx_id = 12345, .flags = KAIO_CANCEL_DATA, .key = 7, .nr_running = 99,
+	};
+	CHECK(cancel_match(ctx, &a) == 1);
+	CHECK(a.ctx_id == (unsigned long)ctx && a.nr_running == 0);
+	CHECK(last->ctx_id == (unsigned long)ctx && last->flags == KAIO_CANCEL_DATA && last->key == 7);
+	CHECK(fake_in_flight((unsigned long)ctx) == 3);
+	CHECK(io_getevents(ctx, 1, 4, ev, &zero) == 1);
+	CHECK(ev[0].obj == &io[1] && (long)ev[0].res == -ECANCELED);
+	/* RESULT: the event comes back in result, not through the ring. */
+	a = (struct kaio_cancel_match_args){
+		.flags = KAIO_CANCEL_IOCB | KAIO_CANCEL_RESULT, .key = (unsigned long)&io[3],
+		.result = (unsigned long)&res,
+	};
+	CHECK(cancel_match(ctx, &a) == 0);
+	CHECK(res.obj == &io[3] && res.data == (void *)7L && (long)res.res == -ECANCELED);
+	CHECK(fake_in_flight((unsigned long)ctx) == 2);
+	CHECK(io_getevents(ctx, 0, 4, ev, &zero) == 0);
+	/* Matches that run on: -EALREADY, and nr_running says how many. */
+	fake_running = 1;
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_ANY };
+	CHECK(cancel_match(ctx, &a) == -EALREADY && a.nr_running == 2);
+	a = (struct kaio_cancel_match_args){
+		.flags = KAIO_CANCEL_IOCB | KAIO_CANCEL_RESULT, .key = (unsigned long)&io[0],
+		.result = (unsigned long)&res,
+	};
+	CHECK(cancel_match(ctx, &a) == -EAGAIN && a.nr_running == 1);
+	fake_running = 0;
+	/* ANY: every request. */
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_ANY, .nr_running = 5 };
+	CHECK(cancel_match(ctx, &a) == 2 && a.nr_running == 0);
+	CHECK(io_getevents(ctx, 2, 4, ev, NULL) == 2);
+	CHECK((long)ev[0].res == -ECANCELED && (long)ev[1].res == -ECANCELED);
+	CHECK(fake_in_flight((unsigned long)ctx) == 0);
+	/* Nothing left, and the other errors: negative errnos. */
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_ANY, .nr_running = 5 };
+	CHECK(cancel_match(ctx, &a) == -ENOENT && a.nr_running == 0);
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_ANY | KAIO_CANCEL_IOCB };
+	CHECK(cancel_match(ctx, &a) == -EINVAL);
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_ANY, .reserved2 = { 0, 1 } };
+	CHECK(cancel_match(ctx, &a) == -EINVAL);
+	a = (struct kaio_cancel_match_args){ .flags = 1U << 8 };
+	CHECK(cancel_match(ctx, &a) == -EINVAL);
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_FD, .fd = -1 };
+	CHECK(cancel_match(ctx, &a) == -EBADF && last->fd == -1);
+	a = (struct kaio_cancel_match_args){ .flags = KAIO_CANCEL_ANY, .nr_running = 5 };
+	CHECK(cancel_match((io_context_t)16, &a) == -EINVAL && a.ctx_id == 16 && a.nr_running == 5);
+	CHECK(fake_calls[6] == calls + 11);
+	CHECK(cancel_match(ctx, NULL) == -EFAULT);     /* no call */
+	CHECK(fake_calls[6] == calls + 11);
 	CHECK(io_destroy(ctx) == 0);
 	return 0;
 }
@@ -367,7 +501,7 @@ static int versioned_symbols_resolve(void)
 		{ "io_queue_wait", "LIBAIO_0.1" }, { "io_setup", "LIBAIO_0.4" },
 		{ "io_destroy", "LIBAIO_0.4" }, { "io_cancel", "LIBAIO_0.4" },
 		{ "io_getevents", "LIBAIO_0.4" }, { "io_queue_wait", "LIBAIO_0.4" },
-		{ "io_pgetevents", "LIBAIO_0.5" },
+		{ "io_pgetevents", "LIBAIO_0.5" }, { "kaio_cancel_match", "KAIO_2" },
 	};
 
 	for (size_t i = 0; i < sizeof(sym) / sizeof(sym[0]); i++) {
@@ -418,7 +552,13 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--lib") == 0)
 		lib = argv[2];
-	printf("KTAP version 1\n1..15\n");
+	if (lib)
+		*(void **)&cancel_match = dlvsym(RTLD_DEFAULT, "kaio_cancel_match", "KAIO_2");
+#ifndef HOST_TEST_SYSTEM_LIBAIO
+	else
+		cancel_match = kaio_cancel_match;
+#endif
+	printf("KTAP version 1\n1..17\n");
 	RUN(queue_init_rejects_nonpositive_counts_without_the_device);
 	RUN(absent_device_is_enosys);
 	RUN(first_use_from_many_threads_opens_once);
@@ -426,14 +566,16 @@ int main(int argc, char **argv)
 	RUN(setup_submit_cancel_getevents_destroy);
 	RUN(zero_timeout_on_an_empty_ring_makes_no_call);
 	RUN(queue_run_calls_each_callback_then_returns_0);
-	RUN(pgetevents_without_mask_is_getevents);
+	RUN(pgetevents_is_one_ioctl_with_the_mask);
+	RUN(pgetevents_on_a_version_1_module);
+	RUN(cancel_match_fills_ctx_id_and_returns_counts);
 	RUN(forked_child_opens_its_own_device);
 	RUN(closed_or_reused_descriptor_is_reopened);
 	RUN(device_without_ioctls_gives_enotty_once);
 	result(lib ? library_is_the_expected_one() : 0, "library_is_the_expected_one", lib ? NULL : noshared);
 	result(lib ? versioned_symbols_resolve() : 0, "versioned_symbols_resolve", lib ? NULL : noshared);
 	result(lib ? libaio_0_1_entry_points() : 0, "libaio_0_1_entry_points", lib ? NULL : noshared);
-	result(ntest != 14, "all_tests_ran", NULL);
+	result(ntest != 16, "all_tests_ran", NULL);
 	printf("# %d passed, %d failed\n", ntest - nfail, nfail);
 	return nfail ? 1 : 0;
 }
