@@ -5,7 +5,8 @@
 //!   ([`iocb`]).
 //! - [`raw`]: one function per ioctl, returning what the mirrored system call returns.
 //! - [`Domain`] and [`Context`]: an open `/dev/kaio` and its contexts, closed and destroyed
-//!   on drop.
+//!   on drop; version 2's `io_pgetevents` ([`Context::pgetevents`]) and cancel by match
+//!   ([`Context::cancel_match`] with a [`CancelMatch`]).
 //! - [`ring`]: the mapped completion ring, for user-space reaping.
 //! - [`time`]: timeouts, and how the kernel reads a timespec.
 
@@ -18,5 +19,5 @@ pub mod raw;
 pub mod ring;
 pub mod time;
 
-pub use context::{Context, Domain};
+pub use context::{CancelMatch, CancelMatchError, Cancelled, Context, Domain};
 pub use ring::Ring;
