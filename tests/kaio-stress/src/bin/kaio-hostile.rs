@@ -897,7 +897,9 @@ fn submit_args(s: &mut Sweep) {
         o
     });
     s.end(false);
+}
 
+fn submit_iocbpp(s: &mut Sweep) {
     if !s.begin("submit_iocbpp") {
         return;
     }
@@ -940,7 +942,9 @@ fn submit_args(s: &mut Sweep) {
         });
     }
     s.end(false);
+}
 
+fn submit_iocb_pointer(s: &mut Sweep) {
     if !s.begin("submit_iocb_pointer") {
         return;
     }
@@ -1257,7 +1261,9 @@ fn getevents_args(s: &mut Sweep) {
     s.both("bad ctx, min_nr > nr", Some(Err(libc::EINVAL)), &|b, _| vec![r(b.getevents(8, 2, 1, 0, 0))]);
     s.both("bad ctx, nr -1, bad timeout", Some(Err(libc::EFAULT)), &|b, _| vec![r(b.getevents(8, 0, -1, 0, mem::KERNEL_ADDR))]);
     s.end(false);
+}
 
+fn getevents_events(s: &mut Sweep) {
     if !s.begin("getevents_events") {
         return;
     }
@@ -1283,7 +1289,9 @@ fn getevents_args(s: &mut Sweep) {
         });
     }
     s.end(false);
+}
 
+fn getevents_timeout(s: &mut Sweep) {
     if !s.begin("getevents_timeout") {
         return;
     }
@@ -1676,9 +1684,13 @@ fn main() {
     setup_limits(&mut s);
     destroy_ctx(&mut s);
     submit_args(&mut s);
+    submit_iocbpp(&mut s);
+    submit_iocb_pointer(&mut s);
     submit_fields(&mut s);
     submit_buffers(&mut s);
     getevents_args(&mut s);
+    getevents_events(&mut s);
+    getevents_timeout(&mut s);
     cancel_args(&mut s);
     cross_domain(&mut s);
     ring_header(&mut s);
