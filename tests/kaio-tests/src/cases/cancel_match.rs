@@ -51,6 +51,8 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("cancel_match_result_unwritable_efault", cancel_match_result_unwritable_efault),
         Case::kaio("cancel_match_same_answers_as_cancel", cancel_match_same_answers_as_cancel),
         Case::kaio("cancel_match_all_vs_submits_and_completions", cancel_match_all_vs_submits_and_completions),
+        Case::kaio("cancel_match_any_vs_destroy", cancel_match_any_vs_destroy),
+        Case::kaio("cancel_match_result_vs_expiry", cancel_match_result_vs_expiry),
     ]
 }
 
@@ -1326,8 +1328,8 @@ fn cancel_match_same_answers_as_cancel() -> CaseResult {
 /// batches while the submits go on).
 fn cancel_match_all_vs_submits_and_completions() -> CaseResult {
     const THREADS: usize = 2;
-    const PER: usize = 30;
-    const ROUNDS: usize = 16;
+    const PER: usize = 24;
+    const ROUNDS: usize = 10;
     const POLLS: usize = 100;
     let env = Env::new()?;
     let ctx = env.ctx(512)?;
@@ -1475,4 +1477,113 @@ fn cancel_match_all_vs_submits_and_completions() -> CaseResult {
     eprintln!("# cancel_match_all_vs_submits_and_completions: cancelled by the racing call {}, by the cleanup {}, completed {}", totals[0], totals[1], totals[2]);
     check!(totals[0] > 0, "the racing call never cancelled anything");
     Ok(())
+}
+
+/// ANY (with or without WAIT) racing io_destroy on 16 pending requests: every request
+/// completes exactly once (its eventfd), all before destroy returns; the cancel returns a count,
+/// ENOENT (destroy swept first) or EINVAL (the context was gone at the lookup).
+fn cancel_match_any_vs_destroy() -> CaseResult {
+    const K: usize = 16;
+    let env = Env::new()?;
+    let mut rng = Rng(0x5eed);
+    let mut outcomes = std::collections::BTreeMap::new();
+    for round in 0..40 {
+        let ctx = env.ctx(32)?;
+        let mut cbs: Vec<Iocb> = (0..K).map(|i| if i % 2 == 0 { env.delay(i as u64) } else { env.poll(env.a.r, i as u64) }).collect();
+        ctx.submit_all(&mut cbs)?;
+        let flags = if round % 2 == 0 { ANY } else { ANY | WAIT };
+        let bar = Spin::new(2);
+        let (bar, env, ctx) = (&bar, &env, &ctx);
+        let (c, d) = std::thread::scope(|s| {
+            let head_start = rng.below(60_000);
+            let c = s.spawn(move || {
+                block_all_signals();
+                bar.wait();
+                spin_for(head_start);
+                cmatch(env.k.fd, cm(ctx.id, flags))
+            });
+            bar.wait();
+            spin_for(rng.below(60_000));
+            let d = ctx.destroy();
+            (c.join(), d)
+        });
+        want_eq!(format!("round {round}: destroy"), d, Ok(0));
+        let count = env.efd.take();
+        want_eq!(format!("round {round}: eventfd when destroy returned"), count, K as u64);
+        let (r, nr) = c.map_err(|_| "cancel thread panicked".to_string())??;
+        let ok = match r {
+            Ok(n) => n >= 1 && n <= K as i64 && nr == 0,
+            Err(e) => (e == ENOENT && nr == 0) || e == EINVAL,
+        };
+        check!(ok, "round {round}: {} racing destroy: {r:?}, nr_running {nr:#x}", flag_names(flags));
+        *outcomes.entry(format!("{r:?}")).or_insert(0) += 1;
+    }
+    std::thread::sleep(ms(20));
+    want_eq!("late eventfd signals", env.efd.take(), 0);
+    eprintln!("# cancel_match_any_vs_destroy: {outcomes:?}");
+    Ok(())
+}
+
+/// RESULT against expiry: delays of 0-50 us cancelled by IOCB|RESULT at about their expiry.
+/// Each request ends exactly once: either the call returns 0 with the event (-ECANCELED) in
+/// *result and nothing in the ring, or it says EINVAL and the timer's event (res 0) is in the
+/// ring. Afterwards the context accepts as many requests as at the start (no slot lost or
+/// given back twice).
+fn cancel_match_result_vs_expiry() -> CaseResult {
+    const K: usize = 4;
+    let _pin = Pin::here();
+    let env = Env::new()?;
+    let ctx = env.ctx(8)?;
+    let mut load = vec![Iocb::default(); 1024];
+    let m1 = fill(&ctx, &env, &mut load, 0)?;
+    let all: Vec<IoEvent> = (0..m1).map(|i| ev(&load[i], RES_ECANCELED)).collect();
+    expect_cancel(&env, &ctx, "the first load", cm(ctx.id, ANY), Ok(m1 as i64), 0, all)?;
+    let mut rng = Rng(0xabc);
+    let mut won = 0;
+    let mut cbs = [Iocb::default(); K];
+    for round in 0..150u64 {
+        for (i, cb) in cbs.iter_mut().enumerate() {
+            *cb = resfd(&env.efd, delay_iocb(env.a.r, rng.below(50_000) as i64, round * K as u64 + i as u64));
+        }
+        ctx.submit_all(&mut cbs)?;
+        let mut results = Vec::new();
+        for cb in &cbs {
+            spin_for(rng.below(3000));
+            let mut res = IoEvent::default();
+            let r = env.call(kaio_cancel_match_args { key: addr(cb), result: &mut res as *mut IoEvent as u64, ..cm(ctx.id, IOCB | RESULT) })?;
+            results.push((r, res));
+        }
+        // The timers that won have all fired within a few ms.
+        let deadline = Instant::now() + PROMPT;
+        let lost = results.iter().filter(|(r, _)| r.0 != Ok(0)).count();
+        let mut ring = Vec::new();
+        while ring.len() < lost && Instant::now() < deadline {
+            ring.extend(now(&ctx)?);
+            std::thread::sleep(ms(1));
+        }
+        std::thread::sleep(ms(1));
+        ring.extend(now(&ctx)?);
+        for (i, cb) in cbs.iter().enumerate() {
+            let (r, res) = results[i];
+            let in_ring: Vec<IoEvent> = ring.iter().filter(|e| e.obj == addr(cb) && e.data == cb.aio_data).copied().collect();
+            match r {
+                (Ok(0), 0) => {
+                    want_eq!(format!("round {round}, #{i}: *result"), res, ev(cb, RES_ECANCELED));
+                    check!(in_ring.is_empty(), "round {round}, #{i}: RESULT returned 0 but the event is in the ring too: {in_ring:?}");
+                    won += 1;
+                }
+                (Err(e), 0) if e == EINVAL => {
+                    want_eq!(format!("round {round}, #{i}: *result untouched"), res, IoEvent::default());
+                    want_eq!(format!("round {round}, #{i}: the timer's event"), in_ring, vec![ev(cb, 0)]);
+                }
+                other => return Err(format!("round {round}, #{i}: RESULT|IOCB = {other:?}")),
+            }
+        }
+        want_eq!(format!("round {round}: events in the ring"), ring.len(), lost);
+        want_eq!(format!("round {round}: eventfd"), env.efd.take(), lost as u64);
+    }
+    eprintln!("# cancel_match_result_vs_expiry: RESULT won {won} of {}", 150 * K);
+    let m2 = fill(&ctx, &env, &mut load, 100_000)?;
+    want_eq!("accepted after the races", m2, m1);
+    cleanup(&env, &ctx, "end", (0..m2).map(|i| ev(&load[i], RES_ECANCELED)).collect())
 }

@@ -431,11 +431,13 @@ fn pgetevents_masked_signal_does_not_interrupt(b: &dyn Aio, o: &mut Obs) -> Case
     for (what, own) in [("thread unblocks it", base), ("thread blocks it too", base | sigbit(SIG))] {
         reset();
         let tid = Tid::new();
+        let call_ns = std::sync::atomic::AtomicI64::new(0);
         let start = Instant::now();
         let (r, took, h, hm, after, still, mid) = std::thread::scope(|s| {
             let w = spawn_bounded(s, || {
                 set_thread_mask(own);
                 tid.publish();
+                call_ns.store(now_ns(), SeqCst);
                 let r = pg(b, ctx.id, 1, 8, Some(ts(0, 200_000_000)), Sig::Mask(&temp as *const u64 as u64, 8));
                 let took = start.elapsed();
                 let got = (r, took, handled(), handler_mask(), thread_mask(), pending());
@@ -448,11 +450,14 @@ fn pgetevents_masked_signal_does_not_interrupt(b: &dyn Aio, o: &mut Obs) -> Case
             std::thread::sleep(ms(30));
             tgkill(id, SIG);
             std::thread::sleep(ms(70));
-            let mid = (handled(), w.finished());
+            let mid = (handled(), w.finished(), now_ns() - call_ns.load(SeqCst));
             let (r, took, h, hm, after, still) = w.join_within(PROMPT)?;
             Ok::<_, String>((r, took, h, hm, after, still, mid))
         })?;
-        expect_eq!(o, format!("{what}: during the wait: handler runs, call returned"), mid, (0, false));
+        // Only if this thread looked well within the 200 ms wait (a loaded host may delay it).
+        if mid.2 < 150_000_000 {
+            crate::want_eq!(format!("{what}: during the wait: handler runs, call returned"), (mid.0, mid.1), (0, false));
+        }
         expect_eq!(o, format!("{what}: result"), count(&r), Ok(0));
         check!(took >= ms(195), "{what}: returned after {took:?}, before its 200 ms timeout");
         expect_eq!(o, format!("{what}: thread mask after"), after, own);
@@ -469,7 +474,7 @@ fn pgetevents_masked_signal_does_not_interrupt(b: &dyn Aio, o: &mut Obs) -> Case
 }
 
 /// A child process stops this process (SIGSTOP) while it waits in pgetevents and continues it
-/// (SIGCONT) 100 ms later. No handler runs, so the call is restarted transparently with its
+/// (SIGCONT) 60 ms later. No handler runs, so the call is restarted transparently with its
 /// timeout read again: it returns its events or times out after the full timeout counted from
 /// the restart, never EINTR.
 fn pgetevents_restart_after_stop_cont(b: &dyn Aio, o: &mut Obs) -> CaseResult {
@@ -481,15 +486,15 @@ fn pgetevents_restart_after_stop_cont(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     for (what, sig) in [("no mask", Sig::None), ("full mask", Sig::Mask(&full as *const u64 as u64, 8))] {
         let mut done = false;
         for attempt in 0..3 {
-            let (r, stop_ns, cont_ns, t1) = stopped_during(|| pg(b, ctx.id, 1, 8, Some(ts(0, 300_000_000)), sig))?;
+            let (r, stop_ns, cont_ns, t1) = stopped_during(|| pg(b, ctx.id, 1, 8, Some(ts(0, 200_000_000)), sig))?;
             if stop_ns > t1 {
                 // The child was too slow: the stop came after the call. Try again.
                 eprintln!("# {what}: attempt {attempt}: SIGSTOP only after the call returned");
                 continue;
             }
-            expect_eq!(o, format!("{what}: timeout 300 ms across a stop"), count(&r), Ok(0));
+            expect_eq!(o, format!("{what}: timeout 200 ms across a stop"), count(&r), Ok(0));
             check!(
-                t1 >= cont_ns + 295_000_000,
+                t1 >= cont_ns + 195_000_000,
                 "{what}: returned {} ms after SIGCONT: the timeout was not read again on restart",
                 (t1 - cont_ns) / 1_000_000
             );
@@ -500,9 +505,9 @@ fn pgetevents_restart_after_stop_cont(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     }
     // A request that completes while the process is stopped (kaio: its timer fires; native: the
     // writer thread is stopped too and writes after SIGCONT): the restarted call returns it.
-    let mut cb = fx.later(b, 7, ms(60));
+    let mut cb = fx.later(b, 7, ms(40));
     expect_eq!(o, "submit later", ctx.submit1(&mut cb), Ok(1));
-    let fire = fx.fire(b, ms(60));
+    let fire = fx.fire(b, ms(40));
     let (r, _stop, cont_ns, t1) = stopped_during(|| pg(b, ctx.id, 1, 8, Some(ts(10, 0)), Sig::Mask(&m as *const u64 as u64, 8)))?;
     if let Some(f) = fire {
         let _ = f.join();
@@ -515,8 +520,8 @@ fn pgetevents_restart_after_stop_cont(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     Ok(())
 }
 
-/// Runs `f` while a forked child sends this process SIGSTOP 30 ms after the fork and SIGCONT
-/// 100 ms later. Returns f's result, the CLOCK_MONOTONIC times (ns) of the stop and the continue
+/// Runs `f` while a forked child sends this process SIGSTOP 20 ms after the fork and SIGCONT
+/// 60 ms later. Returns f's result, the CLOCK_MONOTONIC times (ns) of the stop and the continue
 /// as the child sent them, and the time f returned.
 fn stopped_during<T>(f: impl FnOnce() -> T) -> Result<(T, i64, i64, i64), String> {
     let mut fds = [0; 2];
@@ -539,10 +544,10 @@ fn stopped_during<T>(f: impl FnOnce() -> T) -> Result<(T, i64, i64, i64), String
                 let t = libc::timespec { tv_sec: 0, tv_nsec: ns };
                 libc::nanosleep(&t, std::ptr::null_mut());
             };
-            nap(30_000_000);
+            nap(20_000_000);
             let s = now_ns();
             libc::kill(parent, libc::SIGSTOP);
-            nap(100_000_000);
+            nap(60_000_000);
             let c = now_ns();
             libc::kill(parent, libc::SIGCONT);
             let both = [s, c];
