@@ -53,6 +53,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("cancel_match_all_vs_submits_and_completions", cancel_match_all_vs_submits_and_completions),
         Case::kaio("cancel_match_any_vs_destroy", cancel_match_any_vs_destroy),
         Case::kaio("cancel_match_result_vs_expiry", cancel_match_result_vs_expiry),
+        Case::kaio("cancel_match_result_vs_poll_wakeup", cancel_match_result_vs_poll_wakeup),
     ]
 }
 
@@ -1586,4 +1587,97 @@ fn cancel_match_result_vs_expiry() -> CaseResult {
     let m2 = fill(&ctx, &env, &mut load, 100_000)?;
     want_eq!("accepted after the races", m2, m1);
     cleanup(&env, &ctx, "end", (0..m2).map(|i| ev(&load[i], RES_ECANCELED)).collect())
+}
+
+/// RESULT against a write that makes the poll ready: per round K polls on K pipes, cancelled by
+/// IOCB|RESULT while another thread writes to the pipes. Each poll ends exactly once: 0 with
+/// its event (res 0, or the ready mask if the wake-up had already sampled it) in *result and
+/// none in the ring, or EINVAL with the wake-up's event (POLLIN) in the ring.
+fn cancel_match_result_vs_poll_wakeup() -> CaseResult {
+    const K: usize = 4;
+    const ROUNDS: usize = 100;
+    let env = Env::new()?;
+    let ctx = env.ctx(32)?;
+    let pipes: Vec<Pipe> = (0..K).map(|_| Pipe::new()).collect::<Result<_, _>>()?;
+    let bar = Spin::new(2);
+    let stop = AtomicBool::new(false);
+    let mut won = 0;
+    let outcome: Result<(), String> = std::thread::scope(|s| {
+        {
+            let (bar, stop, pipes) = (&bar, &stop, &pipes);
+            s.spawn(move || {
+                block_all_signals();
+                let mut rng = Rng(0x77);
+                loop {
+                    bar.wait();
+                    if stop.load(SeqCst) {
+                        return;
+                    }
+                    for p in pipes.iter() {
+                        spin_for(rng.below(4000));
+                        p.put();
+                    }
+                    bar.wait();
+                }
+            });
+        }
+        let mut rng = Rng(0x78);
+        let mut res = Ok(());
+        'rounds: for round in 0..ROUNDS {
+            let mut cbs: Vec<Iocb> = (0..K).map(|i| env.poll(pipes[i].r, (round * K + i) as u64)).collect();
+            if let Err(e) = ctx.submit_all(&mut cbs) {
+                res = Err(e);
+                break;
+            }
+            bar.wait();
+            let mut results = Vec::new();
+            for cb in &cbs {
+                spin_for(rng.below(4000));
+                let mut ev_out = IoEvent::default();
+                let r = env.call(kaio_cancel_match_args { key: addr(cb), result: &mut ev_out as *mut IoEvent as u64, ..cm(ctx.id, IOCB | RESULT) });
+                results.push((r, ev_out));
+            }
+            bar.wait();
+            let lost = results.iter().filter(|(r, _)| !matches!(r, Ok((Ok(0), 0)))).count();
+            let ring = match ctx.wait_events(lost, PROMPT) {
+                Ok(v) => v,
+                Err(e) => {
+                    res = Err(format!("round {round}: {e}"));
+                    break;
+                }
+            };
+            for (i, cb) in cbs.iter().enumerate() {
+                let in_ring: Vec<IoEvent> = ring.iter().filter(|e| e.obj == addr(cb) && e.data == cb.aio_data).copied().collect();
+                let ready = |e: &IoEvent| e.res > 0 && e.res as u64 & POLLIN != 0 && e.res2 == 0;
+                let ok = match &results[i] {
+                    (Ok((Ok(0), 0)), e) => {
+                        won += 1;
+                        in_ring.is_empty() && e.data == cb.aio_data && e.obj == addr(cb) && e.res2 == 0 && (e.res == 0 || ready(e))
+                    }
+                    (Ok((Err(x), 0)), e) if *x == EINVAL => *e == IoEvent::default() && in_ring.len() == 1 && ready(&in_ring[0]),
+                    _ => false,
+                };
+                if !ok {
+                    res = Err(format!("round {round}, poll {i}: RESULT|IOCB = {:?}, ring {in_ring:?}", results[i]));
+                    break 'rounds;
+                }
+            }
+            if env.efd.take() != lost as u64 {
+                res = Err(format!("round {round}: eventfd is not the {lost} events in the ring"));
+                break;
+            }
+            for p in &pipes {
+                let mut b = [0u8; 8];
+                // SAFETY: drains the non-blocking pipe into a local buffer.
+                unsafe { libc::read(p.r, b.as_mut_ptr().cast(), 8) };
+            }
+        }
+        stop.store(true, SeqCst);
+        bar.wait();
+        res
+    });
+    outcome?;
+    ctx.no_events(ms(20))?;
+    eprintln!("# cancel_match_result_vs_poll_wakeup: RESULT won {won} of {}", ROUNDS * K);
+    Ok(())
 }
