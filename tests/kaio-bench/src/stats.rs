@@ -149,6 +149,20 @@ pub fn latency_group(
     variants: usize,
     metrics: usize,
     run_len: usize,
+    run: impl FnMut(usize) -> Result<Vec<Duration>, String>,
+) -> Result<Vec<Vec<Summary>>, String> {
+    latency_group_warm(plan, variants, metrics, 1, run_len, run)
+}
+
+/// [`latency_group`] with runs of `warmup + run_len` operations whose first `warmup` are
+/// discarded: under TCG a variant that follows one that slept (native AIO's cancel completes
+/// in a kworker) stays slow for two or three operations, not one.
+pub fn latency_group_warm(
+    plan: &Plan,
+    variants: usize,
+    metrics: usize,
+    warmup: usize,
+    run_len: usize,
     mut run: impl FnMut(usize) -> Result<Vec<Duration>, String>,
 ) -> Result<Vec<Vec<Summary>>, String> {
     let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); metrics]; variants];
@@ -158,7 +172,7 @@ pub fn latency_group(
             if s[0].len() >= plan.max_samples {
                 continue;
             }
-            for i in 0..=run_len {
+            for i in 0..warmup + run_len {
                 let ds = run(v)?;
                 if ds.len() != metrics {
                     return Err(format!(
@@ -166,7 +180,7 @@ pub fn latency_group(
                         ds.len()
                     ));
                 }
-                if i == 0 || s[0].len() >= plan.max_samples {
+                if i < warmup || s[0].len() >= plan.max_samples {
                     continue;
                 }
                 for (m, d) in ds.into_iter().enumerate() {
@@ -267,5 +281,32 @@ mod tests {
         // Runs of 3, the first of each discarded.
         assert!(calls.iter().all(|&c| c % 3 == 0 && c >= 6), "{calls:?}");
         assert!(latency_group(&plan, 1, 2, 0, |_| Err("boom".into())).is_err());
+    }
+
+    #[test]
+    fn latency_group_warmup() {
+        let plan = Plan {
+            budget: Duration::ZERO,
+            min_samples: 4,
+            max_samples: 4,
+            target_sample: Duration::ZERO,
+        };
+        // Each run: 3 warm-up operations (1000 ns), then 2 counted (position + 1 ns).
+        let mut pos = [0usize; 2];
+        let r = latency_group_warm(&plan, 2, 1, 3, 2, |v| {
+            let p = pos[v] % 5;
+            pos[v] += 1;
+            Ok(vec![Duration::from_nanos(if p < 3 {
+                1000
+            } else {
+                p as u64 - 2
+            })])
+        })
+        .unwrap();
+        assert!(
+            r.iter().all(|m| m[0].samples == 4 && m[0].p90 <= 2.0),
+            "{r:?}"
+        );
+        assert_eq!(pos, [10, 10]);
     }
 }
