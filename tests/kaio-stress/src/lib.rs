@@ -332,6 +332,8 @@ pub fn errno_name(e: i32) -> String {
         libc::EINPROGRESS => "EINPROGRESS",
         libc::ECANCELED => "ECANCELED",
         libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EALREADY => "EALREADY",
+        libc::ETIME => "ETIME",
         _ => return format!("errno{e}"),
     };
     n.to_string()
@@ -438,5 +440,89 @@ pub fn block_all_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ABI version 2: KAIO_IOC_CANCEL_MATCH and KAIO_IOC_PGETEVENTS (ABI.md "Version 2")
+
+pub mod v2 {
+    use super::{ret, Ret};
+    use kaio::uapi::*;
+
+    /// `__NR_io_pgetevents` on x86_64.
+    pub const SYS_IO_PGETEVENTS: libc::c_long = 333;
+
+    /// What every `nr_running` is set to before a call, to see whether the kernel wrote it back.
+    pub const NR_SENTINEL: u32 = 0xA5A5_A5A5;
+
+    /// `struct __aio_sigset`: io_pgetevents' last argument.
+    #[repr(C)]
+    #[derive(Clone, Copy, Default, Debug)]
+    pub struct AioSigset {
+        pub sigmask: u64,
+        pub sigsetsize: u64,
+    }
+
+    /// An argument block for KAIO_IOC_CANCEL_MATCH: `flags`, `key`, `nr_running` preset to
+    /// [`NR_SENTINEL`], everything else 0.
+    pub fn match_args(ctx_id: u64, flags: u32, key: u64) -> kaio_cancel_match_args {
+        kaio_cancel_match_args { ctx_id, flags, key, nr_running: NR_SENTINEL, ..Default::default() }
+    }
+
+    /// KAIO_IOC_CANCEL_MATCH with the argument block at `args`.
+    ///
+    /// # Safety
+    ///
+    /// The kernel reads 64 bytes at `args` and writes `nr_running` there; it reads the timeout
+    /// and writes an event through `result` as the flags in the block say.
+    pub unsafe fn cancel_match_at(fd: i32, args: u64) -> Ret {
+        // SAFETY: the caller vouches for the block and the pointers in it.
+        unsafe { kaio::raw::ioctl(fd, KAIO_IOC_CANCEL_MATCH, args as *const u8) }
+    }
+
+    /// KAIO_IOC_CANCEL_MATCH with a local argument block (`nr_running` comes back in it).
+    pub fn cancel_match(fd: i32, a: &mut kaio_cancel_match_args) -> Ret {
+        // SAFETY: the block is a live local; the caller chose its timeout and result pointers
+        // (memory set aside for the kernel, or nowhere).
+        unsafe { cancel_match_at(fd, a as *mut kaio_cancel_match_args as u64) }
+    }
+
+    /// KAIO_IOC_PGETEVENTS.
+    pub fn pgetevents(fd: i32, a: &kaio_pgetevents_args) -> Ret {
+        // SAFETY: the block is a live local; the kernel writes events where `a.events` says,
+        // which the caller chose.
+        unsafe { kaio::raw::ioctl(fd, KAIO_IOC_PGETEVENTS, a) }
+    }
+
+    /// The native `io_pgetevents(ctx, min_nr, nr, events, timeout, usig)`.
+    pub fn native_pgetevents(ctx: u64, min_nr: i64, nr: i64, events: u64, timeout: u64, usig: u64) -> Ret {
+        // SAFETY: raw system call; the kernel validates every pointer.
+        ret(unsafe { libc::syscall(SYS_IO_PGETEVENTS, ctx, min_nr, nr, events, timeout, usig) })
+    }
+
+    /// The calling thread's blocked-signal mask (first word of the sigset: signals 1..64).
+    pub fn thread_mask() -> u64 {
+        // SAFETY: reads the calling thread's mask into a zeroed set.
+        unsafe {
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut old);
+            std::ptr::read_unaligned(&old as *const libc::sigset_t as *const u64)
+        }
+    }
+
+    /// Sets the calling thread's blocked-signal mask (first word; the rest cleared).
+    pub fn set_thread_mask(mask: u64) {
+        // SAFETY: writes the calling thread's mask from a zeroed set holding `mask`.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            std::ptr::write_unaligned(&mut set as *mut libc::sigset_t as *mut u64, mask);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        }
+    }
+
+    /// The bit of signal `sig` in a mask word.
+    pub fn sigbit(sig: i32) -> u64 {
+        1u64 << (sig - 1)
     }
 }

@@ -19,8 +19,11 @@ use kstress::*;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+#[path = "../hostile_v2.rs"]
+mod hostile_v2;
+
 /// The KTAP cases, in order (plus `nr_restored` at the end of a full run).
-const GROUPS: [&str; 17] = [
+const GROUPS: [&str; 25] = [
     "ioctl_numbers",
     "ioctl_arg_blocks",
     "setup_ctxp",
@@ -35,7 +38,15 @@ const GROUPS: [&str; 17] = [
     "getevents_ctx_nr",
     "getevents_events",
     "getevents_timeout",
+    "pgetevents_ctx_nr",
+    "pgetevents_events",
+    "pgetevents_timeout",
+    "pgetevents_sigmask",
     "cancel_args",
+    "cancel_match_args",
+    "cancel_match_flags",
+    "cancel_match_result",
+    "cancel_match_running",
     "cross_domain",
     "ring_header",
 ];
@@ -482,7 +493,15 @@ fn ioctl_numbers(s: &mut Sweep) {
     if !s.begin("ioctl_numbers") {
         return;
     }
-    let valid = [KAIO_IOC_SETUP, KAIO_IOC_DESTROY, KAIO_IOC_SUBMIT, KAIO_IOC_GETEVENTS, KAIO_IOC_CANCEL];
+    let valid = [
+        KAIO_IOC_SETUP,
+        KAIO_IOC_DESTROY,
+        KAIO_IOC_SUBMIT,
+        KAIO_IOC_GETEVENTS,
+        KAIO_IOC_CANCEL,
+        KAIO_IOC_CANCEL_MATCH,
+        KAIO_IOC_PGETEVENTS,
+    ];
     let buf = Mapping::rw(PAGE);
     let mut wrong = 0usize;
     let mut tried = 0usize;
@@ -490,7 +509,7 @@ fn ioctl_numbers(s: &mut Sweep) {
         let mut cmds: Vec<u32> = Vec::new();
         for dir in 0u32..4 {
             for nr in 0u32..256 {
-                for size in [0u32, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 39, 40, 41, 64, 0x3FFF] {
+                for size in [0u32, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 39, 40, 41, 55, 56, 57, 63, 64, 65, 0x3FFF] {
                     cmds.push((dir << 30) | (size << 16) | (KAIO_IOC_MAGIC << 8) | nr);
                 }
             }
@@ -534,6 +553,8 @@ fn argblock(s: &mut Sweep) {
         ("submit", KAIO_IOC_SUBMIT, 24),
         ("getevents", KAIO_IOC_GETEVENTS, 40),
         ("cancel", KAIO_IOC_CANCEL, 24),
+        ("cancel_match", KAIO_IOC_CANCEL_MATCH, 64),
+        ("pgetevents", KAIO_IOC_PGETEVENTS, 56),
     ];
     for (name, cmd, size) in cmds {
         let zero = vec![0u8; size];
@@ -1370,7 +1391,9 @@ fn getevents_timeout(s: &mut Sweep) {
     s.end(false);
 }
 
-extern "C" fn on_alarm(_: libc::c_int) {}
+extern "C" fn on_alarm(_: libc::c_int) {
+    hostile_v2::ALARMS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
 
 /// Arms SIGALRM after `ms` milliseconds (0 disarms).
 fn arm_alarm(ms: u64) {
@@ -1691,7 +1714,15 @@ fn main() {
     getevents_args(&mut s);
     getevents_events(&mut s);
     getevents_timeout(&mut s);
+    hostile_v2::pgetevents_ctx_nr(&mut s);
+    hostile_v2::pgetevents_events(&mut s);
+    hostile_v2::pgetevents_timeout(&mut s);
+    hostile_v2::pgetevents_sigmask(&mut s);
     cancel_args(&mut s);
+    hostile_v2::cancel_match_args(&mut s);
+    hostile_v2::cancel_match_flags(&mut s);
+    hostile_v2::cancel_match_result(&mut s);
+    hostile_v2::cancel_match_running(&mut s);
     cross_domain(&mut s);
     ring_header(&mut s);
     // Teardown: the fixtures, then nr must be back where it was.
