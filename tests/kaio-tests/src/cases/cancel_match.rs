@@ -1330,7 +1330,7 @@ fn cancel_match_same_answers_as_cancel() -> CaseResult {
 fn cancel_match_all_vs_submits_and_completions() -> CaseResult {
     const THREADS: usize = 2;
     const PER: usize = 24;
-    const ROUNDS: usize = 10;
+    const ROUNDS: usize = 8;
     const POLLS: usize = 100;
     let env = Env::new()?;
     let ctx = env.ctx(512)?;
@@ -1488,7 +1488,7 @@ fn cancel_match_any_vs_destroy() -> CaseResult {
     let env = Env::new()?;
     let mut rng = Rng(0x5eed);
     let mut outcomes = std::collections::BTreeMap::new();
-    for round in 0..40 {
+    for round in 0..24 {
         let ctx = env.ctx(32)?;
         let mut cbs: Vec<Iocb> = (0..K).map(|i| if i % 2 == 0 { env.delay(i as u64) } else { env.poll(env.a.r, i as u64) }).collect();
         ctx.submit_all(&mut cbs)?;
@@ -1542,7 +1542,7 @@ fn cancel_match_result_vs_expiry() -> CaseResult {
     let mut rng = Rng(0xabc);
     let mut won = 0;
     let mut cbs = [Iocb::default(); K];
-    for round in 0..150u64 {
+    for round in 0..100u64 {
         for (i, cb) in cbs.iter_mut().enumerate() {
             *cb = resfd(&env.efd, delay_iocb(env.a.r, rng.below(50_000) as i64, round * K as u64 + i as u64));
         }
@@ -1583,7 +1583,7 @@ fn cancel_match_result_vs_expiry() -> CaseResult {
         want_eq!(format!("round {round}: events in the ring"), ring.len(), lost);
         want_eq!(format!("round {round}: eventfd"), env.efd.take(), lost as u64);
     }
-    eprintln!("# cancel_match_result_vs_expiry: RESULT won {won} of {}", 150 * K);
+    eprintln!("# cancel_match_result_vs_expiry: RESULT won {won} of {}", 100 * K);
     let m2 = fill(&ctx, &env, &mut load, 100_000)?;
     want_eq!("accepted after the races", m2, m1);
     cleanup(&env, &ctx, "end", (0..m2).map(|i| ev(&load[i], RES_ECANCELED)).collect())
@@ -1595,7 +1595,7 @@ fn cancel_match_result_vs_expiry() -> CaseResult {
 /// none in the ring, or EINVAL with the wake-up's event (POLLIN) in the ring.
 fn cancel_match_result_vs_poll_wakeup() -> CaseResult {
     const K: usize = 4;
-    const ROUNDS: usize = 100;
+    const ROUNDS: usize = 60;
     let env = Env::new()?;
     let ctx = env.ctx(32)?;
     let pipes: Vec<Pipe> = (0..K).map(|_| Pipe::new()).collect::<Result<_, _>>()?;

@@ -221,7 +221,7 @@ fn racing_cancel(fd: i32, ctx: &Ctx, t: usize, cbp: usize, data: u64, fdsel: i32
 /// res -ECANCELED if a cancel won and 0 otherwise.
 fn cancel_sync_race_tiny_delays() -> CaseResult {
     const K: usize = 6;
-    const ROUNDS: usize = 100;
+    const ROUNDS: usize = 80;
     let k = Kaio::open()?;
     let fx = Fx::new()?;
     let ctx = Ctx::new(&k, 64)?;
@@ -338,7 +338,7 @@ fn cancel_sync_race_tiny_delays() -> CaseResult {
 /// and the event carries POLLIN.
 fn cancel_sync_race_poll_vs_write() -> CaseResult {
     const K: usize = 4;
-    const ROUNDS: usize = 120;
+    const ROUNDS: usize = 90;
     let k = Kaio::open()?;
     let ctx = Ctx::new(&k, 64)?;
     let pipes: Vec<Pipe> = (0..K).map(|_| Pipe::new()).collect::<Result<_, _>>()?;
