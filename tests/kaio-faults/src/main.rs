@@ -9,12 +9,14 @@
 //! `--seed` picks the soak's random sequence (default: the one `make check` runs);
 //! `--soak-seconds` soaks for that long instead of 400 calls (`make faults SECONDS=N`).
 //!
-//! For each site (open, setup, submit of each opcode, getevents, cancel, destroy, release,
-//! exit) and each capability (failslab, fail_page_alloc, fail_usercopy), k = 1, 2, ...: the
+//! For each site (open, setup, submit of each opcode, getevents, cancel, the version-2 calls:
+//! cancel_match with WAIT timing out and WAIT ending with the request, with RESULT, with ANY,
+//! and pgetevents with a mask and a timeout; destroy, release, exit) and each capability (failslab, fail_page_alloc, fail_usercopy), k = 1, 2, ...: the
 //! k-th matching call of the site fails (`/proc/thread-self/fail-nth` = k, with only that
 //! capability's stack filter open on kaio's text), until the call runs without reaching a k-th
 //! one. After each injected fault: the error is one Linux gives (setup ENOMEM/EFAULT, submit
-//! EAGAIN (request) or ENOMEM (iovec, creds)/EFAULT, getevents/cancel/destroy only EFAULT),
+//! EAGAIN (request) or ENOMEM (iovec, creds)/EFAULT, getevents/cancel/destroy only EFAULT,
+//! cancel_match/pgetevents only EFAULT, the WAIT timer's allocation absorbed),
 //! accepted requests complete exactly once, the context or domain is still usable, and the
 //! `nr` parameter, the ring mappings and the module's reference count are what they should
 //! be. Then a soak with random faults (probability, interval, times, task-filter with
@@ -26,6 +28,7 @@
 
 mod fi;
 mod scenarios;
+mod scenarios_v2;
 mod soak;
 mod util;
 
@@ -317,6 +320,11 @@ fn main() {
     sites.push(Box::new(Getevents::new(false)));
     sites.push(Box::new(Getevents::new(true)));
     sites.push(Box::new(Cancel::new()));
+    sites.push(Box::new(scenarios_v2::CmWait::new(false)));
+    sites.push(Box::new(scenarios_v2::CmWait::new(true)));
+    sites.push(Box::new(scenarios_v2::CmResult::new()));
+    sites.push(Box::new(scenarios_v2::CmAny::new()));
+    sites.push(Box::new(scenarios_v2::Pgetevents::new()));
     sites.push(Box::new(Destroy::new()));
     sites.push(Box::new(Release::new()));
     sites.push(Box::new(Exit));
@@ -373,12 +381,12 @@ fn main() {
         match soak::run(&fi, kmsg.as_ref(), seed, length) {
             Ok(s) => {
                 soak_line = Some(format!(
-                    "#   {:<34} {:<16} {:<16} {:<16} ({} calls, {} of them failed)",
-                    "soak (random faults)", s.counts[0], s.counts[1], s.counts[2], s.calls, s.errors
+                    "#   {:<34} {:<16} {:<16} {:<16} ({} calls, {} of them failed; {} cancel_match, {} pgetevents)",
+                    "soak (random faults)", s.counts[0], s.counts[1], s.counts[2], s.calls, s.errors, s.v2[0], s.v2[1]
                 ));
                 out(&format!(
-                    "ok {n} soak: {} calls with random kaio faults (probability {}%, task-filter, seed {seed:#x}): injected slab {} page {} usercopy {}",
-                    s.calls, soak::PERCENT, s.counts[0], s.counts[1], s.counts[2]
+                    "ok {n} soak: {} calls ({} cancel_match, {} pgetevents) with random kaio faults (probability {}%, task-filter, seed {seed:#x}): injected slab {} page {} usercopy {}",
+                    s.calls, s.v2[0], s.v2[1], soak::PERCENT, s.counts[0], s.counts[1], s.counts[2]
                 ));
             }
             Err(e) => {

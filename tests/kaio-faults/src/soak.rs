@@ -1,11 +1,15 @@
-//! The soak: a random sequence of calls (submit delays and reads, getevents, cancel,
-//! setup/destroy) while every kaio allocation and user copy of this task fails with some
+//! The soak: a random sequence of calls (submit delays and reads, getevents or pgetevents,
+//! cancel or cancel_match, setup/destroy) while every kaio allocation and user copy of this task fails with some
 //! probability (`probability`, `interval`, `times`, `space`, with `task-filter` and this
 //! thread's make-it-fail; the stack filter still limits faults to kaio). Every error must be
 //! one Linux gives for that call, every accepted request must complete exactly once, and at
 //! the end (faults off) everything drains and nothing is left.
+//!
+//! Which of io_cancel / KAIO_IOC_CANCEL_MATCH and getevents / pgetevents a step makes comes from
+//! a second generator: the first one draws exactly what it drew before these calls existed.
 
 use crate::fi::{Fi, KINDS};
+use crate::scenarios_v2::{cancel_match, match_args, thread_mask, SENTINEL};
 use crate::util::*;
 use kaio::uapi::*;
 use std::collections::{BTreeMap, VecDeque};
@@ -32,12 +36,16 @@ pub struct SoakResult {
     /// Calls that returned an error.
     pub errors: u32,
     pub counts: [u32; 3],
+    /// Of the calls: CANCEL_MATCH, PGETEVENTS.
+    pub v2: [u32; 2],
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Short,
     Long { cancelled: bool },
+    /// A long delay a failed CANCEL_MATCH may or may not have cancelled.
+    LongMaybe,
     Read(u64),
 }
 
@@ -75,6 +83,14 @@ struct State {
     extra: Vec<u64>,
     log: VecDeque<String>,
     errors: u32,
+    /// Picks io_cancel or CANCEL_MATCH, getevents or pgetevents.
+    rng2: Rng,
+    /// RESULT calls that returned EFAULT with the event written to `*result` (and not posted):
+    /// the caller is told it failed (ABI.md: in RESULT mode EFAULT means the event is in the
+    /// ring).
+    lost: Vec<String>,
+    /// CANCEL_MATCH and PGETEVENTS calls made.
+    v2: [u32; 2],
 }
 
 impl State {
@@ -99,6 +115,7 @@ impl State {
         let ok = match req.kind {
             Kind::Short => ev.res == 0,
             Kind::Long { cancelled } => cancelled && ev.res == -ECANCELED,
+            Kind::LongMaybe => ev.res == -ECANCELED,
             Kind::Read(off) => {
                 let full = ev.res == 512;
                 let fault = ev.res == -(libc::EFAULT as i64) || ev.res == -(libc::ENOMEM as i64) || (0..512).contains(&ev.res);
@@ -168,8 +185,32 @@ impl State {
             4 | 5 => {
                 let min = rng.below(2) as usize;
                 let mut evs = [IoEvent::default(); 8];
-                let r = getevents(fd, ctx, min, &mut evs, Some(Duration::from_millis(5)));
-                self.note(format!("getevents(min {min}): {}", rstr(&r)));
+                let r = if self.rng2.below(2) == 0 {
+                    let r = getevents(fd, ctx, min, &mut evs, Some(Duration::from_millis(5)));
+                    self.note(format!("getevents(min {min}): {}", rstr(&r)));
+                    r
+                } else {
+                    let mask: u64 = 1 << (libc::SIGUSR2 - 1);
+                    let ts = KernelTimespec { tv_sec: 0, tv_nsec: 5_000_000 };
+                    let a = kaio_pgetevents_args {
+                        ctx_id: ctx,
+                        min_nr: min as i64,
+                        nr: 8,
+                        events: evs.as_mut_ptr() as u64,
+                        timeout: &ts as *const KernelTimespec as u64,
+                        sigmask: &mask as *const u64 as u64,
+                        sigsetsize: 8,
+                    };
+                    let before = thread_mask();
+                    self.v2[1] += 1;
+                    // SAFETY: the block and every pointer in it are live locals.
+                    let r = unsafe { kaio::raw::ioctl(fd, KAIO_IOC_PGETEVENTS, &a) };
+                    self.note(format!("pgetevents(min {min}, mask): {}", rstr(&r)));
+                    if thread_mask() != before {
+                        return Err(format!("pgetevents returned {} with the signal mask {:#x} (was {before:#x})", rstr(&r), thread_mask()));
+                    }
+                    r
+                };
                 allowed("getevents", &r, &[libc::EFAULT, libc::EINVAL])?;
                 for ev in &evs[..r.unwrap_or(0) as usize] {
                     self.complete(ev)?;
@@ -186,6 +227,9 @@ impl State {
                     return Ok(());
                 }
                 let d = longs[rng.below(longs.len() as u64) as usize];
+                if self.rng2.below(2) == 1 {
+                    return self.cancel_match(d);
+                }
                 let req = self.reqs.get_mut(&d).expect("listed");
                 let r = cancel(fd, ctx, &mut *req.iocb);
                 if r == Err(libc::EINPROGRESS) {
@@ -221,6 +265,65 @@ impl State {
         Ok(())
     }
 
+    /// KAIO_IOC_CANCEL_MATCH of long delay `d` (not cancelled yet): by data, by iocb, by data
+    /// with WAIT (nothing to wait for: a delay is cancellable), by iocb with RESULT; or, instead,
+    /// every request on the data file (reads, which cannot be cancelled: none is touched).
+    fn cancel_match(&mut self, d: u64) -> Res {
+        let (fd, ctx) = (self.fd, self.ctx);
+        let variant = self.rng2.below(5);
+        let iocb = &*self.reqs[&d].iocb as *const Iocb as u64;
+        let ts = KernelTimespec { tv_sec: 0, tv_nsec: 5_000_000 };
+        let mut ev = IoEvent { data: !0, obj: !0, res: !0, res2: !0 };
+        let untouched = ev;
+        let mut a = match variant {
+            0 => match_args(ctx, KAIO_CANCEL_DATA, d),
+            1 => match_args(ctx, KAIO_CANCEL_IOCB, iocb),
+            2 => match_args(ctx, KAIO_CANCEL_DATA | KAIO_CANCEL_WAIT, d),
+            3 => match_args(ctx, KAIO_CANCEL_IOCB | KAIO_CANCEL_RESULT, iocb),
+            _ => match_args(ctx, KAIO_CANCEL_FD | KAIO_CANCEL_ALL, 0),
+        };
+        a.timeout = &ts as *const KernelTimespec as u64;
+        a.result = &mut ev as *mut IoEvent as u64;
+        a.fd = self.file;
+        self.v2[0] += 1;
+        let r = cancel_match(fd, &mut a);
+        let what = ["data", "iocb", "data+WAIT", "iocb+RESULT", "FD(file)+ALL"][variant as usize];
+        self.note(format!("cancel_match {what} {d}: {} nr_running {:#x}", rstr(&r), a.nr_running));
+        allowed("cancel_match", &r, &[libc::EFAULT, libc::EINVAL, libc::ENOENT, libc::EALREADY])?;
+        if matches!(r, Ok(_)) && a.nr_running != 0 {
+            return Err(format!("cancel_match {what} returned {} with nr_running {}", rstr(&r), a.nr_running));
+        }
+        if variant == 4 {
+            // Only reads run on the file, and they complete inside the submit (tmpfs).
+            if !matches!(r, Err(libc::ENOENT) | Err(libc::EALREADY) | Err(libc::EFAULT) | Err(libc::EINVAL)) {
+                return Err(format!("cancel_match of the file's requests returned {}", rstr(&r)));
+            }
+            return Ok(());
+        }
+        let req = self.reqs.get_mut(&d).expect("listed");
+        match r {
+            Ok(1) if variant != 3 => req.kind = Kind::Long { cancelled: true },
+            Ok(0) if variant == 3 => {
+                req.kind = Kind::Long { cancelled: true };
+                return self.complete(&ev).map_err(|e| format!("the RESULT event: {e}"));
+            }
+            Ok(v) => return Err(format!("cancel_match {what} of one delay returned {v}")),
+            Err(libc::ENOENT) => return Err(format!("cancel_match {what}: ENOENT for a delay in flight")),
+            Err(libc::EALREADY) => return Err(format!("cancel_match {what}: EALREADY for a delay")),
+            Err(e) => {
+                if variant == 3 && ev != untouched {
+                    // In *result, and the caller is told the call failed.
+                    let nr = if a.nr_running == SENTINEL { "untouched".to_string() } else { a.nr_running.to_string() };
+                    self.lost.push(format!("cancel_match iocb+RESULT of delay {d}: {} with the event in *result, nr_running {nr}", ename(e)));
+                    req.kind = Kind::Long { cancelled: true };
+                    return self.complete(&ev).map_err(|e| format!("the RESULT event: {e}"));
+                }
+                req.kind = Kind::LongMaybe;
+            }
+        }
+        Ok(())
+    }
+
     /// Faults off: cancels what is still in flight and collects every outstanding event.
     fn drain(&mut self) -> Res {
         let (fd, ctx) = (self.fd, self.ctx);
@@ -231,6 +334,15 @@ impl State {
             match cancel(fd, ctx, &mut *req.iocb) {
                 Err(libc::EINPROGRESS) => req.kind = Kind::Long { cancelled: true },
                 r => return Err(format!("cancelling long delay {d} at the end: {}", rstr(&r))),
+            }
+        }
+        // Those a failed CANCEL_MATCH may have cancelled: EINVAL if it did.
+        let maybe: Vec<u64> = self.reqs.iter().filter(|(_, r)| r.kind == Kind::LongMaybe).map(|(d, _)| *d).collect();
+        for d in maybe {
+            let req = self.reqs.get_mut(&d).expect("listed");
+            match cancel(fd, ctx, &mut *req.iocb) {
+                Err(libc::EINPROGRESS) | Err(libc::EINVAL) => {}
+                r => return Err(format!("cancelling long delay {d} (maybe cancelled) at the end: {}", rstr(&r))),
             }
         }
         let n = self.reqs.len();
@@ -251,7 +363,19 @@ pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, seed: u64, length: Length) -> Result<So
     let dom = Dom::open()?;
     let ctx = setup(dom.0, 32).map_err(|e| format!("setup: {}", ename(e)))?;
     let file = data_file(65536)?;
-    let mut st = State { fd: dom.0, ctx, file, reqs: BTreeMap::new(), next: 1, extra: Vec::new(), log: VecDeque::new(), errors: 0 };
+    let mut st = State {
+        fd: dom.0,
+        ctx,
+        file,
+        reqs: BTreeMap::new(),
+        next: 1,
+        extra: Vec::new(),
+        log: VecDeque::new(),
+        errors: 0,
+        rng2: Rng(seed ^ 0x7632_7632_7632_7632),
+        lost: Vec::new(),
+        v2: [0, 0],
+    };
     let mut rng = Rng(seed);
     fi.select(&KINDS)?;
     fi.random(PERCENT, 1, TIMES)?;
@@ -310,7 +434,19 @@ pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, seed: u64, length: Length) -> Result<So
     if let Some(s) = splat {
         return Err(s);
     }
-    Ok(SoakResult { calls, errors: st.errors, counts })
+    if !st.lost.is_empty() {
+        return Err(format!(
+            "{} RESULT call(s) returned an error with the event written to *result and not posted to the ring (the caller is told the call failed; ABI.md: an event is never lost), first: {} ({calls} calls, {} cancel_match, {} pgetevents; injected slab {} page {} usercopy {})",
+            st.lost.len(),
+            st.lost[0],
+            st.v2[0],
+            st.v2[1],
+            counts[0],
+            counts[1],
+            counts[2]
+        ));
+    }
+    Ok(SoakResult { calls, errors: st.errors, counts, v2: st.v2 })
 }
 
 fn out_note(s: &str) {

@@ -34,6 +34,8 @@ pub fn ename(e: i32) -> String {
         libc::ECANCELED => "ECANCELED",
         libc::EINPROGRESS => "EINPROGRESS",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EALREADY => "EALREADY",
+        libc::ETIME => "ETIME",
         _ => return format!("errno {e}"),
     };
     n.to_string()
