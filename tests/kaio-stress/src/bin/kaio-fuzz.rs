@@ -1,5 +1,8 @@
 //! `kaio-fuzz`: random multi-threaded sequences of valid-looking and hostile calls on
-//! `/dev/kaio`: setup, submit, getevents, cancel, destroy, open/close of the device, fork
+//! `/dev/kaio`: setup, submit, getevents and pgetevents (random masks and timeouts), cancel and
+//! cancel_match (random flags, valid and not; selectors drawn from submitted iocbs, data, fds and
+//! opcodes; ALL/ANY; WAIT with short timeouts; RESULT into valid and bad memory), destroy,
+//! open/close of the device, fork
 //! (children exit or are killed with requests in flight), munmap/mremap of rings and scribbles
 //! on ring headers, with random fds, random iocb fields and random pointers into valid,
 //! invalid and read-only memory. The seed is printed first: a kernel splat in the console can
@@ -12,7 +15,12 @@
 //! returns something its Linux analogue can return (cancel never 0, counts within bounds), every
 //! event reaped has a sane `res` and `res2` 0 (and, with `--ring-writes 0`, names an iocb this
 //! program submitted), rings of successful setups have the right header, children end as expected,
-//! and `nr` returns to its starting value once every fd and ring mapping is gone.
+//! and `nr` returns to its starting value once every fd and ring mapping is gone. For the version-2
+//! calls: cancel_match returns what ABI.md's rules allow for its flags, with `nr_running` written
+//! back exactly when it must be; an event returned through RESULT is that of a cancellable request
+//! the selector names (POLL res 0, DELAY -ECANCELED), counts as reaped, and never also comes
+//! out of a ring; delays reaped from a ring have res 0 or -ECANCELED; pgetevents leaves the
+//! thread's signal mask as it found it.
 //!
 //! Standard input, output and error are pointed at /dev/null while the fuzzer runs (random fds
 //! include them); KTAP goes to a saved copy of standard output.
@@ -45,6 +53,10 @@ const P_EVENTS: usize = 16 << 10;
 const N_EVENTS: usize = 256;
 const P_TS: usize = 32 << 10;
 const P_IOV: usize = 40 << 10;
+/// A RESULT buffer (32 bytes), a signal mask, a WAIT timeout.
+const P_RESULT: usize = 36 << 10;
+const P_MASK: usize = P_RESULT + 64;
+const P_WTS: usize = P_RESULT + 128;
 const P_DATA: usize = 64 << 10;
 
 // ---------------------------------------------------------------------------------------------
@@ -77,9 +89,11 @@ fn findings(cat: u8) -> Vec<String> {
 
 const OPS: &[&str] = &[
     "open", "close", "setup", "destroy", "submit", "getevents", "cancel", "badioctl", "munmap", "mremap",
-    "scribble", "fork", "pipe", "truncate", "reset",
+    "scribble", "fork", "pipe", "truncate", "reset", "cancel_match", "pgetevents",
 ];
-const NOPS: usize = 15;
+const NOPS: usize = 17;
+const OP_CANCEL_MATCH: usize = 15;
+const OP_PGETEVENTS: usize = 16;
 
 struct Stats {
     calls: [AtomicU64; NOPS],
@@ -90,6 +104,53 @@ struct Stats {
     events: AtomicU64,
     children: AtomicU64,
     children_killed: AtomicU64,
+    /// Events returned through KAIO_CANCEL_RESULT (counted in `events` too).
+    result_events: AtomicU64,
+    /// cancel_match calls that cancelled at least one request, and the requests.
+    matched_calls: AtomicU64,
+    matched_reqs: AtomicU64,
+}
+
+/// What the fuzzer knows of the requests it submitted from its own iocb slots (random `aio_data`,
+/// so unique but for an iocb submitted twice in one array), for checking the events they give.
+#[derive(Default)]
+struct Registry {
+    /// data -> (opcode, times accepted).
+    subs: std::collections::HashMap<u64, (u16, u32)>,
+    order: std::collections::VecDeque<u64>,
+    /// data -> obj of events returned through RESULT.
+    via_result: std::collections::HashMap<u64, u64>,
+    vorder: std::collections::VecDeque<u64>,
+}
+
+impl Registry {
+    const MAX: usize = 1 << 18;
+
+    fn accepted(&mut self, data: u64, op: u16) {
+        let e = self.subs.entry(data).or_insert((op, 0));
+        e.1 += 1;
+        self.order.push_back(data);
+        while self.order.len() > Self::MAX {
+            if let Some(d) = self.order.pop_front() {
+                self.subs.remove(&d);
+            }
+        }
+    }
+
+    fn returned(&mut self, data: u64, obj: u64) {
+        self.via_result.insert(data, obj);
+        self.vorder.push_back(data);
+        while self.vorder.len() > Self::MAX / 4 {
+            if let Some(d) = self.vorder.pop_front() {
+                self.via_result.remove(&d);
+            }
+        }
+    }
+
+    /// The opcode of a request submitted once with this data.
+    fn single(&self, data: u64) -> Option<u16> {
+        self.subs.get(&data).filter(|e| e.1 == 1).map(|e| e.0)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,6 +242,7 @@ struct World {
     stop: AtomicBool,
     /// Ring headers may be written (scribbles; ring addresses as ctxp and iocb pointers).
     ring_writes: bool,
+    reg: Mutex<Registry>,
     /// Where mremap moves rings to (see `op_mremap`).
     zone: MoveZone,
     stats: Stats,
@@ -260,8 +322,9 @@ struct T<'a> {
     rng: Rng,
     idx: usize,
     p: usize,
-    /// Recently accepted iocbs: (fd, ctx, iocb address), for cancel.
-    recent: Vec<(i32, u64, u64)>,
+    /// Recently accepted iocbs: (fd, ctx, iocb address, (data, opcode) if from an own slot), for
+    /// cancel and cancel_match.
+    recent: Vec<(i32, u64, u64, Option<(u64, u16)>)>,
 }
 
 impl T<'_> {
@@ -405,6 +468,9 @@ impl T<'_> {
         let fd = if self.rng.chance(3, 4) {
             match op {
                 IOCB_CMD_POLL => *self.rng.pick(&[f.pipe_nb[0], f.pipe_bl[0], f.evfd, f.file]),
+                // A read of the blocking pipe runs on (its submit blocks until the pipe is
+                // written or the watchdog's signal): cancel_match finds it running.
+                IOCB_CMD_PREAD | IOCB_CMD_PREADV if self.rng.chance(1, 8) => f.pipe_bl[0],
                 _ => f.file,
             }
         } else {
@@ -654,10 +720,17 @@ fn op_submit(t: &mut T) {
                 for j in 0..(k as usize).min(n) {
                     // SAFETY: this thread's iocb pointer array.
                     let p = unsafe { *arr.add(j) };
+                    let slot = p.wrapping_sub((t.p + P_IOCBS) as u64);
+                    let known = (slot < (N_IOCBS * 64) as u64 && slot % 64 == 0).then(|| {
+                        // SAFETY: an iocb slot of this thread's private region.
+                        let i = unsafe { *(p as *const Iocb) };
+                        t.w.reg.lock().unwrap().accepted(i.aio_data, i.aio_lio_opcode);
+                        (i.aio_data, i.aio_lio_opcode)
+                    });
                     if t.recent.len() >= 32 {
                         t.recent.remove(0);
                     }
-                    t.recent.push((fd, id, p));
+                    t.recent.push((fd, id, p, known));
                 }
             }
         }
@@ -697,28 +770,48 @@ fn op_getevents(t: &mut T) {
             }
             t.w.stats.events.fetch_add(n.max(0) as u64, Relaxed);
             if own {
-                let got = (n.max(0) as usize).min(N_EVENTS);
-                // SAFETY: this thread's events buffer.
-                let buf = unsafe { std::slice::from_raw_parts(events as *const u8, N_EVENTS * 32) };
-                // The bytes past the events returned must still hold the fill: if not, something
-                // other than this call wrote into the buffer.
-                let foreign = buf[got * 32..].iter().position(|&b| b != 0xEE);
-                for k in 0..got {
-                    // SAFETY: events the kernel just wrote into this thread's buffer.
-                    let e = unsafe { *((events as *const IoEvent).add(k)) };
-                    if let Some(why) = implausible(t.w, &e) {
-                        let past = match foreign {
-                            Some(at) => format!("bytes past the {got} events overwritten from byte {}", got * 32 + at),
-                            None => "fill past the events intact".to_string(),
-                        };
-                        finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}): event {k} of {n}: {why} ({e:x?}); {past}"));
-                    }
-                }
+                check_reaped(t.w, events, n, &format!("getevents(fd {fd}, ctx {id:#x})"));
             }
         }
         Err(e) if [libc::EFAULT, libc::EINVAL, libc::EINTR].contains(&e) || E_FD.contains(&e) => {}
         Err(e) => finding(F_RET, format!("getevents(fd {fd}, ctx {id:#x}, min {min}, nr {nr}) = {}", errno_name(e))),
     }
+}
+
+/// Checks the `n` events a call returned into this thread's events buffer at `events` (filled
+/// with 0xEE before the call).
+fn check_reaped(w: &World, events: u64, n: i64, call: &str) {
+    let got = (n.max(0) as usize).min(N_EVENTS);
+    // SAFETY: this thread's events buffer.
+    let buf = unsafe { std::slice::from_raw_parts(events as *const u8, N_EVENTS * 32) };
+    // The bytes past the events returned must still hold the fill: if not, something
+    // other than this call wrote into the buffer.
+    let foreign = buf[got * 32..].iter().position(|&b| b != 0xEE);
+    for k in 0..got {
+        // SAFETY: events the kernel just wrote into this thread's buffer.
+        let e = unsafe { *((events as *const IoEvent).add(k)) };
+        let why = implausible(w, &e).or_else(|| from_ring_wrong(w, &e));
+        if let Some(why) = why {
+            let past = match foreign {
+                Some(at) => format!("bytes past the {got} events overwritten from byte {}", got * 32 + at),
+                None => "fill past the events intact".to_string(),
+            };
+            finding(F_RET, format!("{call}: event {k} of {n}: {why} ({e:x?}); {past}"));
+        }
+    }
+}
+
+/// What is wrong with an event reaped from a ring, given what the registry knows of its request:
+/// an event already returned through RESULT (a request submitted once has one event), or a delay
+/// with a res other than 0 and -ECANCELED. (`res` and `res2` cannot be scribbled: a write through
+/// a stale record lands on a slot's data or obj, see `implausible`.)
+fn from_ring_wrong(w: &World, e: &IoEvent) -> Option<String> {
+    let reg = w.reg.lock().unwrap();
+    let op = reg.single(e.data)?;
+    if reg.via_result.get(&e.data) == Some(&e.obj) {
+        return Some("the event of a request submitted once, already returned through KAIO_CANCEL_RESULT, came out of a ring too".into());
+    }
+    (op == KAIO_CMD_DELAY && e.res != 0 && e.res != -(libc::ECANCELED as i64)).then(|| format!("a delay's event with res {}", e.res))
 }
 
 /// Why an event cannot have come from a request this program submitted, if it cannot. Its res
@@ -752,7 +845,8 @@ fn implausible(w: &World, e: &IoEvent) -> Option<String> {
 
 fn op_cancel(t: &mut T) {
     let (fd, id, iocb) = if !t.recent.is_empty() && t.rng.chance(3, 4) {
-        t.recent[t.rng.below(t.recent.len() as u64) as usize]
+        let r = t.recent[t.rng.below(t.recent.len() as u64) as usize];
+        (r.0, r.1, r.2)
     } else {
         let (fd, id) = t.fd_ctx();
         (fd, id, t.rptr(64))
@@ -770,9 +864,345 @@ fn op_cancel(t: &mut T) {
     }
 }
 
+/// ABI.md's flag rules for KAIO_IOC_CANCEL_MATCH: no unknown bit; a selector or ANY; not IOCB
+/// with DATA, not ANY with a selector, not RESULT with ALL/ANY/WAIT.
+fn cm_flags_valid(f: u32) -> bool {
+    let sel = f & (KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA | KAIO_CANCEL_FD | KAIO_CANCEL_OP);
+    let any = f & KAIO_CANCEL_ANY != 0;
+    f & !0xFF == 0
+        && (sel != 0 || any)
+        && !(any && sel != 0)
+        && f & (KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA) != (KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA)
+        && !(f & KAIO_CANCEL_RESULT != 0 && f & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT) != 0)
+}
+
+const ECANCELED: i64 = -(libc::ECANCELED as i64);
+
+fn op_cancel_match(t: &mut T) {
+    use kstress::v2::{self, NR_SENTINEL};
+    // Mostly aimed at a request this thread submitted recently, often a cancellable one.
+    let cancellable: Vec<usize> = (0..t.recent.len())
+        .filter(|&i| matches!(t.recent[i].3, Some((_, KAIO_CMD_DELAY | IOCB_CMD_POLL))))
+        .collect();
+    let rec = if !cancellable.is_empty() && t.rng.chance(1, 2) {
+        Some(t.recent[cancellable[t.rng.below(cancellable.len() as u64) as usize]])
+    } else if !t.recent.is_empty() && t.rng.chance(3, 4) {
+        Some(t.recent[t.rng.below(t.recent.len() as u64) as usize])
+    } else {
+        None
+    };
+    let (fd, id) = match rec {
+        Some(r) if t.rng.chance(7, 8) => (r.0, r.1),
+        _ => t.fd_ctx(),
+    };
+    let flags = if t.rng.chance(1, 10) {
+        match t.rng.below(3) {
+            0 => t.rng.next_u32(),
+            1 => 1 << t.rng.below(32),
+            _ => t.rng.next_u32() & 0xFF,
+        }
+    } else {
+        let mut fl = 0;
+        if t.rng.chance(1, 6) {
+            fl |= KAIO_CANCEL_ANY;
+        } else {
+            while fl == 0 {
+                for (bit, num) in [(KAIO_CANCEL_IOCB, 2), (KAIO_CANCEL_DATA, 2), (KAIO_CANCEL_FD, 1), (KAIO_CANCEL_OP, 2)] {
+                    if t.rng.chance(num, 5) {
+                        fl |= bit;
+                    }
+                }
+            }
+            if fl & (KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA) == (KAIO_CANCEL_IOCB | KAIO_CANCEL_DATA) && t.rng.chance(9, 10) {
+                fl &= !KAIO_CANCEL_DATA;
+            }
+        }
+        if t.rng.chance(1, 2) {
+            fl |= KAIO_CANCEL_ALL;
+        }
+        if t.rng.chance(1, 4) {
+            fl |= KAIO_CANCEL_WAIT;
+        }
+        if t.rng.chance(1, 5) {
+            fl |= KAIO_CANCEL_RESULT;
+            if t.rng.chance(9, 10) {
+                fl &= !(KAIO_CANCEL_ALL | KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT);
+                if fl & !KAIO_CANCEL_RESULT == 0 {
+                    fl |= KAIO_CANCEL_IOCB;
+                }
+            }
+        }
+        fl
+    };
+    let known = rec.and_then(|r| r.3);
+    let key = if flags & KAIO_CANCEL_IOCB != 0 {
+        match rec {
+            Some(r) if t.rng.chance(7, 8) => r.2,
+            _ => t.rptr(64),
+        }
+    } else {
+        match known {
+            Some((data, _)) if t.rng.chance(7, 8) => data,
+            _ => t.rng.next_u64() >> t.rng.below(64),
+        }
+    };
+    let f = &t.w.files;
+    let sel_fd = match t.rng.below(8) {
+        0 => f.pipe_nb[0],
+        1 => f.pipe_bl[0],
+        2 => f.evfd,
+        3 | 4 => f.file,
+        5 => t.kfd(),
+        _ => t.any_fd(),
+    };
+    let opcode = match known {
+        Some((_, op)) if t.rng.chance(3, 4) => op,
+        _ => {
+            let any = t.rng.next_u32() as u16;
+            *t.rng.pick(&[KAIO_CMD_DELAY, IOCB_CMD_POLL, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, any])
+        }
+    };
+    let wts = t.private(P_WTS);
+    let timeout = match t.rng.below(10) {
+        0 => 0,
+        1 => t.rptr(16),
+        2 => {
+            // SAFETY: this thread's WAIT timeout slot.
+            unsafe { *(wts as *mut KernelTimespec) = KernelTimespec { tv_sec: t.rng.next_u64() as i64 >> t.rng.below(64), tv_nsec: t.rng.next_u64() as i64 } };
+            wts
+        }
+        _ => {
+            // SAFETY: as above.
+            unsafe { *(wts as *mut KernelTimespec) = KernelTimespec { tv_sec: 0, tv_nsec: t.rng.below(3_000_000) as i64 } };
+            wts
+        }
+    };
+    let own_result = t.rng.chance(7, 10);
+    let result = if own_result {
+        let at = t.private(P_RESULT);
+        // SAFETY: this thread's RESULT slot.
+        unsafe { std::ptr::write_bytes(at as *mut u8, 0xEE, 32) };
+        at
+    } else if t.rng.chance(5, 6) {
+        t.ptr(32)
+    } else {
+        0
+    };
+    let mut a = v2::match_args(id, flags, key);
+    a.fd = sel_fd;
+    a.opcode = opcode;
+    a.timeout = timeout;
+    a.result = result;
+    if t.rng.chance(1, 20) {
+        a.reserved1 = t.rng.next_u32() as u16;
+    }
+    if t.rng.chance(1, 20) {
+        a.reserved2[t.rng.below(2) as usize] = t.rng.next_u64();
+    }
+    // Mostly a local block; sometimes one the kernel cannot write back into, or cannot read
+    // (its contents fixed at start: no lookup can succeed with them).
+    let own_args = t.rng.chance(19, 20);
+    let wild = if own_args { 0 } else { t.src_ptr() };
+    enter(t, format!("cancel_match(fd {fd}, {a:x?}{})", if own_args { String::new() } else { format!(", args at {wild:#x}") }));
+    // SAFETY: every pointer in the block points into memory set aside for the kernel (or
+    // nowhere); a wild block is read-only or unreadable.
+    let r = if own_args { v2::cancel_match(fd, &mut a) } else { unsafe { v2::cancel_match_at(fd, wild) } };
+    leave(t);
+    record(t, OP_CANCEL_MATCH, r);
+    let call = format!("cancel_match(fd {fd}, ctx {id:#x}, flags {flags:#x}, key {key:#x}, fd {sel_fd}, op {opcode:#x}, reserved {:#x}/{:x?})", a.reserved1, a.reserved2);
+    let valid = cm_flags_valid(flags) && a.reserved1 == 0 && a.reserved2 == [0, 0];
+    let rmode = flags & KAIO_CANCEL_RESULT != 0;
+    let nr = a.nr_running;
+    let wb = nr != NR_SENTINEL;
+    if !own_args {
+        if !matches!(r, Err(libc::EFAULT) | Err(libc::EINVAL) | Err(libc::ENOTTY) | Err(libc::EBADF)) {
+            finding(F_RET, format!("cancel_match(fd {fd}, args at {wild:#x}) = {}", show(&r)));
+        }
+        return;
+    }
+    let bad = |why: &str| finding(F_RET, format!("{call} = {}, nr_running {nr:#x}: {why}", show(&r)));
+    match r {
+        // Not a /dev/kaio fd (or no fd), or the FD selector's fd is not open.
+        Err(libc::ENOTTY) | Err(libc::EBADF) => {}
+        Err(libc::EINVAL) => {
+            if !valid && wb {
+                bad("invalid flags or reserved fields, yet nr_running was written back");
+            }
+        }
+        _ if !valid => bad("invalid flags or reserved fields must give EINVAL"),
+        Ok(n) => {
+            if !wb {
+                bad("nr_running not written back");
+            }
+            if rmode {
+                if n != 0 || nr != 0 {
+                    bad("RESULT succeeds with 0 and nr_running 0");
+                }
+                t.w.stats.events.fetch_add(1, Relaxed);
+                t.w.stats.result_events.fetch_add(1, Relaxed);
+                if own_result {
+                    // SAFETY: this thread's RESULT slot, just written by the kernel.
+                    let e = unsafe { *(result as *const IoEvent) };
+                    check_result_event(t.w, &e, flags, key, opcode, &call);
+                }
+            } else {
+                if n < 1 || (flags & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY) == 0 && n != 1) {
+                    bad("without ALL/ANY a match cancels one request");
+                }
+                t.w.stats.matched_calls.fetch_add(1, Relaxed);
+                t.w.stats.matched_reqs.fetch_add(n.max(0) as u64, Relaxed);
+            }
+        }
+        Err(libc::ENOENT) => {
+            if rmode || nr != 0 {
+                bad("ENOENT: without RESULT, nr_running 0");
+            }
+        }
+        Err(libc::EALREADY) => {
+            if rmode || !wb || nr == 0 {
+                bad("EALREADY: without RESULT, nr_running at least 1");
+            }
+        }
+        Err(libc::EAGAIN) => {
+            if !rmode || !wb || nr == 0 {
+                bad("EAGAIN: RESULT only, nr_running at least 1");
+            }
+        }
+        Err(libc::ETIME) | Err(libc::EINTR) => {
+            if flags & KAIO_CANCEL_WAIT == 0 || !wb || nr == 0 {
+                bad("ETIME/EINTR: WAIT only, and only with a request running (nr_running at least 1)");
+            }
+        }
+        Err(libc::EFAULT) => {
+            if rmode && own_result {
+                // SAFETY: as above.
+                let buf = unsafe { std::slice::from_raw_parts(result as *const u8, 32) };
+                if buf.iter().any(|&b| b != 0xEE) {
+                    bad("EFAULT with the event written to *result (the caller is told the call failed)");
+                }
+            }
+        }
+        Err(_) => bad("not an error KAIO_IOC_CANCEL_MATCH gives"),
+    }
+}
+
+/// An event returned through KAIO_CANCEL_RESULT: that of a cancellable request the selector
+/// names, with the res a cancel gives it, and from now on never to come out of a ring.
+fn check_result_event(w: &World, e: &IoEvent, flags: u32, key: u64, opcode: u16, call: &str) {
+    let mut why = Vec::new();
+    if e.res2 != 0 || (e.res != 0 && e.res != ECANCELED) {
+        why.push(format!("res {} res2 {} (a cancelled POLL gives 0, a DELAY -ECANCELED)", e.res, e.res2));
+    }
+    if flags & KAIO_CANCEL_IOCB != 0 && e.obj != key {
+        why.push("obj is not the iocb asked for".into());
+    }
+    if flags & KAIO_CANCEL_DATA != 0 && e.data != key {
+        why.push("data is not the one asked for".into());
+    }
+    let mut reg = w.reg.lock().unwrap();
+    if let Some(op) = reg.single(e.data) {
+        let want = match op {
+            IOCB_CMD_POLL => Some(0),
+            KAIO_CMD_DELAY => Some(ECANCELED),
+            _ => None,
+        };
+        match want {
+            None => why.push(format!("opcode {op:#x} cannot be cancelled")),
+            Some(res) if res != e.res => why.push(format!("opcode {op:#x} is cancelled with res {res}")),
+            _ => {}
+        }
+        if flags & KAIO_CANCEL_OP != 0 && op != opcode {
+            why.push(format!("the request's opcode is {op:#x}"));
+        }
+        if reg.via_result.contains_key(&e.data) {
+            why.push("returned through RESULT twice".into());
+        }
+        reg.returned(e.data, e.obj);
+    }
+    drop(reg);
+    if !why.is_empty() {
+        finding(F_RET, format!("{call}: RESULT event {e:x?}: {}", why.join("; ")));
+    }
+}
+
+fn op_pgetevents(t: &mut T) {
+    use kstress::v2;
+    let (fd, id) = t.fd_ctx();
+    let own = t.rng.chance(7, 8);
+    let events = if own { t.private(P_EVENTS) } else { t.ptr(32 * 8) };
+    let max = if own { N_EVENTS as u64 } else { 8 };
+    let (min, nr) = if t.rng.chance(7, 8) {
+        let nr = t.rng.below(max + 1) as i64;
+        (t.rng.below(nr as u64 + 1).min(2) as i64, nr)
+    } else {
+        (t.small_or_wild(2), if own { t.rng.below(max + 1) as i64 } else { t.small_or_wild(max) })
+    };
+    let nr = if own || nr <= max as i64 { nr } else { nr.min(8) };
+    let mut timeout = t.timeout();
+    let usr1 = v2::sigbit(libc::SIGUSR1);
+    let (sigmask, may_block_usr1) = match t.rng.below(10) {
+        0 => (0, false),
+        1 => (t.rptr(8), true),
+        _ => {
+            let m = if t.rng.chance(9, 10) { t.rng.next_u64() & !usr1 } else { t.rng.next_u64() };
+            // SAFETY: this thread's mask slot.
+            unsafe { *(t.private(P_MASK) as *mut u64) = m };
+            (t.private(P_MASK), m & usr1 != 0)
+        }
+    };
+    if may_block_usr1 {
+        // The watchdog's SIGUSR1 may be blocked for the wait: keep it short.
+        let at = t.private(P_TS);
+        // SAFETY: this thread's timeout slot.
+        unsafe { *(at as *mut KernelTimespec) = KernelTimespec { tv_sec: 0, tv_nsec: t.rng.below(3_000_000) as i64 } };
+        timeout = at;
+    }
+    let sigsetsize = if t.rng.chance(9, 10) {
+        8
+    } else {
+        let any = t.rng.next_u64();
+        *t.rng.pick(&[0u64, 4, 7, 9, 16, 128, u64::MAX, any])
+    };
+    if own {
+        // SAFETY: this thread's events buffer.
+        unsafe { std::ptr::write_bytes(events as *mut u8, 0xEE, N_EVENTS * 32) };
+    }
+    let a = kaio_pgetevents_args { ctx_id: id, min_nr: min, nr, events, timeout, sigmask, sigsetsize };
+    let before = v2::thread_mask();
+    enter(t, format!("pgetevents(fd {fd}, {a:x?})"));
+    let r = v2::pgetevents(fd, &a);
+    leave(t);
+    let after = v2::thread_mask();
+    record(t, OP_PGETEVENTS, r);
+    if after != before {
+        finding(F_RET, format!("pgetevents(fd {fd}, {a:x?}) = {}: the thread's signal mask is {after:#x} after the call, {before:#x} before", show(&r)));
+    }
+    match r {
+        Ok(n) => {
+            if n < 0 || n > nr {
+                finding(F_RET, format!("pgetevents(min {min}, nr {nr}) = {n}"));
+            }
+            t.w.stats.events.fetch_add(n.max(0) as u64, Relaxed);
+            if own {
+                check_reaped(t.w, events, n, &format!("pgetevents(fd {fd}, ctx {id:#x})"));
+            }
+        }
+        Err(e) if [libc::EFAULT, libc::EINVAL, libc::EINTR].contains(&e) || E_FD.contains(&e) => {}
+        Err(e) => finding(F_RET, format!("pgetevents(fd {fd}, {a:x?}) = {}", errno_name(e))),
+    }
+}
+
 fn op_badioctl(t: &mut T) {
     let fd = t.kfd();
-    let valid = [KAIO_IOC_SETUP, KAIO_IOC_DESTROY, KAIO_IOC_SUBMIT, KAIO_IOC_GETEVENTS, KAIO_IOC_CANCEL];
+    let valid = [
+        KAIO_IOC_SETUP,
+        KAIO_IOC_DESTROY,
+        KAIO_IOC_SUBMIT,
+        KAIO_IOC_GETEVENTS,
+        KAIO_IOC_CANCEL,
+        KAIO_IOC_CANCEL_MATCH,
+        KAIO_IOC_PGETEVENTS,
+    ];
     let cmd = match t.rng.below(3) {
         0 => (t.rng.below(4) as u32) << 30 | (t.rng.below(0x4000) as u32) << 16 | KAIO_IOC_MAGIC << 8 | t.rng.below(256) as u32,
         1 => *t.rng.pick(&valid) ^ (1 << t.rng.below(32)),
@@ -990,6 +1420,14 @@ fn child(t: &mut T, fds: &[i32; 4], nfds: usize) -> ! {
         let _ = raw::cancel(fd, ctx, ptrs[0], std::ptr::null_mut());
     }
     if rng.chance(1, 4) {
+        let flags = if rng.chance(1, 2) { KAIO_CANCEL_ANY } else { KAIO_CANCEL_OP | KAIO_CANCEL_ALL | KAIO_CANCEL_WAIT };
+        let ts = KernelTimespec { tv_sec: 0, tv_nsec: rng.below(2_000_000) as i64 };
+        let mut a = kstress::v2::match_args(ctx, flags, 0);
+        a.opcode = KAIO_CMD_DELAY;
+        a.timeout = &ts as *const KernelTimespec as u64;
+        let _ = kstress::v2::cancel_match(fd, &mut a);
+    }
+    if rng.chance(1, 4) {
         // SAFETY: closes the child's copy of the fd (its rings keep the file).
         unsafe { libc::close(fd) };
     }
@@ -1062,7 +1500,7 @@ fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Optio
     let mut done = 0u64;
     while !w.stop.load(Relaxed) && Instant::now() < deadline && iterations.is_none_or(|n| done < n) {
         done += 1;
-        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1, 1]) {
+        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1, 1, 10, 8]) {
             0 => op_open(&mut t),
             1 => {
                 if t.rng.chance(1, 4) {
@@ -1085,11 +1523,13 @@ fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Optio
             }
             12 => op_pipe(&mut t),
             13 => op_truncate(&mut t),
-            _ => {
+            14 => {
                 if t.rng.chance(1, 50) {
                     op_reset(&mut t)
                 }
             }
+            15 => op_cancel_match(&mut t),
+            _ => op_pgetevents(&mut t),
         }
     }
 }
@@ -1252,6 +1692,7 @@ fn main() {
         children: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
         ring_writes,
+        reg: Mutex::new(Registry::default()),
         zone: MoveZone::new(max_ring_bytes(cpus)),
         stats: Stats {
             calls: [const { AtomicU64::new(0) }; NOPS],
@@ -1262,6 +1703,9 @@ fn main() {
             events: AtomicU64::new(0),
             children: AtomicU64::new(0),
             children_killed: AtomicU64::new(0),
+            result_events: AtomicU64::new(0),
+            matched_calls: AtomicU64::new(0),
+            matched_reqs: AtomicU64::new(0),
         },
         in_call: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         last_op: (0..threads).map(|_| Mutex::new(String::new())).collect(),
@@ -1355,10 +1799,13 @@ fn main() {
     }
     k.diag(&format!("calls (succeeded/made): {line}"));
     k.diag(&format!(
-        "setups ok {}, iocbs accepted {}, events reaped {}, children {} ({} killed), at the end closed {nfds} fds and unmapped {nmaps} rings",
+        "setups ok {}, iocbs accepted {}, events reaped {} ({} through RESULT), cancel_match cancelled {} requests in {} calls, children {} ({} killed), at the end closed {nfds} fds and unmapped {nmaps} rings",
         s.setups_ok.load(Relaxed),
         s.accepted.load(Relaxed),
         s.events.load(Relaxed),
+        s.result_events.load(Relaxed),
+        s.matched_reqs.load(Relaxed),
+        s.matched_calls.load(Relaxed),
         s.children.load(Relaxed),
         s.children_killed.load(Relaxed)
     ));
