@@ -723,6 +723,10 @@ fn op_cancel_match(w: &World, rng: &mut Rng) {
         CmSel::File => KAIO_CANCEL_FD | KAIO_CANCEL_ALL,
         CmSel::Any => KAIO_CANCEL_ANY,
     };
+    if sel == CmSel::Data && !result_mode && rng.chance(1, 2) {
+        // Data is unique to one request: ALL by data cancels that one.
+        flags |= KAIO_CANCEL_ALL;
+    }
     if wait {
         flags |= KAIO_CANCEL_WAIT;
     }
@@ -763,7 +767,7 @@ fn op_cancel_match(w: &World, rng: &mut Rng) {
     let nr = a.nr_running;
     let dying = ctx.kill_started.load(SeqCst);
     let who = format!(
-        "ctx #{}: cancel_match {sel:?}{}{}{} = {}, nr_running {nr:#x}",
+        "ctx #{}: cancel_match {sel:?} (flags {flags:#x}){}{}{} = {}, nr_running {nr:#x}",
         ctx.serial,
         if wait { format!(" WAIT {timeout_ns:?} ns") } else { String::new() },
         if result_mode { " RESULT" } else { "" },
