@@ -204,9 +204,9 @@ impl CmWait {
 impl Scenario for CmWait {
     fn name(&self) -> String {
         if self.complete {
-            "cancel_match WAIT (the running read completes)".into()
+            "cancel_match WAIT (read completes)".into()
         } else {
-            "cancel_match WAIT (running read, 30 ms timeout)".into()
+            "cancel_match WAIT (30 ms, running)".into()
         }
     }
     fn begin(&mut self) -> Res {
@@ -485,7 +485,7 @@ impl CmAny {
 
 impl Scenario for CmAny {
     fn name(&self) -> String {
-        "cancel_match ANY (2 POLLs, a delay)".into()
+        "cancel_match ANY (POLLs, a delay)".into()
     }
     fn begin(&mut self) -> Res {
         let dom = Dom::open()?;
@@ -598,7 +598,7 @@ impl Pgetevents {
 
 impl Scenario for Pgetevents {
     fn name(&self) -> String {
-        "pgetevents (sleeping, mask, timeout)".into()
+        "pgetevents (sleeping, with a mask)".into()
     }
     fn begin(&mut self) -> Res {
         let dom = Dom::open()?;
