@@ -187,6 +187,11 @@ fn cancel_match(domain: &Domain, arg: usize) -> Result<isize> {
         _ => Some(read_deadline(a.timeout)?),
     };
     let ctx = domain.lookup(a.ctx_id).ok_or(EINVAL)?;
+    let running_at = arg.wrapping_add(core::mem::offset_of!(kaio_cancel_match_args, nr_running));
+    let write_running = |n: u32| UserSlice::new(running_at, size_of::<u32>()).writer().write(&n);
+    // An argument block `nr_running` cannot be written to fails before anything is cancelled:
+    // a RESULT event copied out must not be reported as lost.
+    write_running(0)?;
     let file = match f & KAIO_CANCEL_FD {
         0 => Ok(None),
         _ => FileRef::get(a.fd as u32).map(Some),
@@ -211,9 +216,13 @@ fn cancel_match(domain: &Domain, arg: usize) -> Result<isize> {
     };
     drop(file);
     drop(ctx);
-    let running_at = arg.wrapping_add(core::mem::offset_of!(kaio_cancel_match_args, nr_running));
-    UserSlice::new(running_at, size_of::<u32>()).writer().write(&outcome.running)?;
+    let written = write_running(outcome.running);
     status?;
+    // Should the block have become read-only meanwhile, an event already in `*result` still
+    // makes the call a success; otherwise the events are in the ring and EFAULT loses none.
+    if !(result_mode && outcome.cancelled != 0) {
+        written?;
+    }
     match (outcome.cancelled, outcome.running, result_mode) {
         (0, 0, true) => Err(EINVAL),
         (0, 0, false) => Err(ENOENT),

@@ -848,13 +848,14 @@ pub(super) fn cancel_match_args(s: &mut Sweep) {
         return;
     }
     let x = ExtraFds::new(&s.fds);
-    // The block itself (ANY): unreadable blocks fail first; a read-only one is read, the
-    // requests cancelled, and the write-back of nr_running fails.
+    // The block itself (ANY): unreadable blocks fail first; a read-only one is read, and the
+    // module finds right after the lookup that nr_running cannot be written: EFAULT, nothing
+    // cancelled.
     let mut kinds: Vec<P> = BAD.to_vec();
     kinds.extend([P::Straddle(63), P::Straddle(32), P::Straddle(28), P::Straddle(1), P::RO, P::Mis1, P::Mis3, P::Valid]);
     for k in kinds {
         let want = match k {
-            P::RO => vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring [P0=0 P1=-125 P2=0]".into(), "pending []".into()],
+            P::RO => vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()],
             P::Mis1 | P::Mis3 | P::Valid => vec![r(Ok(3)), "nr_running 0".into(), "ring [P0=0 P1=-125 P2=0]".into(), "pending []".into()],
             _ => vec![r(Err(libc::EFAULT)), "nr_running unreadable".into(), "ring []".into(), "pending [P0 P1 P2]".into()],
         };
@@ -871,15 +872,15 @@ pub(super) fn cancel_match_args(s: &mut Sweep) {
             o
         });
     }
-    // A read-only block: errors before the lookup are returned as they are; after it the
-    // write-back fails (EFAULT) whatever the outcome.
+    // A read-only block: errors before the lookup are returned as they are; right after it the
+    // write-back of nr_running fails (EFAULT) before anything else is done.
     let ro: [(&str, u32, Option<u64>, Key, FdSel, Obs); 6] = [
         ("unknown flag", 0x100, None, Key::Raw(0), FdSel::Pipe, vec![r(Err(libc::EINVAL)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()]),
         ("ANY, bad ctx", C_ANY, Some(8), Key::Raw(0), FdSel::Pipe, vec![r(Err(libc::EINVAL)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()]),
         ("WAIT, null timeout pointer ok, IOCB none", C_IOCB | C_WAIT, None, Key::Raw(0x1000), FdSel::Pipe, vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()]),
         ("FD closed (EBADF after the lookup)", C_FD, None, Key::Raw(0), FdSel::Bad(FD_CLOSED), vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()]),
         ("IOCB naming nothing (ENOENT)", C_IOCB, None, Key::Raw(0x1000), FdSel::Pipe, vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()]),
-        ("IOCB P1", C_IOCB, None, Key::Iocb(1), FdSel::Pipe, vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring [P1=-125]".into(), "pending [P0 P2]".into()]),
+        ("IOCB P1", C_IOCB, None, Key::Iocb(1), FdSel::Pipe, vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into()]),
     ];
     for (what, flags, ctx, key, fd, want) in ro {
         s.kaio_obs(&format!("args block readonly: {what}"), want, &|b, f| {
@@ -1142,13 +1143,12 @@ pub(super) fn cancel_match_result(s: &mut Sweep) {
         observe(b, &p, &[], &mut o);
         o
     });
-    // A read-only argument block: the event can be written to `result`, then the write-back
-    // of nr_running fails. ABI.md: EFAULT in RESULT mode means the event went to the ring
-    // ("an event is never lost"); an event in *result with EFAULT is one the caller is told
-    // it does not have.
+    // A read-only argument block in RESULT mode: the call must not copy an event to `result`
+    // and then report EFAULT (the caller would be told it does not have the event). The
+    // module fails on the write-back of nr_running before cancelling anything.
     s.kaio_obs(
         "args block readonly, RESULT by iocb P0 (result writable)",
-        vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring [P0=0]".into(), "pending [P1 P2]".into(), "result untouched".into()],
+        vec![r(Err(libc::EFAULT)), "nr_running untouched".into(), "ring []".into(), "pending [P0 P1 P2]".into(), "result untouched".into()],
         &|b, f| {
             let p = pend_all(b, f);
             let rpl = place(P::Valid, &[0x5Au8; 32]);
