@@ -84,6 +84,9 @@ struct CompletionState {
     tail: u32,
     /// Events posted whose slots have not been given back yet (`completed_events`).
     completed_events: u32,
+    /// Callers between their last look at the ring (or at a request) and the end of their
+    /// sleep: a completion wakes the waiters only if there is one (`waitqueue_active`).
+    sleepers: u32,
 }
 
 /// How long a getevents caller may wait.
@@ -231,7 +234,7 @@ impl Kioctx {
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
                 inflight <- new_irq_spinlock!(InFlight::new(), "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
-                    CompletionState { tail: 0, completed_events: 0 },
+                    CompletionState { tail: 0, completed_events: 0, sleepers: 0 },
                     "kioctx::completion_lock"
                 ),
                 waiters <- new_condvar!("kioctx::wait"),
@@ -431,11 +434,14 @@ impl Kioctx {
 
     /// The first half of `aio_complete`: writes `event` at the tail and publishes the new tail.
     /// Any context, hard irq included. The caller then signals the request's eventfd, and
-    /// wakes the waiters with [`Kioctx::wake_waiters`], in that order (as Linux).
+    /// wakes the waiters with [`Kioctx::wake_waiters`] if this returned true, in that order
+    /// (as Linux).
     ///
     /// `posted` (the request's flag) is set under `completion_lock` with the tail, so that a
-    /// cancel waiting for the request sees it together with the event.
-    pub(crate) fn post_event(&self, event: &IoEvent, posted: &AtomicBool) {
+    /// cancel waiting for the request sees it together with the event. A waiter counts itself
+    /// in `sleepers` under the same lock before it looks, so it either sees this event or is
+    /// counted here.
+    pub(crate) fn post_event(&self, event: &IoEvent, posted: &AtomicBool) -> bool {
         let mut c = self.completion.lock();
         let tail = c.tail;
         self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
@@ -452,6 +458,7 @@ impl Kioctx {
         if c.completed_events > 1 {
             self.refill(&mut c, head, tail);
         }
+        c.sleepers != 0
     }
 
     /// The second half of `aio_complete`: wakes the getevents waiters. Each one goes back to
@@ -521,6 +528,7 @@ impl Kioctx {
             let wait = wait.get_or_insert_with(|| self.start_wait(&deadline));
             let need = u32::try_from(min_nr - got).unwrap_or(u32::MAX);
             let mut c = self.completion.lock();
+            c.sleepers += 1;
             // Sleep until a completion posted after `seen` leaves the events still needed in
             // the ring. Counting alone is not enough: `available` trusts the kernel's tail, the
             // reader the user-visible one, which user space may have rewritten.
@@ -547,6 +555,7 @@ impl Kioctx {
                     },
                 }
             }
+            c.sleepers -= 1;
         };
         if let Some(Wait::Timer(t)) = wait {
             t.timer.cancel();
@@ -566,30 +575,35 @@ impl Kioctx {
         let deadline = &sleeper.deadline;
         let wait = sleeper.wait.get_or_insert_with(|| self.start_wait(deadline));
         let mut c = self.completion.lock();
+        c.sleepers += 1;
         // `post_event` sets the flag under completion_lock and wakes the waiters after.
-        while !req.is_posted() {
+        let waited = loop {
+            if req.is_posted() {
+                break Waited::Posted;
+            }
             match wait {
                 Wait::Forever => {
                     if self.waiters.wait_interruptible(&mut c) {
-                        return Waited::Interrupted;
+                        break Waited::Interrupted;
                     }
                 }
                 Wait::Timer(t) => {
                     if t.fired.load(Ordering::Acquire) {
-                        return Waited::TimedOut;
+                        break Waited::TimedOut;
                     }
                     if self.waiters.wait_interruptible(&mut c) {
-                        return Waited::Interrupted;
+                        break Waited::Interrupted;
                     }
                 }
                 Wait::Jiffies(j) => match self.waiters.wait_interruptible_timeout(&mut c, *j as _) {
                     kernel::sync::CondVarTimeoutResult::Woken { jiffies } => *j = (jiffies as u64).max(1),
-                    kernel::sync::CondVarTimeoutResult::Timeout => return Waited::TimedOut,
-                    _ => return Waited::Interrupted,
+                    kernel::sync::CondVarTimeoutResult::Timeout => break Waited::TimedOut,
+                    _ => break Waited::Interrupted,
                 },
             }
-        }
-        Waited::Posted
+        };
+        c.sleepers -= 1;
+        waited
     }
 
     /// Arms the deadline of a getevents call that is about to sleep for the first time.

@@ -216,13 +216,12 @@ fn cancel_match(domain: &Domain, arg: usize) -> Result<isize> {
     };
     drop(file);
     drop(ctx);
-    let written = write_running(outcome.running);
-    status?;
-    // Should the block have become read-only meanwhile, an event already in `*result` still
+    // Should the block have become unwritable meanwhile, an event already in `*result` still
     // makes the call a success; otherwise the events are in the ring and EFAULT loses none.
-    if !(result_mode && outcome.cancelled != 0) {
-        written?;
+    if write_running(outcome.running).is_err() && !(result_mode && outcome.cancelled != 0) {
+        return Err(EFAULT);
     }
+    status?;
     match (outcome.cancelled, outcome.running, result_mode) {
         (0, 0, true) => Err(EINVAL),
         (0, 0, false) => Err(ENOENT),

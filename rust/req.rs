@@ -225,7 +225,7 @@ impl Kiocb {
     /// `iocb_put` → `aio_complete`: posts the one event of this request with `res`, then
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
-        self.ctx.post_event(&self.event(res), &self.posted);
+        let waiters = self.ctx.post_event(&self.event(res), &self.posted);
         if matches!(self.kind, Kind::Rw | Kind::Fsync) {
             // Listed until now, so that a cancel finds it running until its event is posted.
             drop(self.ctx.inflight.lock().unlist(&self));
@@ -233,7 +233,9 @@ impl Kiocb {
         if let Some(eventfd) = &self.eventfd {
             eventfd.signal();
         }
-        self.ctx.wake_waiters();
+        if waiters {
+            self.ctx.wake_waiters();
+        }
     }
 }
 
