@@ -23,3 +23,7 @@ if ! "$KAIO_BINDGEN" --version 2>/dev/null | grep -qx "bindgen $bindgen_version"
 	echo "setup: cargo install bindgen-cli $bindgen_version"
 	cargo install --quiet bindgen-cli --version "$bindgen_version" --locked
 fi
+# libaio's source (its test harness: tests/libaio-harness) into the cache, when missing. Not
+# fatal here: without it only the libaio_harness test fails (its build fetches it again).
+"$here/../tests/libaio-harness/fetch-source.sh" >/dev/null ||
+	echo "setup: could not fetch libaio's source; the libaio_harness test will fail" >&2
