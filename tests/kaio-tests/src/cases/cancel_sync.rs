@@ -215,8 +215,9 @@ fn racing_cancel(fd: i32, ctx: &Ctx, t: usize, cbp: usize, data: u64, fdsel: i32
     r
 }
 
-/// Per round K delays of 0-50 us, each cancelled at about its expiry by two threads (one with
-/// KAIO_IOC_CANCEL, one with CANCEL_MATCH by IOCB or by DATA): exactly one event per request,
+/// Per round K delays (half of 0-50 us, half of 0-5 ms), each cancelled at about its expiry by
+/// two threads (one with KAIO_IOC_CANCEL, one with CANCEL_MATCH by IOCB or by DATA): exactly
+/// one event per request,
 /// at most one cancel wins, a winning cancel finds the event in the ring when it returns,
 /// res -ECANCELED if a cancel won and 0 otherwise.
 fn cancel_sync_race_tiny_delays() -> CaseResult {
@@ -267,7 +268,10 @@ fn cancel_sync_race_tiny_delays() -> CaseResult {
                 r.store(0, SeqCst);
             }
             for i in 0..K {
-                *slots[i].lock().unwrap() = delay_iocb(fx.fd(), rng.below(50_000) as i64, (round * K + i) as u64);
+                // Tiny delays race the timer against the cancel; every other one is up to 5 ms,
+                // so that cancels also win on a slow or loaded guest.
+                let spread = if i % 2 == 0 { 50_000 } else { 5_000_000 };
+                *slots[i].lock().unwrap() = delay_iocb(fx.fd(), rng.below(spread) as i64, (round * K + i) as u64);
             }
             let arr: Vec<*mut Iocb> = cbp.iter().map(|&p| p as *mut Iocb).collect();
             if let Err(e) = ctx.submit(&arr).map_err(|e| format!("submit: {e:?}")).and_then(|n| if n == K as i64 { Ok(()) } else { Err(format!("submit: {n}")) }) {
