@@ -12,6 +12,13 @@ done
 # The libaio-compatible library's guest programs (static) and their KTAP driver.
 make -s -C "$top/tests/libaio-compat" >/dev/null
 cp "$top"/tests/libaio-compat/build/guest/libaio-* "$dir/bin/"
+# libaio's own test harness, each case built against the system's libaio and against ours
+# (tests/libaio-harness); without it the libaio_harness test fails.
+if make -s -C "$top/tests/libaio-harness" >/dev/null; then
+	cp -r "$top/tests/libaio-harness/build/guest" "$dir/libaio-harness"
+else
+	echo "make-payload: no libaio harness; the libaio_harness test will fail" >&2
+fi
 cp -r "$top/tests/selftests" "$dir/selftests"
 cp "$top/tests/guest/run-tests.sh" "$dir/run-tests.sh"
 # The fio bundle (tests/fio): Debian's fio, its libraries, the system's libaio and ours; built
