@@ -15,9 +15,13 @@
 # A case this guest cannot run at all is skipped, for both backends alike, before either runs:
 #   8.t needs testdir.ext2 on ext2 (its limit is ext2's maximum file size); the guest kernel
 #       has no ext2 (no block layer).
+#   6.t and 14.t need twice 768 MiB of free memory (the debug guest has less).
+#   11.t, 18.t and 20.t, long loops, are skipped in a debug kernel (lockdep or kmemleak) unless
+#       HARNESS_LONG=1: 5 to 11 minutes per backend there; they run in the release guest.
 # kaio_N must end as native_N did (passed, skipped, failed): a kaio result that differs from
 # native's is `not ok`, with both outcomes ("a skip that hides a failure" included).
-# HARNESS_TIMEOUT (default 300) bounds each program in seconds.
+# HARNESS_TIMEOUT (default 300) bounds each program in seconds; HARNESS_LONG=1 runs the long cases
+# in a debug kernel too (give them HARNESS_TIMEOUT=1200).
 here=$(cd "$(dirname "$0")" && pwd)
 per_case=${HARNESS_TIMEOUT:-300}
 cases=$(ls "$here/native" | sort -n)
@@ -57,6 +61,15 @@ skip_reason() {
 		avail=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
 		[ "$avail" -ge "$need" ] ||
 			echo "needs ${need} kB of free memory (a ${size} kB tmpfs file and a ${size} kB buffer, 64 MiB spare); the guest has ${avail} kB (MemAvailable)"
+		;;
+	11|18|20)
+		# Long loops: 2 million synchronous writes and reads (11.t), 100 threads x 1000
+		# setup/submit/destroy (18.t), 131,071 contexts (20.t). A few seconds each in the
+		# release guest; 5 to 11 minutes per backend in the debug guest (KASAN, lockdep,
+		# kmemleak, under TCG), about 45 minutes for the six.
+		if [ -z "${HARNESS_LONG:-}" ] && { [ -e /proc/lockdep ] || [ -e /sys/kernel/debug/kmemleak ]; }; then
+			echo "debug kernel: $1.t takes 5 to 11 minutes per backend here (run in the release guest; HARNESS_LONG=1 runs it here)"
+		fi
 		;;
 	8)
 		grep -qw ext2 /proc/filesystems ||
