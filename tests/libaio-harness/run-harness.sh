@@ -106,6 +106,28 @@ counters() {
 		"kaio nr/max_nr $(cat /sys/module/kaio/parameters/nr 2>/dev/null)/$(cat /sys/module/kaio/parameters/max_nr 2>/dev/null)"
 }
 
+# reap PROG: wait up to 30 s for the processes still running PROG after it returned (cases
+# fork: 22.t's child writes to its pipe and exits after the parent has returned; a timeout
+# kills only the parent), so that none of them holds /dev/kaio, a context or kaio.ko when the
+# next case starts or the module is unloaded. Those left then are killed (by pid) and named.
+reap() {
+	i=0
+	while :; do
+		left=""
+		for d in /proc/[0-9]*; do
+			[ "$(readlink "$d/exe" 2>/dev/null)" = "$1" ] && left="$left ${d#/proc/}"
+		done
+		[ -z "$left" ] && return 0
+		i=$((i + 1))
+		[ "$i" -gt 300 ] && break
+		sleep 0.1
+	done
+	kill -9 $left 2>/dev/null
+	sleep 1
+	echo "processes still running 30 s after the case ended, killed:$left"
+	return 1
+}
+
 n=0 pass=0 fail=0 skip=0
 result() { # outcome name detail
 	n=$((n + 1))
@@ -138,6 +160,7 @@ for c in $cases; do
 		( cd "$work" && exec timeout "$per_case" "$here/$backend/$c" ) > "$out" 2>&1 < /dev/null
 		rc=$?
 		secs=$(( $(date +%s) - start ))
+		left=$(reap "$here/$backend/$c")
 		cleanup "$work"
 		sed 's/^/# /' "$out"
 		[ "$c" = 20 ] && counters after
@@ -149,6 +172,10 @@ for c in $cases; do
 		124|143) outcome=fail detail="timed out after ${per_case} s" ;;
 		*) outcome=fail detail="exit $rc" ;;
 		esac
+		if [ -n "$left" ]; then
+			echo "# $left"
+			[ "$outcome" = fail ] || { outcome=fail detail=$left; }
+		fi
 		if [ "$backend" = native ]; then
 			native_outcome=$outcome
 		else
