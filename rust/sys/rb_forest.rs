@@ -202,11 +202,12 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
         while !node.is_null() {
             // SAFETY: `node` is in the tree (type invariant).
             let item = unsafe { self.item(node, tree) };
-            // SAFETY: as above; its child pointers are valid or null.
             node = if item.key(tree) >= key {
                 best = Some(item);
+                // SAFETY: `node` is in the tree; its child pointers are valid or null.
                 unsafe { (*node).rb_left }
             } else {
+                // SAFETY: as above.
                 unsafe { (*node).rb_right }
             };
         }
