@@ -78,6 +78,8 @@ pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
                     } else if c.cancellable_only {
                         Found::Skipped
                     } else {
+                        // A polled read/write mid-attempt ends at its next wait instead.
+                        req.stop();
                         Found::Running(req)
                     }
                 }

@@ -204,12 +204,14 @@ pub(crate) struct Kioctx {
     ring_pgoff: AtomicUsize,
     /// The address space that created the context; only it can use it.
     pub(crate) mm: MmId,
+    /// `KAIO_SETUP_POLLED_RW`: reads and writes that would block wait without blocking.
+    pub(crate) polled_rw: bool,
 }
 
 impl Kioctx {
     /// Allocates a context and its zeroed ring, with the ring header written (`id` still
     /// `~0`, as between mapping and publication in Linux).
-    pub(crate) fn new(geometry: Geometry, mm: MmId) -> Result<Arc<Kioctx>> {
+    pub(crate) fn new(geometry: Geometry, mm: MmId, polled_rw: bool) -> Result<Arc<Kioctx>> {
         let ring = SharedMem::new(geometry.size)?;
         let header = AioRing {
             id: !0,
@@ -251,6 +253,7 @@ impl Kioctx {
                 mmap_size: AtomicUsize::new(0),
                 ring_pgoff: AtomicUsize::new(0),
                 mm,
+                polled_rw,
             }),
             GFP_KERNEL,
         )?;
@@ -358,7 +361,8 @@ impl Kioctx {
     ///
     /// The sweep holds `ctx_lock` for at most `SCAN_BATCH` requests at a time. Its order is not
     /// observable (the events go to a ring that is being discarded); requests that cannot be
-    /// cancelled stay listed until they complete.
+    /// cancelled stay listed until they complete (polled reads and writes are told to stop
+    /// at their next wait).
     fn users_released(ctx: Arc<Kioctx>) {
         let any = Selector::default();
         let mut from = any.start();
@@ -368,11 +372,17 @@ impl Kioctx {
                 match inflight.find(&any, from, u64::MAX) {
                     Step::Match(req, next) => {
                         from = next;
-                        let swept = req.cancellable().then(|| inflight.unlist(&req)).flatten();
-                        if let Some(req) = &swept {
-                            req.cancel();
+                        if !req.swept_off() {
+                            // Left listed until its event; a polled read/write is stopped.
+                            req.stop();
+                            None
+                        } else {
+                            let swept = inflight.unlist(&req);
+                            if let Some(req) = &swept {
+                                req.cancel();
+                            }
+                            swept
                         }
-                        swept
                     }
                     Step::Pause(next) => {
                         from = next;

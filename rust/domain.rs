@@ -77,7 +77,8 @@ impl Domain {
     }
 
     /// `io_setup(nr_events, ctxp)`, in Linux's order (AIO-SEMANTICS §2.1).
-    pub(crate) fn setup(this: ArcBorrow<'_, Domain>, file: &File, nr_events: u32, ctxp: u64) -> Result<isize> {
+    /// `polled_rw`: `KAIO_SETUP_POLLED_RW`.
+    pub(crate) fn setup(this: ArcBorrow<'_, Domain>, file: &File, nr_events: u32, ctxp: u64, polled_rw: bool) -> Result<isize> {
         let current: u64 = UserSlice::new(ctxp as usize, 8).reader().read()?;
         if current != 0 || nr_events == 0 {
             return Err(EINVAL);
@@ -85,7 +86,7 @@ impl Domain {
         let geometry = Geometry::new(nr_events, system::num_possible_cpus(), system::max_nr())?;
         Domain::watch_current_mm(this).map_err(|_| ENOMEM)?;
         let mm = MmId::current();
-        let ctx = Kioctx::new(geometry, mm)?;
+        let ctx = Kioctx::new(geometry, mm, polled_rw)?;
         this.map_ring(file, &ctx, mm)?;
         if let Err(e) = limits::charge(geometry.max_reqs) {
             this.unmap_ring(&ctx);

@@ -54,6 +54,18 @@ int kaio_get_current_ioprio(void) { return get_current_ioprio(); }
 int kaio_ioprio_check_cap(int ioprio) { return ioprio_check_cap(ioprio); }
 
 struct mm_struct *kaio_current_mm(void) { return current->mm; }
+
+struct mm_struct *kaio_mmgrab_current(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+void kaio_mmdrop(struct mm_struct *mm) { mmdrop(mm); }
+bool kaio_mmget_not_zero(struct mm_struct *mm) { return mmget_not_zero(mm); }
 unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
 void kaio_warn_on(bool cond) { WARN_ON(cond); }
 
@@ -75,6 +87,7 @@ bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work)
 }
 
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }
+const struct cred *kaio_get_current_cred(void) { return get_current_cred(); }
 
 bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
 {
@@ -91,6 +104,8 @@ void kaio_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queu
 {
 	init_waitqueue_func_entry(wq_entry, func);
 }
+
+size_t kaio_iov_iter_count(const struct iov_iter *iter) { return iov_iter_count(iter); }
 
 __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt)
 {

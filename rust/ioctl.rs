@@ -31,10 +31,10 @@ pub(crate) fn dispatch(domain: ArcBorrow<'_, Domain>, file: &File, cmd: u32, arg
     match cmd {
         KAIO_IOC_SETUP => {
             let a: kaio_setup_args = args(arg)?;
-            if a.flags != 0 {
+            if a.flags & !KAIO_SETUP_POLLED_RW != 0 {
                 return Err(EINVAL);
             }
-            Domain::setup(domain, file, a.nr_events, a.ctxp)
+            Domain::setup(domain, file, a.nr_events, a.ctxp, a.flags & KAIO_SETUP_POLLED_RW != 0)
         }
         KAIO_IOC_DESTROY => domain.destroy(args::<kaio_destroy_args>(arg)?.ctx_id),
         KAIO_IOC_SUBMIT => submit(&domain, args(arg)?),

@@ -20,6 +20,8 @@
 #include <linux/miscdevice.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mm.h>
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
 #include <linux/mman.h>
 #include <linux/percpu-refcount.h>
 #include <linux/poll.h>
@@ -52,6 +54,7 @@ void kaio_spin_unlock(spinlock_t *lock);
 bool kaio_list_empty(const struct list_head *head);
 void kaio_list_del_init(struct list_head *entry);
 void kaio_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queue_func_t func);
+size_t kaio_iov_iter_count(const struct iov_iter *iter);
 __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt);
 
 void kaio_init_completion(struct completion *c);
@@ -68,8 +71,12 @@ struct workqueue_struct *kaio_alloc_workqueue(const char *name);
 void kaio_init_work(struct work_struct *work, work_func_t func);
 bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 void kaio_put_cred(const struct cred *cred);
+const struct cred *kaio_get_current_cred(void);
 
 struct mm_struct *kaio_current_mm(void);
+struct mm_struct *kaio_mmgrab_current(void);
+void kaio_mmdrop(struct mm_struct *mm);
+bool kaio_mmget_not_zero(struct mm_struct *mm);
 unsigned int kaio_num_possible_cpus(void);
 void kaio_warn_on(bool cond);
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);

@@ -26,6 +26,7 @@ use crate::ops::{
     delay::{self, Delay},
     fsync,
     poll::{self, PollState},
+    polled_rw::{self, PolledRw},
     rw,
 };
 use crate::sys::{
@@ -34,7 +35,7 @@ use crate::sys::{
     hrtimer::TimerCallback,
     poll::{PollWait, PollWake, Waker},
     rb_forest::Links,
-    rw::{Dir, RwDone, RwKiocb},
+    rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
     work::{Work, WorkCallback},
 };
 use crate::uapi::*;
@@ -82,6 +83,8 @@ pub(crate) struct Kiocb {
     #[pin]
     pub(crate) poll: PollWait<Kiocb>,
     pub(crate) poll_state: PollState,
+    /// A read or write of a `KAIO_SETUP_POLLED_RW` context that may wait.
+    pub(crate) polled: Option<Pin<KBox<PolledRw>>>,
     kind: Kind,
 }
 
@@ -91,6 +94,7 @@ pub(crate) enum Op {
     Rw(FileRef, Dir),
     Fsync(FileRef, Creds, bool),
     Poll(FileRef),
+    PolledRw(FileRef, Dir, Pin<KBox<PolledRw>>),
 }
 
 /// Which operation a request carries.
@@ -100,16 +104,18 @@ enum Kind {
     Rw,
     Fsync,
     Poll,
+    PolledRw,
 }
 
 impl Kiocb {
     fn new(ctx: &Arc<Kioctx>, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         let ctx = ctx.clone();
-        let (kind, delay_ns, file, dir, fsync) = match op {
-            Op::Delay(ns) => (Kind::Delay, ns, None, Dir::Read, None),
-            Op::Rw(file, dir) => (Kind::Rw, 0, Some(file), dir, None),
-            Op::Fsync(file, creds, datasync) => (Kind::Fsync, 0, Some(file), Dir::Write, Some((creds, datasync))),
-            Op::Poll(file) => (Kind::Poll, 0, Some(file), Dir::Read, None),
+        let (kind, delay_ns, file, dir, fsync, polled) = match op {
+            Op::Delay(ns) => (Kind::Delay, ns, None, Dir::Read, None, None),
+            Op::Rw(file, dir) => (Kind::Rw, 0, Some(file), dir, None, None),
+            Op::Fsync(file, creds, datasync) => (Kind::Fsync, 0, Some(file), Dir::Write, Some((creds, datasync)), None),
+            Op::Poll(file) => (Kind::Poll, 0, Some(file), Dir::Read, None, None),
+            Op::PolledRw(file, dir, state) => (Kind::PolledRw, 0, Some(file), dir, None, Some(state)),
         };
         let file_key = file.as_ref().map_or(0, FileRef::id);
         try_pin_init!(Kiocb {
@@ -128,6 +134,7 @@ impl Kiocb {
             fsync,
             poll <- PollWait::new(),
             poll_state: PollState::new(),
+            polled,
             kind,
         })
     }
@@ -177,9 +184,28 @@ impl Kiocb {
         self.claimed.load(Ordering::Relaxed)
     }
 
-    /// Whether a cancel can stop the request: POLL and DELAY. Reads, writes and fsyncs run on.
+    /// Whether a cancel can stop the request now: POLL and DELAY, and a polled read or write
+    /// still waiting with nothing moved. Others run on. Under `ctx_lock`.
     pub(crate) fn cancellable(&self) -> bool {
+        match self.kind {
+            Kind::Delay | Kind::Poll => true,
+            Kind::PolledRw => self.polled.as_ref().is_some_and(|p| p.cancellable()),
+            Kind::Rw | Kind::Fsync => false,
+        }
+    }
+
+    /// Whether the teardown sweep takes the request off the index and kicks it ([`Kiocb::cancel`])
+    /// rather than leaving it listed until its event ([`Kiocb::stop`]).
+    pub(crate) fn swept_off(&self) -> bool {
         matches!(self.kind, Kind::Delay | Kind::Poll)
+    }
+
+    /// Asks a running request to end at its next wait (a polled read or write); nothing for
+    /// other kinds, which run to their end. Under `ctx_lock`.
+    pub(crate) fn stop(self: &Arc<Self>) {
+        if self.kind == Kind::PolledRw {
+            polled_rw::stop(self);
+        }
     }
 
     /// `ki_cancel` of the teardown sweep: kicks the operation; called under `ctx_lock` after
@@ -188,8 +214,8 @@ impl Kiocb {
         match self.kind {
             Kind::Delay => self.delay.cancel(),
             Kind::Poll => poll::cancel(self),
-            // Never swept.
-            Kind::Rw | Kind::Fsync => {}
+            // Never swept off the index.
+            Kind::Rw | Kind::Fsync | Kind::PolledRw => {}
         }
     }
 
@@ -205,6 +231,7 @@ impl Kiocb {
                 None
             }
             Kind::Poll => poll::claim(self),
+            Kind::PolledRw => polled_rw::claim(self),
             Kind::Rw | Kind::Fsync => None,
         }
     }
@@ -226,7 +253,7 @@ impl Kiocb {
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
         let waiters = self.ctx.post_event(&self.event(res), &self.posted);
-        if matches!(self.kind, Kind::Rw | Kind::Fsync) {
+        if matches!(self.kind, Kind::Rw | Kind::Fsync | Kind::PolledRw) {
             // Listed until now, so that a cancel finds it running until its event is posted.
             drop(self.ctx.inflight.lock().unlist(&self));
         }
@@ -249,6 +276,7 @@ impl WorkCallback for Kiocb {
     fn run(this: Arc<Self>) {
         match this.kind {
             Kind::Poll => poll::work(this),
+            Kind::PolledRw => polled_rw::work(this),
             _ => fsync::run(this),
         }
     }
@@ -256,7 +284,10 @@ impl WorkCallback for Kiocb {
 
 impl PollWake for Kiocb {
     fn wake(this: &Self, waiter: &Waker<'_, Self>, mask: u32) -> kernel::ffi::c_int {
-        poll::wake(this, waiter, mask)
+        match this.kind {
+            Kind::PolledRw => polled_rw::wake(this, waiter, mask),
+            _ => poll::wake(this, waiter, mask),
+        }
     }
 }
 
@@ -271,6 +302,18 @@ impl PinnedDrop for Kiocb {
     fn drop(self: Pin<&mut Self>) {
         // `iocb_destroy`: the request's `reqs` reference; may release the context's `reqs`.
         self.ctx.reqs.put();
+    }
+}
+
+/// A read or write: polled in a `KAIO_SETUP_POLLED_RW` context when the file may block, else
+/// as Linux runs it. `EAGAIN` when the polled state cannot be allocated (as `aio_get_req`).
+fn rw_op(ctx: &Kioctx, file: FileRef, dir: Dir, iocb: &Iocb) -> Result<Op> {
+    if !ctx.polled_rw {
+        return Ok(Op::Rw(file, dir));
+    }
+    match sys_rw::waiting_for(&file, iocb.aio_rw_flags) {
+        Waiting::Never => Ok(Op::Rw(file, dir)),
+        mode => Ok(Op::PolledRw(file, dir, PolledRw::new(mode).map_err(|_| EAGAIN)?)),
     }
 }
 
@@ -325,8 +368,8 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
             drop(file);
             Op::Delay(ns)
         }
-        IOCB_CMD_PREAD | IOCB_CMD_PREADV => Op::Rw(file, Dir::Read),
-        IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => Op::Rw(file, Dir::Write),
+        IOCB_CMD_PREAD | IOCB_CMD_PREADV => rw_op(ctx, file, Dir::Read, &iocb)?,
+        IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => rw_op(ctx, file, Dir::Write, &iocb)?,
         IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC => fsync::prep(&iocb, file)?,
         IOCB_CMD_POLL => {
             poll_events = poll::prep(&iocb)?;
@@ -346,11 +389,15 @@ pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
             fsync::start(req);
         }
         Kind::Poll => poll::start(req, poll_events)?,
-        Kind::Rw => {
+        Kind::Rw | Kind::PolledRw => {
             // Listed before the transfer starts: a read blocked inside it is in flight.
             ctx.inflight.lock().list(&req);
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-            if let Err(e) = rw::start(req.clone(), &iocb, vectored) {
+            let started = match req.kind {
+                Kind::Rw => rw::start(req.clone(), &iocb, vectored),
+                _ => polled_rw::start(req.clone(), &iocb, vectored),
+            };
+            if let Err(e) = started {
                 drop(ctx.inflight.lock().unlist(&req));
                 return Err(e);
             }

@@ -5,4 +5,5 @@
 pub(crate) mod delay;
 pub(crate) mod fsync;
 pub(crate) mod poll;
+pub(crate) mod polled_rw;
 pub(crate) mod rw;

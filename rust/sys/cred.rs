@@ -12,7 +12,7 @@ use kernel::prelude::*;
 ///
 /// # Invariants
 ///
-/// `cred` holds a reference from `prepare_creds`.
+/// `cred` holds a reference (from `prepare_creds` or `get_current_cred`).
 pub(crate) struct Creds {
     cred: NonNull<bindings::cred>,
 }
@@ -28,6 +28,16 @@ impl Creds {
         // SAFETY: always safe in task context.
         let c = unsafe { bindings::prepare_creds() };
         NonNull::new(c).map(|cred| Creds { cred }).ok_or(ENOMEM)
+    }
+
+    /// A reference to the calling task's credentials as they are (`get_current_cred`): no
+    /// copy, which is enough to run as the caller later (credentials never change once
+    /// published).
+    pub(crate) fn current() -> Result<Creds> {
+        // SAFETY: task context; the helper takes a reference.
+        let c = unsafe { bindings::kaio_get_current_cred() };
+        // INVARIANT: non-null means a reference was taken.
+        NonNull::new(c.cast_mut()).map(|cred| Creds { cred }).ok_or(EINVAL)
     }
 
     /// Runs `f` with these credentials in place of the current task's (`override_creds`).

@@ -52,3 +52,55 @@ pub(crate) fn unmap(addr: usize, len: usize) -> Result {
     // SAFETY: `vm_munmap` validates the range and takes the mmap lock itself.
     kernel::error::to_result(unsafe { bindings::vm_munmap(addr as _, len as _) })
 }
+
+/// A counted reference to the calling task's address space (`mmgrab`: the `mm_struct` stays,
+/// its mappings may go), so that a kernel worker can later reach the submitter's user memory.
+///
+/// # Invariants
+///
+/// `mm` holds an `mm_count` reference from `mmgrab`.
+pub(crate) struct MmRef {
+    mm: core::ptr::NonNull<bindings::mm_struct>,
+}
+
+// SAFETY: an `mm_count` reference may be used and dropped from any thread.
+unsafe impl Send for MmRef {}
+// SAFETY: as above.
+unsafe impl Sync for MmRef {}
+
+impl MmRef {
+    /// The caller's address space; `EINVAL` for a task without one (a kernel thread).
+    pub(crate) fn current() -> Result<MmRef> {
+        // SAFETY: task context; the helper grabs `current->mm` if there is one.
+        let mm = unsafe { bindings::kaio_mmgrab_current() };
+        // INVARIANT: non-null means `mmgrab` was called.
+        core::ptr::NonNull::new(mm).map(|mm| MmRef { mm }).ok_or(EINVAL)
+    }
+
+    /// Runs `f` in a kernel worker with this address space as its own (`kthread_use_mm`), so
+    /// that user addresses of the submitter resolve. `None` if the address space is already
+    /// torn down (its last user exited): `f` did not run. Process context of a kernel thread.
+    pub(crate) fn run_in<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        // SAFETY: `mm` is kept by our `mm_count` reference (type invariant).
+        if !unsafe { bindings::kaio_mmget_not_zero(self.mm.as_ptr()) } {
+            return None;
+        }
+        // SAFETY: called from a kernel thread (a workqueue worker) that uses no other mm; the
+        // `mm_users` reference taken above keeps the mappings until `mmput`.
+        unsafe { bindings::kthread_use_mm(self.mm.as_ptr()) };
+        let r = f();
+        // SAFETY: paired with the calls above, on the same thread.
+        unsafe {
+            bindings::kthread_unuse_mm(self.mm.as_ptr());
+            bindings::mmput(self.mm.as_ptr());
+        }
+        Some(r)
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: the `mm_count` reference taken by `current` (type invariant).
+        unsafe { bindings::kaio_mmdrop(self.mm.as_ptr()) };
+    }
+}

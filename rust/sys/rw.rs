@@ -18,6 +18,97 @@ use core::{
 };
 use kernel::{prelude::*, sync::Arc, types::Opaque};
 
+/// How a transfer waits in a `KAIO_SETUP_POLLED_RW` context ([`RwKiocb::waiting`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Waiting {
+    /// It does not: the transfer runs as without the flag.
+    Never,
+    /// Non-blocking attempts, with waits for readiness between them.
+    NoWait,
+    /// Wait for readiness, then one blocking attempt in a worker.
+    PollThenBlock,
+}
+
+/// How a `KAIO_SETUP_POLLED_RW` context runs a read or write of `file` with `rw_flags`: never
+/// waiting for regular files, block devices, `O_NONBLOCK` files and `RWF_NOWAIT` requests (as
+/// without the flag); with non-blocking attempts for files that honour `IOCB_NOWAIT`; else
+/// poll, then a blocking attempt in a worker.
+pub(crate) fn waiting_for(file: &FileRef, rw_flags: u32) -> Waiting {
+    let f = file.as_raw();
+    // SAFETY: a referenced file and its inode.
+    let (fmt, f_mode, f_flags) = unsafe { ((*(*f).f_inode).i_mode as u32 & bindings::S_IFMT, (*f).f_mode, (*f).f_flags) };
+    if fmt == bindings::S_IFREG || fmt == bindings::S_IFBLK || f_flags & O_NONBLOCK != 0 || rw_flags & RWF_NOWAIT != 0 {
+        Waiting::Never
+    } else if f_mode & FMODE_NOWAIT != 0 || fmt == bindings::S_IFIFO {
+        // A FIFO's methods are always `pipe_read`/`pipe_write`, which honour IOCB_NOWAIT (only
+        // pipes made by pipe(2) carry FMODE_NOWAIT).
+        Waiting::NoWait
+    } else {
+        Waiting::PollThenBlock
+    }
+}
+
+/// What one [`RwKiocb::attempt`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Attempt {
+    /// Finished with this result (bytes moved or a negative errno).
+    Done(i64),
+    /// Nothing could move without blocking; nothing moved.
+    WouldBlock,
+    /// The file queued the transfer: `rw_done` follows.
+    Queued,
+}
+
+/// A user buffer imported once and kept for the attempts of a transfer.
+///
+/// # Invariants
+///
+/// `iter` was initialised by `import_ubuf`/`import_iovec` over `fast` or `alloc`; `alloc` is
+/// null or the array `import_iovec` allocated, freed on drop. Pinned: `iter` may point to
+/// `fast`.
+pub(crate) struct HeldBuf {
+    iter: bindings::iov_iter,
+    fast: [bindings::iovec; bindings::UIO_FASTIOV as usize],
+    alloc: *mut bindings::iovec,
+    _pin: core::marker::PhantomPinned,
+}
+
+// SAFETY: the iterator refers to user memory of the submitter and to memory the box owns; it
+// is used by one thread at a time.
+unsafe impl Send for HeldBuf {}
+// SAFETY: as above: shared references give no access.
+unsafe impl Sync for HeldBuf {}
+
+impl HeldBuf {
+    /// An empty buffer, for [`RwKiocb::import_held`].
+    pub(crate) fn new() -> Result<Pin<KBox<HeldBuf>>> {
+        let empty = HeldBuf {
+            // SAFETY: all-zero is a valid (empty) iterator.
+            iter: unsafe { core::mem::zeroed() },
+            // SAFETY: all-zero is a valid iovec array.
+            fast: unsafe { core::mem::zeroed() },
+            alloc: ptr::null_mut(),
+            _pin: core::marker::PhantomPinned,
+        };
+        Ok(KBox::pin(empty, GFP_KERNEL)?)
+    }
+
+    /// Bytes left to transfer.
+    pub(crate) fn remaining(&self) -> usize {
+        // SAFETY: an initialised iterator (type invariant).
+        unsafe { bindings::kaio_iov_iter_count(&self.iter) }
+    }
+}
+
+impl Drop for HeldBuf {
+    fn drop(&mut self) {
+        if !self.alloc.is_null() {
+            // SAFETY: allocated by `import_iovec` (type invariant); the iterator dies with us.
+            unsafe { bindings::kfree(self.alloc.cast()) };
+        }
+    }
+}
+
 /// What runs when a queued read or write completes.
 pub(crate) trait RwDone: Send + Sync + Sized {
     /// Any context, hard irq included.
@@ -59,7 +150,14 @@ unsafe impl<T: RwDone> Sync for RwKiocb<T> {}
 const FMODE_READ: u32 = 1 << 0;
 const FMODE_WRITE: u32 = 1 << 1;
 const FOP_UNSIGNED_OFFSET: u32 = 1 << 5;
+const FMODE_NOWAIT: u32 = 1 << 27;
 const IOCB_HIPRI: i32 = 1; // RWF_HIPRI
+/// `RWF_NOWAIT`.
+const RWF_NOWAIT: u32 = 0x8;
+/// `IOCB_NOWAIT` (`RWF_NOWAIT` as a kiocb flag).
+const IOCB_NOWAIT: i32 = RWF_NOWAIT as i32;
+/// `O_NONBLOCK` (x86).
+const O_NONBLOCK: u32 = 0o4000;
 
 /// `MAX_RW_COUNT`: `INT_MAX & PAGE_MASK`, the most one transfer moves.
 const MAX_RW_COUNT: usize = 0x7fff_f000;
@@ -84,6 +182,11 @@ impl<T: RwDone> RwKiocb<T> {
             owner: ArcSlot::empty(),
             write_started: AtomicBool::new(false),
         })
+    }
+
+    /// The direction of the transfer.
+    pub(crate) fn dir(&self) -> Dir {
+        self.dir
     }
 
     /// The request's file.
@@ -155,32 +258,68 @@ impl<T: RwDone> RwKiocb<T> {
     /// submission error (no event); `Ok(Some(res))` is the result of a transfer that finished
     /// already; `Ok(None)` means `owner` will get [`RwDone::rw_done`] later.
     pub(crate) fn start(&self, owner: Arc<T>, buf: u64, nbytes: u64, vectored: bool) -> Result<Option<i64>> {
+        let mut fast: [bindings::iovec; bindings::UIO_FASTIOV as usize] =
+            // SAFETY: all-zero is a valid `iovec` array.
+            unsafe { core::mem::zeroed() };
+        let mut iovp: *mut bindings::iovec = ptr::null_mut();
+        let mut iter = core::mem::MaybeUninit::<bindings::iov_iter>::zeroed();
+        // SAFETY: `iter` and `fast` live until the end of this function, and the transfer
+        // either finishes here or (queued) no longer needs them, as for Linux's stack-held
+        // iterators in aio_read/aio_write.
+        let imported = unsafe { self.import(buf, nbytes, vectored, fast.as_mut_ptr(), &mut iovp, iter.as_mut_ptr()) };
+        let result = imported.and_then(|()| {
+            let f = self.filp()?;
+            // SAFETY: the iterator is initialised; the kiocb is prepared; see `transfer`.
+            Ok(unsafe { self.transfer(f, owner, iter.as_mut_ptr()) })
+        });
+        if !iovp.is_null() {
+            // SAFETY: allocated by `import_iovec`, not referenced once the transfer returned.
+            unsafe { bindings::kfree(iovp.cast()) };
+        }
+        result
+    }
+
+    /// `import_ubuf`/`import_iovec` into `iter`, then `rw_verify_area`. On return `*alloc` is
+    /// null or an iovec array `import_iovec` allocated, which the caller frees once `iter` is
+    /// no longer used (also on error).
+    ///
+    /// # Safety
+    ///
+    /// `fast` points to `UIO_FASTIOV` iovecs and `iter` to an iterator, both valid for writes
+    /// and for as long as `iter` is used.
+    unsafe fn import(
+        &self,
+        buf: u64,
+        nbytes: u64,
+        vectored: bool,
+        fast: *mut bindings::iovec,
+        alloc: &mut *mut bindings::iovec,
+        iter: *mut bindings::iov_iter,
+    ) -> Result {
         let iter_dir = match self.dir {
             Dir::Read => 0,  // ITER_DEST
             Dir::Write => 1, // ITER_SOURCE
         };
-        let mut fast: [bindings::iovec; bindings::UIO_FASTIOV as usize] =
-            // SAFETY: all-zero is a valid `iovec` array.
-            unsafe { core::mem::zeroed() };
-        let mut iovp: *mut bindings::iovec = fast.as_mut_ptr();
-        let mut iter = core::mem::MaybeUninit::<bindings::iov_iter>::zeroed();
-        // SAFETY: `iter` and `fast` live until the end of this function, and the transfer
-        // either finishes here or (queued) no longer needs them, as for Linux's stack-held
-        // iterators in aio_read/aio_write. On success `iovp` is null or a kmalloc'ed array.
+        *alloc = ptr::null_mut();
+        // SAFETY: per the contract; `import_iovec` leaves in `iovp` null or an array it
+        // allocated (or `fast`).
         let imported = unsafe {
             if vectored {
-                bindings::import_iovec(
+                let mut iovp = fast;
+                let n = bindings::import_iovec(
                     iter_dir,
                     buf as usize as *const bindings::iovec,
                     nbytes as u32,
                     bindings::UIO_FASTIOV,
                     &mut iovp,
-                    iter.as_mut_ptr(),
-                ) as isize
+                    iter,
+                ) as isize;
+                if iovp != fast {
+                    *alloc = iovp;
+                }
+                n
             } else {
-                iovp = ptr::null_mut();
-                bindings::import_ubuf(iter_dir, buf as usize as *mut _, nbytes as usize, iter.as_mut_ptr())
-                    as isize
+                bindings::import_ubuf(iter_dir, buf as usize as *mut _, nbytes as usize, iter) as isize
             }
         };
         if imported < 0 {
@@ -188,16 +327,58 @@ impl<T: RwDone> RwKiocb<T> {
         }
         // `import_iovec` returns the (capped) total; `import_ubuf` caps the length itself.
         let count = if vectored { imported as usize } else { (nbytes as usize).min(MAX_RW_COUNT) };
-        let result = self.verify_area(count).and_then(|()| {
-            let f = self.filp()?;
-            // SAFETY: the iterator is initialised; the kiocb is prepared; see `transfer`.
-            Ok(unsafe { self.transfer(f, owner, iter.as_mut_ptr()) })
-        });
-        if !iovp.is_null() && iovp != fast.as_mut_ptr() {
-            // SAFETY: allocated by `import_iovec`, not referenced once the transfer returned.
-            unsafe { bindings::kfree(iovp.cast()) };
+        self.verify_area(count)
+    }
+
+    /// Imports the user buffer into `held` once, for a transfer that may be tried several
+    /// times ([`RwKiocb::attempt`]); checks as [`RwKiocb::start`]. `Err` is a submission error.
+    pub(crate) fn import_held(&self, held: Pin<&mut HeldBuf>, buf: u64, nbytes: u64, vectored: bool) -> Result {
+        // SAFETY: only the fields are written in place; nothing is moved out.
+        let h = unsafe { held.get_unchecked_mut() };
+        if !h.alloc.is_null() {
+            // One import per buffer.
+            return Err(EINVAL);
         }
-        result
+        // SAFETY: `fast` and `iter` are pinned together and live as long as the `HeldBuf`,
+        // which frees `alloc` (its invariant).
+        unsafe { self.import(buf, nbytes, vectored, h.fast.as_mut_ptr(), &mut h.alloc, &mut h.iter) }
+    }
+
+    /// One try of the transfer over `held` (non-blocking if `nowait`). `WouldBlock`: nothing
+    /// moved and the iterator is as before; `Queued`: `owner` gets [`RwDone::rw_done`] later.
+    /// Process context; in a worker, with the submitter's address space in use.
+    pub(crate) fn attempt(&self, owner: Arc<T>, held: Pin<&mut HeldBuf>, nowait: bool) -> Result<Attempt> {
+        let f = self.filp()?;
+        let k = self.raw();
+        // SAFETY: the iterator is not moved; only its fields are used.
+        let held = unsafe { held.get_unchecked_mut() };
+        // SAFETY: the kiocb is prepared and has no transfer under way (one attempt at a time,
+        // by the caller's protocol); `held.iter` was initialised by `import_held`.
+        let done = unsafe {
+            if nowait {
+                (*k).ki_flags |= IOCB_NOWAIT;
+            } else {
+                (*k).ki_flags &= !(IOCB_NOWAIT);
+            }
+            let before = bindings::kaio_iov_iter_count(&held.iter);
+            (before, self.transfer(f, owner, &mut held.iter))
+        };
+        let (before, done) = done;
+        Ok(match done {
+            None => Attempt::Queued,
+            Some(res) if nowait && res == -(kernel::bindings::EAGAIN as i64) => {
+                // Nothing moved; a file may still have advanced the iterator: undo that.
+                // SAFETY: the iterator is ours; it is moved back by what it advanced, at most.
+                unsafe {
+                    let advanced = before - bindings::kaio_iov_iter_count(&held.iter);
+                    if advanced != 0 {
+                        bindings::iov_iter_revert(&mut held.iter, advanced);
+                    }
+                }
+                Attempt::WouldBlock
+            }
+            Some(res) => Attempt::Done(res),
+        })
     }
 
     /// The offset checks of `rw_verify_area` (no LSM or fanotify hooks are configured in the

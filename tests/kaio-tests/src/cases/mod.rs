@@ -14,6 +14,7 @@ mod lifecycle;
 mod opcodes;
 mod params;
 mod pgetevents;
+mod polled_rw;
 mod races;
 mod ring;
 mod setup;
@@ -37,5 +38,6 @@ pub fn all() -> Vec<Case> {
     v.extend(pgetevents::cases());
     v.extend(cancel_sync::cases());
     v.extend(cancel_match::cases());
+    v.extend(polled_rw::cases());
     v
 }

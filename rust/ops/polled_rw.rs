@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `KAIO_SETUP_POLLED_RW`: a read or write on a file that would block (pipe, FIFO, socket,
+//! eventfd, tty...) waits on the file's wait queue instead of blocking `io_submit`, is retried
+//! from a worker when the file is ready, and can be cancelled until it starts to move data.
+//!
+//! ```text
+//! submit: listed (Running) ──non-blocking attempt, in io_submit──> done: event
+//!   would block ──> the entry armed on the file's queue (one-shot)
+//!     ready already ──> entry taken back, attempt again
+//!     not ready     ──> Waiting: cancellable while no byte has moved
+//! wake-up (queue lock held, any context): entry off the queue, worker queued
+//! worker: Claimed ──> nothing (the canceller posts the event)
+//!   stop requested ──> event: the bytes moved, or -ECANCELED
+//!   else Running ──> attempt with the submitter's address space and credentials, as at submit
+//! cancel ioctl (ctx_lock): Waiting, nothing moved ──> Claimed, entry off its queue, -ECANCELED
+//!   posted by the canceller; Running, or a write part done ──> counted running, stop requested
+//! teardown sweep (ctx_lock): stop requested
+//! ```
+//!
+//! Whoever takes the entry off the queue owns the next attempt: the wake-up (through the
+//! worker), the attempting owner itself when the file was ready already, or a stop request. So
+//! exactly one attempt runs at a time and no wake-up is lost. `state` changes only under
+//! `ctx_lock`. Files that ignore `IOCB_NOWAIT` are polled first, then read or written once,
+//! blocking, in the worker (never in `io_submit`); from then on they are running.
+//!
+//! A partial read completes, as `read(2)` does; a write goes on until everything is written
+//! (a blocking `write(2)`), and a stop ends it with the count written so far.
+
+use crate::errors::ECANCELED;
+use crate::req::Kiocb;
+use crate::sys::{
+    cred::Creds,
+    mm::MmRef,
+    poll::{Waker, EPOLLERR, EPOLLHUP, POLLFREE},
+    rw::{Attempt, Dir, HeldBuf, Waiting},
+};
+use crate::uapi::Iocb;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
+use kernel::{ffi::c_int, new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+const EPOLLIN: u32 = 0x1;
+const EPOLLOUT: u32 = 0x4;
+const EPOLLRDNORM: u32 = 0x40;
+const EPOLLWRNORM: u32 = 0x100;
+
+/// An attempt may run (or runs); not cancellable.
+const RUNNING: u8 = 0;
+/// Parked on the file's queue (or its worker queued by a wake-up): cancellable if nothing moved.
+const WAITING: u8 = 1;
+/// A cancel ioctl took it: nothing may complete it but the canceller.
+const CLAIMED: u8 = 2;
+
+/// The state of a polled read or write.
+#[pin_data]
+pub(crate) struct PolledRw {
+    mode: Waiting,
+    /// `RUNNING`, `WAITING` or `CLAIMED`; changed under `ctx_lock`.
+    state: AtomicU8,
+    /// Asked to end at its next wait (a cancel found it running, or the context is torn down).
+    stop: AtomicBool,
+    /// The queue went away (`POLLFREE`): one more attempt, then it ends as if stopped.
+    queue_gone: AtomicBool,
+    /// The file offers no usable wait queue: the next attempt blocks, in the worker.
+    block_next: AtomicBool,
+    /// Bytes a write has moved in earlier attempts.
+    moved: AtomicI64,
+    /// The events the entry waits for.
+    events: AtomicU32,
+    /// The user buffer, imported once; used by the one attempting owner.
+    #[pin]
+    held: Mutex<Pin<KBox<HeldBuf>>>,
+    /// The submitter's address space and credentials, for attempts in the worker.
+    mm: MmRef,
+    creds: Creds,
+}
+
+impl PolledRw {
+    /// The state of a request submitted now, by the calling task.
+    pub(crate) fn new(mode: Waiting) -> Result<Pin<KBox<PolledRw>>> {
+        let held = HeldBuf::new()?;
+        let mm = MmRef::current()?;
+        let creds = Creds::current()?;
+        KBox::pin_init(
+            pin_init!(PolledRw {
+                mode,
+                state: AtomicU8::new(RUNNING),
+                stop: AtomicBool::new(false),
+                queue_gone: AtomicBool::new(false),
+                block_next: AtomicBool::new(false),
+                moved: AtomicI64::new(0),
+                events: AtomicU32::new(0),
+                held <- new_mutex!(held, "kaio::polled_rw::held"),
+                mm,
+                creds,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Whether a cancel can stop it now (under `ctx_lock`): waiting, no byte moved.
+    pub(crate) fn cancellable(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == WAITING && self.moved.load(Ordering::Relaxed) == 0
+    }
+}
+
+fn polled(req: &Kiocb) -> &PolledRw {
+    // Only called for requests built with a `PolledRw`.
+    req.polled.as_deref().unwrap_or_else(|| unreachable!())
+}
+
+/// Checks as a plain read/write does (`aio_prep_rw`, the open mode, the method, the buffer,
+/// `rw_verify_area`), then makes the first attempt (or waits first). The request is listed.
+pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
+    let ioprio = (iocb.aio_flags & crate::uapi::IOCB_FLAG_IOPRIO != 0).then_some(iocb.aio_reqprio);
+    req.rw.prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
+    req.rw.check_file()?;
+    {
+        let p = polled(&req);
+        let mut held = p.held.lock();
+        req.rw.import_held(held.as_mut(), iocb.aio_buf, iocb.aio_nbytes, vectored)?;
+    }
+    attempts(req, false);
+    Ok(())
+}
+
+/// What arming the entry found.
+enum Armed {
+    /// On the queue, or taken by a wake-up that queued the worker: someone else goes on.
+    Parked,
+    /// Ready already (or stop requested): the entry is back; attempt again.
+    Again,
+    /// No usable queue (none, or several): the next attempt must block.
+    NoQueue,
+}
+
+/// The attempts of the current owner of the request (the submitter, or the worker), until
+/// the request completes or is parked on the file's queue.
+fn attempts(req: Arc<Kiocb>, in_worker: bool) {
+    let p = polled(&req);
+    // In the worker, a wake-up (readiness) or a stop brought us here.
+    let mut ready = in_worker;
+    loop {
+        if p.stop.load(Ordering::Acquire) {
+            return finish_stopped(req);
+        }
+        let blocking = p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed);
+        if blocking && !ready {
+            match arm(&req) {
+                Armed::Parked => return,
+                Armed::Again => ready = true,
+                Armed::NoQueue => ready = true,
+            }
+            continue;
+        }
+        if blocking && !in_worker {
+            // Never in io_submit: the worker makes the blocking attempt.
+            p.block_next.store(true, Ordering::Relaxed);
+            return queue_worker(req);
+        }
+        let attempt = {
+            let mut held = p.held.lock();
+            let mut run = || req.rw.attempt(req.clone(), held.as_mut(), !blocking);
+            if in_worker {
+                match p.mm.run_in(|| p.creds.run_as(run)) {
+                    Some(a) => a,
+                    // The submitter's address space is gone: its process is exiting.
+                    None => Err(EFAULT),
+                }
+            } else {
+                run()
+            }
+        };
+        ready = false;
+        match attempt {
+            Err(e) => return finish(req, i64::from(e.to_errno())),
+            // The file completes it through `rw_done`.
+            Ok(Attempt::Queued) => return,
+            Ok(Attempt::Done(res)) => {
+                let held_left = p.held.lock().remaining();
+                if req.rw.dir() == Dir::Write && res > 0 && held_left > 0 && !blocking {
+                    // A blocking write goes on until everything is written.
+                    p.moved.fetch_add(res, Ordering::Relaxed);
+                    continue;
+                }
+                return finish(req, res);
+            }
+            Ok(Attempt::WouldBlock) => {
+                if p.queue_gone.load(Ordering::Acquire) {
+                    return finish_stopped(req);
+                }
+                match arm(&req) {
+                    Armed::Parked => return,
+                    Armed::Again => {}
+                    Armed::NoQueue => {
+                        p.block_next.store(true, Ordering::Relaxed);
+                        ready = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Registers the entry on the file's queue for the transfer's direction; parks the request
+/// there unless the file is ready already.
+fn arm(req: &Arc<Kiocb>) -> Armed {
+    let p = polled(req);
+    let events = match req.rw.dir() {
+        Dir::Read => EPOLLIN | EPOLLRDNORM,
+        Dir::Write => EPOLLOUT | EPOLLWRNORM,
+    } | EPOLLERR
+        | EPOLLHUP;
+    p.events.store(events, Ordering::Relaxed);
+    let Some(file) = req.rw.file() else { return Armed::NoQueue };
+    let armed = req.poll.arm(req, file, events);
+    if !armed.queued {
+        return Armed::NoQueue;
+    }
+    let usable = armed.error == 0;
+    let ready = armed.mask & events != 0;
+    let taken;
+    let outcome;
+    {
+        let _inflight = req.ctx.inflight.lock();
+        let Some(queue) = req.poll.lock_queue() else {
+            // A wake-up took the entry and queued the worker, which goes on.
+            return Armed::Parked;
+        };
+        if usable && !ready && !p.stop.load(Ordering::Acquire) {
+            p.state.store(WAITING, Ordering::Relaxed);
+            return Armed::Parked;
+        }
+        taken = queue.detach();
+        outcome = if usable { Armed::Again } else { Armed::NoQueue };
+    }
+    // Never the last reference: `req` is one.
+    drop(taken);
+    outcome
+}
+
+fn queue_worker(req: Arc<Kiocb>) {
+    let r = req.clone();
+    if !req.work.queue(r) {
+        // Only when the module's queue is gone, which cannot happen while a file is open.
+        finish(req, -(kernel::bindings::EIO as i64));
+    }
+}
+
+/// Completes with `res`, counting the bytes earlier attempts of a write moved.
+fn finish(req: Arc<Kiocb>, res: i64) {
+    let moved = polled(&req).moved.load(Ordering::Relaxed);
+    let res = match (moved, res) {
+        (0, res) => res,
+        // An error after a part was written reports the part, as write(2) does.
+        (moved, res) if res < 0 => moved,
+        (moved, res) => moved + res,
+    };
+    req.complete(res);
+}
+
+/// Completes a stopped request: the bytes moved, or `-ECANCELED` if none.
+fn finish_stopped(req: Arc<Kiocb>) {
+    finish(req, ECANCELED);
+}
+
+/// The wake function: takes the entry off the queue and queues the worker, which owns the
+/// next attempt. Queue lock held, any context.
+pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
+    let p = polled(req);
+    let taken = if mask & POLLFREE != 0 {
+        p.queue_gone.store(true, Ordering::Release);
+        waker.detach_pollfree()
+    } else if mask != 0 && mask & p.events.load(Ordering::Relaxed) == 0 {
+        return 0;
+    } else {
+        waker.detach()
+    };
+    if let Some(owner) = taken {
+        req.work.queue(owner);
+    }
+    1
+}
+
+/// The worker: the next attempt, unless a cancel claimed the request.
+pub(crate) fn work(req: Arc<Kiocb>) {
+    {
+        let _inflight = req.ctx.inflight.lock();
+        let p = polled(&req);
+        if p.state.load(Ordering::Relaxed) == CLAIMED {
+            return;
+        }
+        p.state.store(RUNNING, Ordering::Relaxed);
+    }
+    attempts(req, true);
+}
+
+/// A cancel ioctl's claim, under `ctx_lock`, of a cancellable request taken off the index:
+/// the entry leaves its queue, and a worker already queued finds it claimed. Returns the
+/// queue's reference, to be dropped after `ctx_lock`.
+pub(crate) fn claim(req: &Arc<Kiocb>) -> Option<Arc<Kiocb>> {
+    polled(req).state.store(CLAIMED, Ordering::Relaxed);
+    req.poll.lock_queue().and_then(|q| q.detach())
+}
+
+/// Asks the request to end at its next wait, under `ctx_lock` (a cancel that found it running,
+/// or the teardown sweep). A parked request is woken for it: its worker ends it.
+pub(crate) fn stop(req: &Arc<Kiocb>) {
+    let p = polled(req);
+    p.stop.store(true, Ordering::Release);
+    if p.state.load(Ordering::Relaxed) != WAITING {
+        // Running: the owner sees `stop` before it parks again (it checks under ctx_lock).
+        return;
+    }
+    let taken = req.poll.lock_queue().and_then(|q| q.detach());
+    if let Some(owner) = taken {
+        req.work.queue(owner);
+    }
+    // Otherwise a wake-up took the entry and the worker is queued: it sees `stop`.
+}

@@ -1,0 +1,706 @@
+//! `KAIO_SETUP_POLLED_RW` (ABI.md "Version 2"), kaio only: a read or write on a pipe, FIFO,
+//! socket or eventfd that would block returns from io_submit at once, waits for the file, and
+//! can be cancelled until it moves data; its result is that of a blocking read(2)/write(2) of
+//! the same file in the same state (checked against read/write on a twin file). Regular files,
+//! O_NONBLOCK files and RWF_NOWAIT requests behave as without the flag.
+
+use crate::aio::*;
+use crate::ktap::{Case, CaseResult};
+use crate::util::*;
+use crate::v2::*;
+use crate::{check, check_eq, want_eq};
+use kaio::uapi::*;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::kaio("polled_rw_setup_flags", polled_rw_setup_flags),
+        Case::kaio("polled_rw_pipe_read_waits", polled_rw_pipe_read_waits),
+        Case::kaio("polled_rw_each_file_kind_waits", polled_rw_each_file_kind_waits),
+        Case::kaio("polled_rw_cancel_waiting_read", polled_rw_cancel_waiting_read),
+        Case::kaio("polled_rw_cancel_match_by_fd_all", polled_rw_cancel_match_by_fd_all),
+        Case::kaio("polled_rw_pipe_write_waits_for_room", polled_rw_pipe_write_waits_for_room),
+        Case::kaio("polled_rw_cancel_part_written", polled_rw_cancel_part_written),
+        Case::kaio("polled_rw_same_as_blocking", polled_rw_same_as_blocking),
+        Case::kaio("polled_rw_readv_writev", polled_rw_readv_writev),
+        Case::kaio("polled_rw_unchanged_files", polled_rw_unchanged_files),
+        Case::kaio("polled_rw_close_fd_while_waiting", polled_rw_close_fd_while_waiting),
+        Case::kaio("polled_rw_teardown_with_waiters", polled_rw_teardown_with_waiters),
+        Case::kaio("polled_rw_race_data_vs_cancel", polled_rw_race_data_vs_cancel),
+        Case::kaio("polled_rw_many_waiters_one_pipe", polled_rw_many_waiters_one_pipe),
+    ]
+}
+
+/// How long a submission may take and still count as "not blocked".
+const SUBMIT_BOUND: Duration = Duration::from_secs(2);
+const RES_EAGAIN: i64 = -(libc::EAGAIN as i64);
+
+/// A context set up with `KAIO_SETUP_POLLED_RW`.
+fn polled_ctx(k: &Kaio, nr: u32) -> Result<Ctx<'_>, String> {
+    let mut id = 0u64;
+    kaio::raw::setup_with_flags(k.fd, nr, KAIO_SETUP_POLLED_RW, &mut id)
+        .map_err(|e| format!("setup with KAIO_SETUP_POLLED_RW: {:?}", Errno(e)))?;
+    Ok(Ctx::adopt(k, id))
+}
+
+/// Submits one iocb and fails if io_submit took long enough to have blocked.
+fn submit_unblocked(ctx: &Ctx, cb: &mut Iocb) -> CaseResult {
+    let t = Instant::now();
+    let r = ctx.submit1(cb);
+    let took = t.elapsed();
+    want_eq!("io_submit", r, Ok(1));
+    check!(took < SUBMIT_BOUND, "io_submit took {took:?}: it blocked");
+    Ok(())
+}
+
+fn read_iocb(fd: RawFd, buf: &mut [u8], data: u64) -> Iocb {
+    Iocb { aio_buf: buf.as_mut_ptr() as u64, aio_nbytes: buf.len() as u64, ..iocb(IOCB_CMD_PREAD, fd, data) }
+}
+
+fn write_iocb(fd: RawFd, buf: &[u8], data: u64) -> Iocb {
+    Iocb { aio_buf: buf.as_ptr() as u64, aio_nbytes: buf.len() as u64, ..iocb(IOCB_CMD_PWRITE, fd, data) }
+}
+
+fn write_all(fd: RawFd, data: &[u8]) -> CaseResult {
+    // SAFETY: a valid buffer.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    check!(n == data.len() as isize, "write({fd}, {} bytes) = {n}, errno {}", data.len(), kaio::raw::errno());
+    Ok(())
+}
+
+/// Reads what is there now (the fd must not block: a non-blocking twin, or data known present).
+fn read_now(fd: RawFd, max: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; max];
+    // SAFETY: a valid buffer.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), max, libc::MSG_DONTWAIT) };
+    let n = if n < 0 && kaio::raw::errno() == libc::ENOTSOCK {
+        // SAFETY: as above; for pipes the caller made sure data is there or the fd is O_NONBLOCK.
+        unsafe { libc::read(fd, buf.as_mut_ptr().cast(), max) }
+    } else {
+        n
+    };
+    buf.truncate(n.max(0) as usize);
+    buf
+}
+
+fn set_nonblock(fd: RawFd, on: bool) {
+    // SAFETY: fcntl on an owned fd.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK });
+    }
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: closes an fd the caller owns.
+    unsafe { libc::close(fd) };
+}
+
+/// A pair of connected blocking fds of one kind: (read end, write end, what).
+struct Pair {
+    r: RawFd,
+    w: RawFd,
+    what: &'static str,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        close(self.r);
+        if self.w != self.r {
+            close(self.w);
+        }
+    }
+}
+
+fn pipe_pair() -> Result<Pair, String> {
+    let p = BlockingPipe::new()?;
+    let pair = Pair { r: p.r, w: p.w, what: "pipe" };
+    std::mem::forget(p);
+    Ok(pair)
+}
+
+fn socketpair(kind: i32, what: &'static str) -> Result<Pair, String> {
+    let mut sv = [0; 2];
+    // SAFETY: sv is a valid array of two ints.
+    if unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
+        return Err(format!("socketpair({what}): errno {}", kaio::raw::errno()));
+    }
+    Ok(Pair { r: sv[0], w: sv[1], what })
+}
+
+/// Two UDP sockets on loopback, connected to each other.
+fn udp_pair() -> Result<Pair, String> {
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e} (is lo up?)"))?;
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e}"))?;
+    a.connect(b.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    b.connect(a.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    use std::os::fd::IntoRawFd;
+    Ok(Pair { r: a.into_raw_fd(), w: b.into_raw_fd(), what: "udp" })
+}
+
+/// A TCP connection on loopback.
+fn tcp_pair() -> Result<Pair, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("tcp bind: {e} (is lo up?)"))?;
+    let c = std::net::TcpStream::connect(l.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let (s, _) = l.accept().map_err(|e| e.to_string())?;
+    use std::os::fd::IntoRawFd;
+    Ok(Pair { r: s.into_raw_fd(), w: c.into_raw_fd(), what: "tcp" })
+}
+
+/// A FIFO opened read-write (so that opening does not wait for a peer) at both ends.
+fn fifo_pair() -> Result<Pair, String> {
+    let path = format!("/tmp/kaio-polled-fifo-{}\0", std::process::id());
+    // SAFETY: NUL-terminated paths.
+    unsafe {
+        libc::unlink(path.as_ptr().cast());
+        if libc::mkfifo(path.as_ptr().cast(), 0o600) < 0 {
+            return Err(format!("mkfifo: errno {}", kaio::raw::errno()));
+        }
+        let r = libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC);
+        let w = libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC);
+        libc::unlink(path.as_ptr().cast());
+        if r < 0 || w < 0 {
+            return Err(format!("open fifo: errno {}", kaio::raw::errno()));
+        }
+        Ok(Pair { r, w, what: "fifo" })
+    }
+}
+
+fn eventfd_pair() -> Result<Pair, String> {
+    // SAFETY: plain syscall; blocking eventfd.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    check!(fd >= 0, "eventfd: errno {}", kaio::raw::errno());
+    Ok(Pair { r: fd, w: fd, what: "eventfd" })
+}
+
+/// The payload a peer writes to wake a read on `p` (eventfd: a counter value).
+fn payload(p: &Pair) -> Vec<u8> {
+    if p.what == "eventfd" {
+        5u64.to_ne_bytes().to_vec()
+    } else {
+        b"hello, kaio".to_vec()
+    }
+}
+
+fn polled_rw_setup_flags() -> CaseResult {
+    let k = Kaio::open()?;
+    for (flags, want) in [(KAIO_SETUP_POLLED_RW, Ok(0)), (2, Err(EINVAL)), (KAIO_SETUP_POLLED_RW | 2, Err(EINVAL)), (1 << 31, Err(EINVAL))] {
+        let mut id = 0u64;
+        let r = kaio::raw::setup_with_flags(k.fd, 8, flags, &mut id).map_err(Errno);
+        want_eq!(format!("setup flags {flags:#x}"), r, want);
+        if r.is_ok() {
+            check!(id != 0, "no ctx id");
+            want_eq!("destroy", kaio::raw::destroy(k.fd, id).map_err(Errno), Ok(0));
+        } else {
+            want_eq!(format!("ctx id after setup flags {flags:#x}"), id, 0);
+        }
+    }
+    Ok(())
+}
+
+/// A read of an empty blocking pipe: io_submit returns at once, no event until data comes,
+/// then the bytes that came.
+fn polled_rw_pipe_read_waits() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let mut buf = [0u8; 64];
+    let mut cb = read_iocb(p.r, &mut buf, 7);
+    submit_unblocked(&ctx, &mut cb)?;
+    ctx.no_events(ms(100))?;
+    write_all(p.w, b"abcde")?;
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("read", &ev[0], 7, &cb, 5)?;
+    want_eq!("bytes read", &buf[..5], b"abcde");
+    Ok(())
+}
+
+/// The same read on each file kind that can block: AF_UNIX stream and datagram sockets, UDP
+/// and TCP on loopback, a FIFO, an eventfd; and a write into a full socket waits for room.
+fn polled_rw_each_file_kind_waits() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 16)?;
+    let pairs = [
+        socketpair(libc::SOCK_STREAM, "unix-stream")?,
+        socketpair(libc::SOCK_DGRAM, "unix-dgram")?,
+        socketpair(libc::SOCK_SEQPACKET, "unix-seqpacket")?,
+        udp_pair()?,
+        tcp_pair()?,
+        fifo_pair()?,
+        eventfd_pair()?,
+    ];
+    for (i, p) in pairs.iter().enumerate() {
+        let mut buf = [0u8; 64];
+        let mut cb = read_iocb(p.r, &mut buf, i as u64);
+        if p.what == "eventfd" {
+            cb.aio_nbytes = 8;
+        }
+        submit_unblocked(&ctx, &mut cb).map_err(|e| format!("{}: {e}", p.what))?;
+        ctx.no_events(ms(50)).map_err(|e| format!("{}: {e}", p.what))?;
+        let data = payload(p);
+        write_all(p.w, &data).map_err(|e| format!("{}: {e}", p.what))?;
+        let ev = ctx.wait_events(1, PROMPT).map_err(|e| format!("{}: {e}", p.what))?;
+        check_event(p.what, &ev[0], i as u64, &cb, data.len() as i64)?;
+        want_eq!(format!("{}: bytes", p.what), &buf[..data.len()], &data[..]);
+    }
+    // A write into a socket whose buffer is full waits for room, then writes everything.
+    let p = socketpair(libc::SOCK_STREAM, "unix-stream")?;
+    set_nonblock(p.r, true);
+    let mut filler = 0usize;
+    loop {
+        // SAFETY: a valid buffer.
+        let n = unsafe { libc::send(p.r, [0u8; 4096].as_ptr().cast(), 4096, libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            break;
+        }
+        filler += n as usize;
+    }
+    let msg = vec![0x5au8; 1000];
+    let mut cb = write_iocb(p.r, &msg, 99);
+    submit_unblocked(&ctx, &mut cb).map_err(|e| format!("write into a full socket: {e}"))?;
+    // It was O_NONBLOCK for filling: as without the flag, the event is -EAGAIN at once.
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("O_NONBLOCK write into a full socket", &ev[0], 99, &cb, RES_EAGAIN)?;
+    set_nonblock(p.r, false);
+    submit_unblocked(&ctx, &mut cb).map_err(|e| format!("write into a full socket: {e}"))?;
+    ctx.no_events(ms(50))?;
+    let mut got = 0usize;
+    set_nonblock(p.w, true);
+    let deadline = Instant::now() + PROMPT;
+    while got < filler + msg.len() && Instant::now() < deadline {
+        let d = read_now(p.w, 65536);
+        if d.is_empty() {
+            std::thread::sleep(ms(1));
+        }
+        got += d.len();
+    }
+    want_eq!("bytes through the full socket", got, filler + msg.len());
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("write after room", &ev[0], 99, &cb, msg.len() as i64)?;
+    Ok(())
+}
+
+/// A waiting read is cancellable by io_cancel and by CANCEL_MATCH: its event (-ECANCELED) is
+/// in the ring when the call returns, and no byte was taken from the pipe.
+fn polled_rw_cancel_waiting_read() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let mut buf = [0u8; 16];
+    for (round, how) in ["io_cancel", "match_iocb", "match_data", "match_op", "match_any"].iter().enumerate() {
+        let data = 0x100 + round as u64;
+        let mut cb = read_iocb(p.r, &mut buf, data);
+        submit_unblocked(&ctx, &mut cb)?;
+        let r = match *how {
+            "io_cancel" => ctx.cancel(&mut cb),
+            "match_iocb" => cancel_match(k.fd, &mut kaio_cancel_match_args { key: &cb as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) }),
+            "match_data" => cancel_match(k.fd, &mut kaio_cancel_match_args { key: data, ..cm(ctx.id, KAIO_CANCEL_DATA) }),
+            "match_op" => cancel_match(k.fd, &mut kaio_cancel_match_args { opcode: IOCB_CMD_PREAD, ..cm(ctx.id, KAIO_CANCEL_OP) }),
+            _ => cancel_match(k.fd, &mut cm(ctx.id, KAIO_CANCEL_ANY)),
+        };
+        let want = if *how == "io_cancel" { Err(EINPROGRESS) } else { Ok(1) };
+        want_eq!(format!("{how}"), r, want);
+        want_eq!(format!("{how}: ring right after the call"), ring_unread(ctx.id),
+            vec![IoEvent { data, obj: &cb as *const Iocb as u64, res: RES_ECANCELED, res2: 0 }]);
+        ctx.wait_events(1, PROMPT)?;
+    }
+    // RESULT mode: the event goes to the caller, not the ring.
+    let mut cb = read_iocb(p.r, &mut buf, 0x200);
+    submit_unblocked(&ctx, &mut cb)?;
+    let mut res = IoEvent::default();
+    let r = cancel_match(k.fd, &mut kaio_cancel_match_args {
+        key: &cb as *const Iocb as u64,
+        result: &mut res as *mut IoEvent as u64,
+        ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_RESULT)
+    });
+    want_eq!("RESULT", r, Ok(0));
+    want_eq!("RESULT event", res, IoEvent { data: 0x200, obj: &cb as *const Iocb as u64, res: RES_ECANCELED, res2: 0 });
+    ctx.no_events(ms(50))?;
+    // Nothing was consumed: a byte written now is all there is.
+    write_all(p.w, b"z")?;
+    set_nonblock(p.r, true);
+    want_eq!("pipe content after the cancels", read_now(p.r, 16), b"z".to_vec());
+    Ok(())
+}
+
+/// CANCEL_MATCH by FD with ALL cancels every read waiting on that file and none on another;
+/// WAIT returns at once (nothing is left running).
+fn polled_rw_cancel_match_by_fd_all() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 32)?;
+    let a = pipe_pair()?;
+    let b = socketpair(libc::SOCK_STREAM, "unix-stream")?;
+    let mut bufs = vec![[0u8; 8]; 10];
+    let mut cbs: Vec<Iocb> = bufs.iter_mut().enumerate().map(|(i, buf)| read_iocb(if i % 2 == 0 { a.r } else { b.r }, buf, i as u64)).collect();
+    for cb in cbs.iter_mut() {
+        submit_unblocked(&ctx, cb)?;
+    }
+    let mut args = kaio_cancel_match_args { fd: a.r, ..cm(ctx.id, KAIO_CANCEL_FD | KAIO_CANCEL_ALL | KAIO_CANCEL_WAIT) };
+    let r = cancel_match(k.fd, &mut args);
+    want_eq!("FD|ALL|WAIT on the pipe", (r, args.nr_running), (Ok(5), 0));
+    let mut evs = ctx.wait_events(5, PROMPT)?;
+    evs.sort_by_key(|e| e.data);
+    for (j, ev) in evs.iter().enumerate() {
+        check_event("cancelled by fd", ev, 2 * j as u64, &cbs[2 * j], RES_ECANCELED)?;
+    }
+    // The socket's reads still wait; data wakes them one by one (a stream socket's read takes
+    // what is there, so send five separate bytes after each completion).
+    for n in 0..5 {
+        write_all(b.w, b"q")?;
+        let ev = ctx.wait_events(1, PROMPT)?;
+        check!(ev[0].data % 2 == 1 && ev[0].res == 1, "socket read {n}: {:?}", ev[0]);
+    }
+    ctx.no_events(ms(20))?;
+    Ok(())
+}
+
+/// A write bigger than a pipe holds: io_submit returns at once; the write completes with every
+/// byte once a reader drained it, in order.
+fn polled_rw_pipe_write_waits_for_room() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let msg: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let mut cb = write_iocb(p.w, &msg, 1);
+    submit_unblocked(&ctx, &mut cb)?;
+    ctx.no_events(ms(50))?;
+    let mut got = Vec::with_capacity(msg.len());
+    let deadline = Instant::now() + PROMPT;
+    while got.len() < msg.len() && Instant::now() < deadline {
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: a valid buffer; blocking read of a pipe with a writer in flight.
+        let n = unsafe { libc::read(p.r, buf.as_mut_ptr().cast(), buf.len()) };
+        check!(n > 0, "read from the pipe: {n}, errno {}", kaio::raw::errno());
+        got.extend_from_slice(&buf[..n as usize]);
+    }
+    check!(got == msg, "the reader got {} bytes, not the {} written in order", got.len(), msg.len());
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("1 MiB write", &ev[0], 1, &cb, msg.len() as i64)?;
+    Ok(())
+}
+
+/// A write that has moved part of its bytes is running: CANCEL_MATCH says EALREADY, and the
+/// write then ends with the count it wrote (as write(2) interrupted by a signal), which is
+/// exactly what the reader gets.
+fn polled_rw_cancel_part_written() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let msg = vec![7u8; 1 << 20];
+    let mut cb = write_iocb(p.w, &msg, 3);
+    submit_unblocked(&ctx, &mut cb)?;
+    ctx.no_events(ms(50))?;
+    let mut args = kaio_cancel_match_args { key: &cb as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT) };
+    let r = cancel_match(k.fd, &mut args);
+    want_eq!("cancel of a part-written write (WAIT)", (r, args.nr_running), (Err(EALREADY), 1));
+    let ev = ctx.wait_events(1, ms(10))?;
+    check!(ev[0].res > 0 && (ev[0].res as usize) < msg.len(), "part-written write ended with {}", ev[0].res);
+    set_nonblock(p.r, true);
+    let mut got = 0usize;
+    loop {
+        let d = read_now(p.r, 65536);
+        if d.is_empty() {
+            break;
+        }
+        got += d.len();
+    }
+    want_eq!("bytes in the pipe vs the write's result", got as i64, ev[0].res);
+    Ok(())
+}
+
+/// Differential: on each kind of file, with data already there (less, as much as, or more
+/// than asked), a polled read's result and bytes equal read(2) of a twin file in the same
+/// state; likewise a write's result equals write(2).
+fn polled_rw_same_as_blocking() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let makers: [fn() -> Result<Pair, String>; 5] = [
+        pipe_pair,
+        || socketpair(libc::SOCK_STREAM, "unix-stream"),
+        || socketpair(libc::SOCK_DGRAM, "unix-dgram"),
+        udp_pair,
+        fifo_pair,
+    ];
+    for make in makers {
+        for (have, ask) in [(10usize, 100usize), (100, 100), (300, 100), (1, 1)] {
+            let (ours, twin) = (make()?, make()?);
+            let data: Vec<u8> = (0..have as u32).map(|i| i as u8).collect();
+            write_all(ours.w, &data)?;
+            write_all(twin.w, &data)?;
+            let mut buf = vec![0u8; ask];
+            let mut cb = read_iocb(ours.r, &mut buf, 5);
+            submit_unblocked(&ctx, &mut cb)?;
+            let ev = ctx.wait_events(1, PROMPT)?;
+            let mut tbuf = vec![0u8; ask];
+            // SAFETY: a valid buffer; data is present so the read does not block.
+            let n = unsafe { libc::read(twin.r, tbuf.as_mut_ptr().cast(), ask) } as i64;
+            want_eq!(format!("{} holding {have}, read {ask}: result vs read(2)", ours.what), ev[0].res, n);
+            want_eq!(format!("{} holding {have}, read {ask}: bytes", ours.what), &buf[..n.max(0) as usize], &tbuf[..n.max(0) as usize]);
+            // What is left is the same too.
+            set_nonblock(ours.r, true);
+            set_nonblock(twin.r, true);
+            want_eq!(format!("{}: left after the read", ours.what), read_now(ours.r, 1024), read_now(twin.r, 1024));
+            // A write that fits.
+            let mut wcb = write_iocb(ours.w, &data, 6);
+            submit_unblocked(&ctx, &mut wcb)?;
+            let ev = ctx.wait_events(1, PROMPT)?;
+            // SAFETY: a valid buffer; the buffer has room.
+            let n = unsafe { libc::write(twin.w, data.as_ptr().cast(), data.len()) } as i64;
+            want_eq!(format!("{}: write of {have} vs write(2)", ours.what), ev[0].res, n);
+        }
+    }
+    Ok(())
+}
+
+/// PREADV/PWRITEV wait the same way; the bytes land across the iovecs in order.
+fn polled_rw_readv_writev() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = socketpair(libc::SOCK_STREAM, "unix-stream")?;
+    let (mut a, mut b, mut c) = ([0u8; 3], [0u8; 4], [0u8; 5]);
+    let iov = [
+        libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: 3 },
+        libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: 4 },
+        libc::iovec { iov_base: c.as_mut_ptr().cast(), iov_len: 5 },
+    ];
+    let mut cb = Iocb { aio_buf: iov.as_ptr() as u64, aio_nbytes: 3, ..iocb(IOCB_CMD_PREADV, p.r, 1) };
+    submit_unblocked(&ctx, &mut cb)?;
+    ctx.no_events(ms(50))?;
+    let src = b"0123456789AB";
+    let wiov = [
+        libc::iovec { iov_base: src.as_ptr() as *mut _, iov_len: 5 },
+        libc::iovec { iov_base: src[5..].as_ptr() as *mut _, iov_len: 7 },
+    ];
+    let mut wcb = Iocb { aio_buf: wiov.as_ptr() as u64, aio_nbytes: 2, ..iocb(IOCB_CMD_PWRITEV, p.w, 2) };
+    submit_unblocked(&ctx, &mut wcb)?;
+    let mut evs = ctx.wait_events(2, PROMPT)?;
+    evs.sort_by_key(|e| e.data);
+    check_event("readv", &evs[0], 1, &cb, 12)?;
+    check_event("writev", &evs[1], 2, &wcb, 12)?;
+    want_eq!("readv bytes", [&a[..], &b[..], &c[..]].concat(), src.to_vec());
+    Ok(())
+}
+
+/// Regular files, O_NONBLOCK files and RWF_NOWAIT requests: as without the flag.
+fn polled_rw_unchanged_files() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    // An O_NONBLOCK pipe: -EAGAIN at once.
+    let p = Pipe::new()?;
+    let mut buf = [0u8; 8];
+    let mut cb = read_iocb(p.r, &mut buf, 1);
+    submit_unblocked(&ctx, &mut cb)?;
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("O_NONBLOCK pipe read", &ev[0], 1, &cb, RES_EAGAIN)?;
+    // RWF_NOWAIT on a blocking pipe: -EAGAIN at once, as natively.
+    let bp = pipe_pair()?;
+    let mut cb = Iocb { aio_rw_flags: libc::RWF_NOWAIT as u32, ..read_iocb(bp.r, &mut buf, 2) };
+    submit_unblocked(&ctx, &mut cb)?;
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("RWF_NOWAIT pipe read", &ev[0], 2, &cb, RES_EAGAIN)?;
+    // A tmpfs file: the read completes inside io_submit (the event is there at return).
+    let path = format!("/tmp/kaio-polled-reg-{}\0", std::process::id());
+    // SAFETY: NUL-terminated path.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o600) };
+    check!(fd >= 0, "open tmpfs file");
+    // SAFETY: as above.
+    unsafe { libc::unlink(path.as_ptr().cast()) };
+    write_all(fd, b"regular")?;
+    let mut cb = read_iocb(fd, &mut buf, 3);
+    cb.aio_offset = 0;
+    check_eq!(ctx.submit1(&mut cb), Ok(1));
+    want_eq!("regular file: event at io_submit's return", ring_unread(ctx.id).len(), 1);
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("regular file read", &ev[0], 3, &cb, 7)?;
+    close(fd);
+    Ok(())
+}
+
+/// The fd is closed (and its number reused) while a read waits: the request keeps its file;
+/// data written to the pipe completes it, and a cancel by FD on the new file finds nothing.
+fn polled_rw_close_fd_while_waiting() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    // SAFETY: dup of an owned fd.
+    let r2 = unsafe { libc::dup(p.r) };
+    let mut buf = [0u8; 8];
+    let mut cb = read_iocb(r2, &mut buf, 9);
+    submit_unblocked(&ctx, &mut cb)?;
+    close(r2);
+    let other = socketpair(libc::SOCK_STREAM, "unix-stream")?;
+    let mut args = kaio_cancel_match_args { fd: other.r, ..cm(ctx.id, KAIO_CANCEL_FD) };
+    want_eq!("cancel by fd of another file", cancel_match(k.fd, &mut args), Err(ENOENT));
+    write_all(p.w, b"late")?;
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("read on a closed fd's file", &ev[0], 9, &cb, 4)?;
+    want_eq!("bytes", &buf[..4], b"late");
+    Ok(())
+}
+
+/// Waiting reads and a part-written write do not hold up io_destroy, the close of /dev/kaio,
+/// or the exit of the process: each returns promptly and the files are left as they were
+/// (nothing read from the pipe later).
+fn polled_rw_teardown_with_waiters() -> CaseResult {
+    for how in ["destroy", "close", "exit"] {
+        let p = pipe_pair()?;
+        let q = pipe_pair()?;
+        let (pr, pw, qw) = (p.r, p.w, q.w);
+        let t = Instant::now();
+        in_child(PROMPT, move || {
+            let k = Kaio::open()?;
+            let ctx = polled_ctx(&k, 32)?;
+            let mut bufs = vec![[0u8; 8]; 8];
+            let mut cbs: Vec<Iocb> = bufs.iter_mut().enumerate().map(|(i, b)| read_iocb(pr, b, i as u64)).collect();
+            for cb in cbs.iter_mut() {
+                submit_unblocked(&ctx, cb)?;
+            }
+            let big = vec![1u8; 1 << 20];
+            let mut w = write_iocb(qw, &big, 100);
+            submit_unblocked(&ctx, &mut w)?;
+            match how {
+                "destroy" => {
+                    want_eq!("io_destroy", ctx.destroy(), Ok(0));
+                }
+                "close" => ctx.forget(),
+                _ => {
+                    // A second descriptor of the same /dev/kaio file keeps the contexts
+                    // until the process exits.
+                    // SAFETY: dup of an owned fd, deliberately leaked.
+                    unsafe { libc::dup(k.fd) };
+                    ctx.forget();
+                }
+            }
+            // `ctx` and then `k` (closing /dev/kaio) are dropped here.
+            Ok(())
+        })
+        .map_err(|e| format!("{how}: {e}"))?;
+        check!(t.elapsed() < PROMPT, "{how}: took {:?}", t.elapsed());
+        // No read is left in flight: a byte written now stays in the pipe.
+        write_all(pw, b"s")?;
+        std::thread::sleep(ms(20));
+        set_nonblock(p.r, true);
+        want_eq!(format!("{how}: pipe content"), read_now(p.r, 8), b"s".to_vec());
+        drop(q);
+    }
+    Ok(())
+}
+
+/// Data arriving races a cancel of the read waiting for it: every round posts exactly one
+/// event, either the byte (then it left the pipe) or -ECANCELED (then it is still there). The
+/// cancel is issued after a delay that sweeps across the write's wake-up and retry.
+fn polled_rw_race_data_vs_cancel() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let (mut got, mut cancelled, mut running) = (0, 0, 0);
+    let t0 = Instant::now();
+    let mut rounds = 0u64;
+    // The round the writer thread is to write in; 0: none; u64::MAX: stop.
+    let turn = std::sync::atomic::AtomicU64::new(0);
+    let written = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| -> CaseResult {
+        s.spawn(|| loop {
+            let t = turn.load(SeqCst);
+            if t == u64::MAX {
+                return;
+            }
+            if t != 0 && written.load(SeqCst) != t {
+                let _ = write_all(p.w, b"d");
+                written.store(t, SeqCst);
+            }
+            std::hint::spin_loop();
+        });
+        let res = (|| -> CaseResult {
+            while rounds < 3000 && t0.elapsed() < Duration::from_secs(8) {
+                rounds += 1;
+                let mut buf = [0u8; 1];
+                let mut cb = read_iocb(p.r, &mut buf, rounds);
+                submit_unblocked(&ctx, &mut cb)?;
+                turn.store(rounds, SeqCst);
+                // 0 to ~300 µs: before the write, during the wake-up, after the read.
+                let spin = Instant::now();
+                let delay = Duration::from_micros((rounds * 7) % 300);
+                while spin.elapsed() < delay {
+                    std::hint::spin_loop();
+                }
+                let mut args = kaio_cancel_match_args { key: &cb as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) };
+                let r = (cancel_match(k.fd, &mut args), args.nr_running);
+                let ev = ctx.wait_events(1, PROMPT).map_err(|e| format!("round {rounds}: {e}"))?;
+                while written.load(SeqCst) != rounds {
+                    std::hint::spin_loop();
+                }
+                set_nonblock(p.r, true);
+                let left = read_now(p.r, 8);
+                set_nonblock(p.r, false);
+                match (r, ev[0].res) {
+                    ((Ok(1), 0), RES_ECANCELED) => {
+                        cancelled += 1;
+                        want_eq!(format!("round {rounds}: cancelled, the byte stays"), left, b"d".to_vec());
+                    }
+                    ((Err(e), _), 1) if e == ENOENT => {
+                        got += 1;
+                        want_eq!(format!("round {rounds}: read, nothing left"), left, Vec::<u8>::new());
+                    }
+                    ((Err(e), 1), res) if e == EALREADY && (res == 1 || res == RES_ECANCELED) => {
+                        // Mid-attempt: the byte was read, or the attempt found nothing and stopped.
+                        running += 1;
+                        let want: &[u8] = if res == 1 { b"" } else { b"d" };
+                        want_eq!(format!("round {rounds}: running, res {res}"), left, want.to_vec());
+                    }
+                    (r, res) => return Err(format!("round {rounds}: cancel {r:?}, event res {res}")),
+                }
+                ctx.no_events(Duration::ZERO)?;
+            }
+            Ok(())
+        })();
+        turn.store(u64::MAX, SeqCst);
+        res
+    })?;
+    eprintln!("# polled_rw_race_data_vs_cancel: {rounds} rounds: {got} read, {cancelled} cancelled, {running} found running");
+    check!(cancelled > 0 && got + running > 0, "the race never went both ways ({got} read, {cancelled} cancelled)");
+    Ok(())
+}
+
+/// Many reads wait on one pipe; bytes arrive one at a time from another thread: each byte
+/// completes exactly one read, none is lost, and the rest are then cancelled together.
+fn polled_rw_many_waiters_one_pipe() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 128)?;
+    let p = pipe_pair()?;
+    let n = 64usize;
+    let mut bufs = vec![[0u8; 1]; n];
+    let mut cbs: Vec<Iocb> = bufs.iter_mut().enumerate().map(|(i, b)| read_iocb(p.r, b, i as u64)).collect();
+    for cb in cbs.iter_mut() {
+        submit_unblocked(&ctx, cb)?;
+    }
+    let sent = 40usize;
+    let done = AtomicUsize::new(0);
+    std::thread::scope(|s| -> CaseResult {
+        s.spawn(|| {
+            for i in 0..sent {
+                let _ = write_all(p.w, &[i as u8]);
+                done.fetch_add(1, SeqCst);
+            }
+        });
+        let evs = ctx.wait_events(sent, PROMPT)?;
+        for ev in &evs {
+            check!(ev.res == 1, "a read completed with {}", ev.res);
+        }
+        Ok(())
+    })?;
+    let mut seen: Vec<u8> = bufs.iter().map(|b| b[0]).collect::<Vec<_>>();
+    seen.sort();
+    let mut args = cm(ctx.id, KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT);
+    want_eq!("cancel the rest", cancel_match(k.fd, &mut args), Ok((n - sent) as i64));
+    let rest = ctx.wait_events(n - sent, PROMPT)?;
+    check!(rest.iter().all(|e| e.res == RES_ECANCELED), "the rest: {rest:?}");
+    // Every byte sent went to exactly one read (the unread buffers hold 0, as does byte 0).
+    let mut want: Vec<u8> = (0..sent as u8).collect();
+    want.extend(std::iter::repeat(0).take(n - sent));
+    want.sort();
+    want_eq!("bytes across the reads", seen, want);
+    Ok(())
+}
