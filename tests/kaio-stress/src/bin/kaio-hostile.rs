@@ -586,7 +586,7 @@ fn argblock(s: &mut Sweep) {
             vec![r(unsafe { kaio::raw::ioctl(b.fd, cmd, pl.addr as *const u8) })]
         });
     }
-    for flags in [1u32, 2, 0x8000_0000, 0xFFFF_FFFF] {
+    for flags in [2u32, 3, 0x8000_0000, 0xFFFF_FFFF] {
         s.kaio(&format!("setup flags {flags:#x}"), Some(Err(libc::EINVAL)), &|b, _| {
             let mut id = 0u64;
             let a = kaio_setup_args { nr_events: 8, flags, ctxp: &mut id as *mut u64 as u64 };

@@ -21,7 +21,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("setup_table_ids_lowest_free", setup_table_ids_lowest_free),
         Case::both("setup_many_contexts_independent", setup_many_contexts_independent),
         Case::both("setup_ring_not_executable", setup_ring_not_executable),
-        Case::kaio("setup_flags_nonzero_einval", setup_flags_nonzero_einval),
+        Case::kaio("setup_flags_unknown_einval", setup_flags_unknown_einval),
         Case::kaio("setup_arg_block_unreadable_efault", setup_arg_block_unreadable_efault),
         Case::kaio("setup_domains_have_separate_tables", setup_domains_have_separate_tables),
     ]
@@ -242,10 +242,11 @@ fn setup_ring_not_executable(b: &dyn Aio, o: &mut Obs) -> CaseResult {
 
 // ---- kaio only: the argument blocks
 
-fn setup_flags_nonzero_einval() -> CaseResult {
+/// Every bit but `KAIO_SETUP_POLLED_RW` (version 2) is `EINVAL`, alone or with it.
+fn setup_flags_unknown_einval() -> CaseResult {
     let k = Kaio::open()?;
     let base = read_u64(KAIO_PARAM_NR)?;
-    for flags in [1u32, 2, 0x8000_0000, u32::MAX] {
+    for flags in [2u32, 3, 0x8000_0000, 0x8000_0001, u32::MAX] {
         let mut z = 0u64;
         let a = kaio_setup_args { nr_events: 1, flags, ctxp: &mut z as *mut u64 as u64 };
         // SAFETY: the block and the ctxp it names are valid.
