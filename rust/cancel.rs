@@ -69,7 +69,7 @@ pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
                     if req.cancellable() {
                         let taken = inflight.unlist(&req);
                         // Dropped after ctx_lock (never the last reference: `req` is one).
-                        let _queue_ref = taken.as_ref().and_then(|r| r.claim());
+                        let _queue_refs = taken.as_ref().map(|r| r.claim());
                         drop(inflight);
                         match taken {
                             Some(req) => Found::Cancelled(req),

@@ -88,6 +88,10 @@ pub(crate) struct Kiocb {
     kind: Kind,
 }
 
+/// The references wait queues held on a request, returned by whoever took its entries off
+/// them, to be dropped once `ctx_lock` is released.
+pub(crate) type QueueRefs = [Option<Arc<Kiocb>>; 2];
+
 /// The operation a request is built for.
 pub(crate) enum Op {
     Delay(u64),
@@ -223,16 +227,16 @@ impl Kiocb {
     /// operation is stopped and will not complete the request; the caller posts the event
     /// ([`Kiocb::cancelled_res`]) once `ctx_lock` is dropped. Returns a reference to drop
     /// after the lock.
-    pub(crate) fn claim(self: &Arc<Self>) -> Option<Arc<Kiocb>> {
+    pub(crate) fn claim(self: &Arc<Self>) -> QueueRefs {
         self.claimed.store(true, Ordering::Relaxed);
         match self.kind {
             Kind::Delay => {
                 self.delay.claim();
-                None
+                [None, None]
             }
-            Kind::Poll => poll::claim(self),
+            Kind::Poll => [poll::claim(self), None],
             Kind::PolledRw => polled_rw::claim(self),
-            Kind::Rw | Kind::Fsync => None,
+            Kind::Rw | Kind::Fsync => [None, None],
         }
     }
 

@@ -18,11 +18,13 @@
 //! teardown sweep (ctx_lock): stop requested
 //! ```
 //!
-//! Whoever takes the entry off the queue owns the next attempt: the wake-up (through the
-//! worker), the attempting owner itself when the file was ready already, or a stop request. So
-//! exactly one attempt runs at a time and no wake-up is lost. `state` changes only under
-//! `ctx_lock`. Files that ignore `IOCB_NOWAIT` are polled first, then read or written once,
-//! blocking, in the worker (never in `io_submit`); from then on they are running.
+//! A file may wait on two queues (a FIFO open for reading and writing, a tty): the request
+//! then has an entry on each. Arming sets `armed`; whoever swaps it back to 0 owns the next
+//! attempt: a wake-up (through the worker), the attempting owner itself when the file was
+//! ready already, or a stop request. So exactly one attempt runs at a time, no wake-up is
+//! lost, and `armed != 0` means no attempt runs. `state` changes only under `ctx_lock`. Files
+//! that ignore `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the
+//! worker (never in `io_submit`); from then on they are running.
 //!
 //! A partial read completes, as `read(2)` does; a write goes on until everything is written
 //! (a blocking `write(2)`), and a stop ends it with the count written so far.
@@ -32,7 +34,7 @@ use crate::req::Kiocb;
 use crate::sys::{
     cred::Creds,
     mm::MmRef,
-    poll::{Waker, EPOLLERR, EPOLLHUP, POLLFREE},
+    poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     rw::{Attempt, Dir, HeldBuf, Waiting},
 };
 use crate::uapi::Iocb;
@@ -65,8 +67,13 @@ pub(crate) struct PolledRw {
     block_next: AtomicBool,
     /// Bytes a write has moved in earlier attempts.
     moved: AtomicI64,
-    /// The events the entry waits for.
+    /// The events the entries wait for.
     events: AtomicU32,
+    /// Non-zero from arming until someone takes the next attempt (see above).
+    armed: AtomicU32,
+    /// The entry for a second queue (the first is the request's `poll`).
+    #[pin]
+    second: PollWait<Kiocb>,
     /// The user buffer, imported once; used by the one attempting owner.
     #[pin]
     held: Mutex<Pin<KBox<HeldBuf>>>,
@@ -90,6 +97,8 @@ impl PolledRw {
                 block_next: AtomicBool::new(false),
                 moved: AtomicI64::new(0),
                 events: AtomicU32::new(0),
+                armed: AtomicU32::new(0),
+                second <- PollWait::new(),
                 held <- new_mutex!(held, "kaio::polled_rw::held"),
                 mm,
                 creds,
@@ -202,7 +211,7 @@ fn attempts(req: Arc<Kiocb>, in_worker: bool) {
     }
 }
 
-/// Registers the entry on the file's queue for the transfer's direction; parks the request
+/// Registers the entries on the file's queues for the transfer's direction; parks the request
 /// there unless the file is ready already.
 fn arm(req: &Arc<Kiocb>) -> Armed {
     let p = polled(req);
@@ -213,30 +222,39 @@ fn arm(req: &Arc<Kiocb>) -> Armed {
         | EPOLLHUP;
     p.events.store(events, Ordering::Relaxed);
     let Some(file) = req.rw.file() else { return Armed::NoQueue };
-    let armed = req.poll.arm(req, file, events);
-    if !armed.queued {
-        return Armed::NoQueue;
-    }
-    let usable = armed.error == 0;
+    // Before the entries are visible: a wake-up during `vfs_poll` may take the next attempt.
+    p.armed.store(1, Ordering::Release);
+    let armed = req.poll.arm_pair(&p.second, req, file, events);
+    let usable = armed.queued && armed.error == 0;
     let ready = armed.mask & events != 0;
     let taken;
     let outcome;
     {
         let _inflight = req.ctx.inflight.lock();
-        let Some(queue) = req.poll.lock_queue() else {
-            // A wake-up took the entry and queued the worker, which goes on.
-            return Armed::Parked;
-        };
         if usable && !ready && !p.stop.load(Ordering::Acquire) {
-            p.state.store(WAITING, Ordering::Relaxed);
+            if p.armed.load(Ordering::Acquire) != 0 {
+                p.state.store(WAITING, Ordering::Relaxed);
+            }
+            // Otherwise a wake-up took the next attempt: its worker goes on.
             return Armed::Parked;
         }
-        taken = queue.detach();
+        if p.armed.swap(0, Ordering::AcqRel) == 0 {
+            return Armed::Parked;
+        }
+        p.state.store(RUNNING, Ordering::Relaxed);
+        taken = detach_entries(req);
         outcome = if usable { Armed::Again } else { Armed::NoQueue };
     }
-    // Never the last reference: `req` is one.
+    // Never the last references: `req` is one.
     drop(taken);
     outcome
+}
+
+/// Takes the entries off their queues, under `ctx_lock`; returns the queue references, to be
+/// dropped after it.
+fn detach_entries(req: &Kiocb) -> [Option<Arc<Kiocb>>; 2] {
+    let p = polled(req);
+    [req.poll.lock_queue().and_then(|q| q.detach()), p.second.lock_queue().and_then(|q| q.detach())]
 }
 
 fn queue_worker(req: Arc<Kiocb>) {
@@ -264,8 +282,8 @@ fn finish_stopped(req: Arc<Kiocb>) {
     finish(req, ECANCELED);
 }
 
-/// The wake function: takes the entry off the queue and queues the worker, which owns the
-/// next attempt. Queue lock held, any context.
+/// The wake function: takes this entry off its queue and, unless someone took it already,
+/// the next attempt, queueing the worker. Queue lock held, any context.
 pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     let p = polled(req);
     let taken = if mask & POLLFREE != 0 {
@@ -277,30 +295,38 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
         waker.detach()
     };
     if let Some(owner) = taken {
-        req.work.queue(owner);
+        if p.armed.swap(0, Ordering::AcqRel) != 0 {
+            req.work.queue(owner);
+        }
+        // Else another entry's wake-up, a stop or the owner took it; this entry is done.
     }
     1
 }
 
 /// The worker: the next attempt, unless a cancel claimed the request.
 pub(crate) fn work(req: Arc<Kiocb>) {
-    {
+    let taken = {
         let _inflight = req.ctx.inflight.lock();
         let p = polled(&req);
         if p.state.load(Ordering::Relaxed) == CLAIMED {
             return;
         }
         p.state.store(RUNNING, Ordering::Relaxed);
-    }
+        // The other entry, if the file has two queues.
+        detach_entries(&req)
+    };
+    drop(taken);
     attempts(req, true);
 }
 
 /// A cancel ioctl's claim, under `ctx_lock`, of a cancellable request taken off the index:
-/// the entry leaves its queue, and a worker already queued finds it claimed. Returns the
-/// queue's reference, to be dropped after `ctx_lock`.
-pub(crate) fn claim(req: &Arc<Kiocb>) -> Option<Arc<Kiocb>> {
-    polled(req).state.store(CLAIMED, Ordering::Relaxed);
-    req.poll.lock_queue().and_then(|q| q.detach())
+/// the entries leave their queues, and a worker already queued finds it claimed. Returns the
+/// queue references, to be dropped after `ctx_lock`.
+pub(crate) fn claim(req: &Arc<Kiocb>) -> [Option<Arc<Kiocb>>; 2] {
+    let p = polled(req);
+    p.state.store(CLAIMED, Ordering::Relaxed);
+    p.armed.store(0, Ordering::Release);
+    detach_entries(req)
 }
 
 /// Asks the request to end at its next wait, under `ctx_lock` (a cancel that found it running,
@@ -308,13 +334,13 @@ pub(crate) fn claim(req: &Arc<Kiocb>) -> Option<Arc<Kiocb>> {
 pub(crate) fn stop(req: &Arc<Kiocb>) {
     let p = polled(req);
     p.stop.store(true, Ordering::Release);
-    if p.state.load(Ordering::Relaxed) != WAITING {
-        // Running: the owner sees `stop` before it parks again (it checks under ctx_lock).
+    if p.state.load(Ordering::Relaxed) != WAITING || p.armed.swap(0, Ordering::AcqRel) == 0 {
+        // Someone owns the next attempt (running, or a queued worker): it sees `stop` before
+        // it parks again (checked under ctx_lock).
         return;
     }
-    let taken = req.poll.lock_queue().and_then(|q| q.detach());
-    if let Some(owner) = taken {
-        req.work.queue(owner);
-    }
-    // Otherwise a wake-up took the entry and the worker is queued: it sees `stop`.
+    let [first, second] = detach_entries(req);
+    // Any reference does for the worker; without the entries' (cannot be: they were armed and
+    // nobody took them), a new one.
+    req.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
 }

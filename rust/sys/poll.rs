@@ -68,9 +68,10 @@ unsafe impl<T: PollWake> Sync for PollWait<T> {}
 pub(crate) struct Armed {
     /// What the file reported ready, before masking.
     pub(crate) mask: u32,
-    /// The entry was added to a queue.
+    /// The entry was added to a queue (with [`PollWait::arm_pair`]: the first one was).
     pub(crate) queued: bool,
-    /// `-EINVAL` if the file wanted several queues, or none and nothing is ready; else 0.
+    /// `-EINVAL` if the file wanted more queues than entries were given, or none and nothing
+    /// is ready; else 0.
     pub(crate) error: i32,
 }
 
@@ -79,6 +80,8 @@ pub(crate) struct Armed {
 struct Table<T: PollWake> {
     pt: bindings::poll_table_struct,
     wait: *const PollWait<T>,
+    /// A second entry for a second queue, or null.
+    second: *const PollWait<T>,
     queued: bool,
     error: c_int,
 }
@@ -104,12 +107,26 @@ impl<T: PollWake> PollWait<T> {
     /// `vfs_poll(file, table)` with a queue function that adds the entry to the first queue
     /// the file offers (the entry then holds `owner`) and records an error for any further one.
     pub(crate) fn arm(&self, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
-        // The queue reference must be in place before the entry is visible to wakers.
-        // One registration per entry: the slot is empty.
+        self.arm_with(None, owner, file, events)
+    }
+
+    /// As [`PollWait::arm`], with `second` taking a second queue if the file offers one (as a
+    /// FIFO open for reading and writing, or a tty, does); only a third is an error.
+    pub(crate) fn arm_pair(&self, second: &PollWait<T>, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
+        self.arm_with(Some(second), owner, file, events)
+    }
+
+    fn arm_with(&self, second: Option<&PollWait<T>>, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
+        // The queue reference must be in place before an entry is visible to wakers.
+        // One registration per entry: the slots are empty.
         let _ = self.owner.put(owner.clone());
+        if let Some(w) = second {
+            let _ = w.owner.put(owner.clone());
+        }
         let mut table = Table::<T> {
             pt: bindings::poll_table_struct { _qproc: Some(queue_proc::<T>), _key: events },
             wait: self,
+            second: second.map_or(ptr::null(), |w| w as *const PollWait<T>),
             queued: false,
             error: -(kernel::bindings::EINVAL as c_int),
         };
@@ -118,6 +135,10 @@ impl<T: PollWake> PollWait<T> {
         if !table.queued {
             // Never visible to a waker: take the queue reference back.
             drop(self.owner.take());
+        }
+        if let (Some(w), false) = (second, table.second.is_null()) {
+            // The second entry got no queue: never visible to a waker.
+            drop(w.owner.take());
         }
         Armed { mask, queued: table.queued, error: table.error }
     }
@@ -214,15 +235,20 @@ unsafe extern "C" fn queue_proc<T: PollWake>(
 ) {
     // SAFETY: `pt` is the first field of a `Table<T>` (repr C) on `arm`'s stack.
     let table = unsafe { &mut *pt.cast::<Table<T>>() };
-    // Several queues per file are not supported.
-    if table.queued {
+    let wait_ptr = if !table.queued {
+        table.queued = true;
+        table.error = 0;
+        table.wait
+    } else if !table.second.is_null() {
+        // The second entry takes this queue; `second` is null from now on.
+        core::mem::replace(&mut table.second, ptr::null())
+    } else {
+        // More queues than entries: not supported.
         table.error = -(kernel::bindings::EINVAL as c_int);
         return;
-    }
-    table.queued = true;
-    table.error = 0;
-    // SAFETY: `wait` points at the `PollWait` whose `arm` is running.
-    let wait = unsafe { &*table.wait };
+    };
+    // SAFETY: `wait_ptr` points at a `PollWait` given to the running `arm_with`.
+    let wait = unsafe { &*wait_ptr };
     // INVARIANT: `head` set before the entry goes on the queue.
     wait.head.store(head, Ordering::Release);
     // SAFETY: a valid queue and an initialised, unqueued entry that stays pinned while queued

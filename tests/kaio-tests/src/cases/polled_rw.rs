@@ -30,6 +30,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_teardown_with_waiters", polled_rw_teardown_with_waiters),
         Case::kaio("polled_rw_race_data_vs_cancel", polled_rw_race_data_vs_cancel),
         Case::kaio("polled_rw_many_waiters_one_pipe", polled_rw_many_waiters_one_pipe),
+        Case::kaio("polled_rw_two_queue_files", polled_rw_two_queue_files),
     ]
 }
 
@@ -702,5 +703,70 @@ fn polled_rw_many_waiters_one_pipe() -> CaseResult {
     want.extend(std::iter::repeat(0).take(n - sent));
     want.sort();
     want_eq!("bytes across the reads", seen, want);
+    Ok(())
+}
+
+/// A pseudo-terminal: the master, and the slave in raw mode (bytes pass one by one).
+fn pty_pair() -> Result<Pair, String> {
+    // SAFETY: plain libc calls on fds we own; ptsname's buffer is copied at once.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if m < 0 || libc::grantpt(m) < 0 || libc::unlockpt(m) < 0 {
+            return Err(format!("posix_openpt: errno {} (devpts mounted?)", kaio::raw::errno()));
+        }
+        let name = libc::ptsname(m);
+        check!(!name.is_null(), "ptsname");
+        let sl = libc::open(name, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        check!(sl >= 0, "open pty slave: errno {}", kaio::raw::errno());
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(sl, &mut t);
+        libc::cfmakeraw(&mut t);
+        libc::tcsetattr(sl, libc::TCSANOW, &t);
+        Ok(Pair { r: sl, w: m, what: "pty" })
+    }
+}
+
+/// Files that wait on two queues: a FIFO open for reading and writing (IOCB_NOWAIT attempts)
+/// and a pty slave (a tty: poll, then a blocking read in the worker). A read waits and is
+/// cancellable with no byte taken; then data completes it; a FIFO write bigger than the pipe
+/// waits for room on the second queue and completes once drained.
+fn polled_rw_two_queue_files() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    for p in [fifo_pair()?, pty_pair()?] {
+        let what = p.what;
+        let mut buf = [0u8; 32];
+        let mut cb = read_iocb(p.r, &mut buf, 1);
+        submit_unblocked(&ctx, &mut cb).map_err(|e| format!("{what}: {e}"))?;
+        ctx.no_events(ms(50)).map_err(|e| format!("{what}: {e}"))?;
+        let mut args = kaio_cancel_match_args { key: &cb as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) };
+        want_eq!(format!("{what}: cancel of the waiting read"), cancel_match(k.fd, &mut args), Ok(1));
+        let ev = ctx.wait_events(1, PROMPT)?;
+        check_event(what, &ev[0], 1, &cb, RES_ECANCELED)?;
+        let mut cb = read_iocb(p.r, &mut buf, 2);
+        submit_unblocked(&ctx, &mut cb).map_err(|e| format!("{what}: {e}"))?;
+        ctx.no_events(ms(50)).map_err(|e| format!("{what}: {e}"))?;
+        write_all(p.w, b"xyz")?;
+        let ev = ctx.wait_events(1, PROMPT).map_err(|e| format!("{what}: {e}"))?;
+        check_event(what, &ev[0], 2, &cb, 3)?;
+        want_eq!(format!("{what}: bytes"), &buf[..3], b"xyz");
+    }
+    let p = fifo_pair()?;
+    let msg = vec![3u8; 256 * 1024];
+    let mut cb = write_iocb(p.w, &msg, 3);
+    submit_unblocked(&ctx, &mut cb)?;
+    ctx.no_events(ms(50))?;
+    let mut got = 0usize;
+    let deadline = Instant::now() + PROMPT;
+    while got < msg.len() && Instant::now() < deadline {
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: a valid buffer; the FIFO has a writer in flight.
+        let n = unsafe { libc::read(p.r, buf.as_mut_ptr().cast(), buf.len()) };
+        check!(n > 0, "read from the FIFO: {n}");
+        got += n as usize;
+    }
+    want_eq!("bytes through the FIFO", got, msg.len());
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("FIFO write", &ev[0], 3, &cb, msg.len() as i64)?;
     Ok(())
 }
