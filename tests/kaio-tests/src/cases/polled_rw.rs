@@ -31,6 +31,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_race_data_vs_cancel", polled_rw_race_data_vs_cancel),
         Case::kaio("polled_rw_many_waiters_one_pipe", polled_rw_many_waiters_one_pipe),
         Case::kaio("polled_rw_two_queue_files", polled_rw_two_queue_files),
+        Case::kaio("polled_rw_pollfree_signalfd", polled_rw_pollfree_signalfd),
     ]
 }
 
@@ -768,5 +769,98 @@ fn polled_rw_two_queue_files() -> CaseResult {
     want_eq!("bytes through the FIFO", got, msg.len());
     let ev = ctx.wait_events(1, PROMPT)?;
     check_event("FIFO write", &ev[0], 3, &cb, msg.len() as i64)?;
+    Ok(())
+}
+
+/// What a CLONE_VM child of `polled_rw_pollfree_signalfd` shares with its parent.
+#[repr(C)]
+struct PollfreeChild {
+    dev: RawFd,
+    ctx: u64,
+    buf: [u8; 128],
+    cb: Iocb,
+    ptr: *mut Iocb,
+    submit_ret: std::sync::atomic::AtomicI64,
+    go: std::sync::atomic::AtomicBool,
+}
+
+extern "C" fn pollfree_child(arg: *mut libc::c_void) -> libc::c_int {
+    // Only raw system calls: this task shares the parent's memory (and its TLS).
+    // SAFETY: the parent keeps the block alive until it has reaped this child.
+    let a = unsafe { &mut *(arg as *mut PollfreeChild) };
+    let set: u64 = 1 << (libc::SIGUSR2 - 1);
+    // SAFETY: raw system calls with valid pointers into the shared block or this stack.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &set as *const u64, 0usize, 8usize);
+        // Blocking (no SFD_NONBLOCK): the read waits, on this task's sighand queue.
+        let sfd = libc::syscall(libc::SYS_signalfd4, -1, &set as *const u64, 8usize, libc::SFD_CLOEXEC);
+        a.cb = Iocb { aio_buf: a.buf.as_mut_ptr() as u64, aio_nbytes: 128, ..iocb(IOCB_CMD_PREAD, sfd as RawFd, 0x5f) };
+        a.ptr = &mut a.cb;
+        let args = kaio_submit_args { ctx_id: a.ctx, nr: 1, iocbpp: &a.ptr as *const *mut Iocb as u64 };
+        let r = libc::syscall(libc::SYS_ioctl, a.dev, KAIO_IOC_SUBMIT as libc::c_ulong, &args as *const kaio_submit_args);
+        a.submit_ret.store(if sfd < 0 { -1000 } else { r as i64 }, SeqCst);
+        while !a.go.load(SeqCst) {
+            libc::syscall(libc::SYS_sched_yield);
+        }
+    }
+    0
+}
+
+/// POLLFREE: a CLONE_VM child (same mm, its own sighand) reads its blocking signalfd through
+/// the parent's POLLED_RW context and exits; reaping it frees the sighand, whose signalfd
+/// queue is woken with POLLFREE while the read waits on it. The read ends with -ECANCELED
+/// (the queue is gone; the retry finds nothing), once, and nothing touches the freed queue
+/// (KASAN in the debug guest). Also with the read cancelled while the child is reaped.
+fn polled_rw_pollfree_signalfd() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let mut stack = vec![0u8; 256 * 1024];
+    let top = ((stack.as_mut_ptr() as usize + stack.len()) & !15) as *mut libc::c_void;
+    for round in 0..20 {
+        let mut a = Box::new(PollfreeChild {
+            dev: k.fd,
+            ctx: ctx.id,
+            buf: [0; 128],
+            cb: Iocb::default(),
+            ptr: std::ptr::null_mut(),
+            submit_ret: std::sync::atomic::AtomicI64::new(i64::MIN),
+            go: std::sync::atomic::AtomicBool::new(false),
+        });
+        let ap = &mut *a as *mut PollfreeChild as *mut libc::c_void;
+        // SAFETY: a CLONE_VM child on its own stack making only raw system calls; reaped below
+        // before the stack and the block go away.
+        let pid = unsafe { libc::clone(pollfree_child, top, libc::CLONE_VM | libc::SIGCHLD, ap) };
+        check!(pid > 0, "clone: errno {}", kaio::raw::errno());
+        let t0 = Instant::now();
+        while a.submit_ret.load(SeqCst) == i64::MIN && t0.elapsed() < PROMPT {
+            std::thread::yield_now();
+        }
+        let sr = a.submit_ret.load(SeqCst);
+        let hammer = round % 2 == 1;
+        let cancel = || {
+            let mut args = kaio_cancel_match_args { key: 0x5f, ..cm(ctx.id, KAIO_CANCEL_DATA) };
+            cancel_match(k.fd, &mut args)
+        };
+        let early = if sr == 1 { ctx.getev(0, 8, Some(ts(0, 10_000_000))) } else { Ok(vec![]) };
+        a.go.store(true, SeqCst);
+        let (mut status, w, cancelled) = std::thread::scope(|s| {
+            let h = hammer.then(|| s.spawn(cancel));
+            let mut status = 0;
+            // SAFETY: reaps our child; this frees its sighand (POLLFREE).
+            let w = unsafe { libc::waitpid(pid, &mut status, 0) };
+            (status, w, h.map(|h| h.join().unwrap_or(Err(EINVAL))))
+        });
+        check!(sr == 1, "round {round}: the child's submit returned {sr}");
+        want_eq!(format!("round {round}: events before POLLFREE"), early, Ok(vec![]));
+        check!(w == pid, "round {round}: waitpid = {w}");
+        let ev = ctx.wait_events(1, PROMPT).map_err(|e| format!("round {round}: after POLLFREE: {e}"))?;
+        want_eq!(format!("round {round}: event"), (ev[0].data, ev[0].obj, ev[0].res), (0x5f, &a.cb as *const Iocb as u64, RES_ECANCELED));
+        if let Some(c) = cancelled {
+            check!(c == Ok(1) || c == Err(ENOENT) || c == Err(EALREADY), "round {round}: cancel racing POLLFREE: {c:?}");
+        }
+        ctx.no_events(Duration::ZERO).map_err(|e| format!("round {round}: {e}"))?;
+        status = status & 0xffff;
+        check!(status == 0, "round {round}: child status {status:#x}");
+    }
     Ok(())
 }
