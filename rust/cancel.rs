@@ -152,6 +152,7 @@ fn deliver(req: Arc<Kiocb>, result: Option<u64>) -> Result {
     let event: IoEvent = req.event(res);
     match UserSlice::new(user as usize, core::mem::size_of::<IoEvent>()).writer().write(&event) {
         Ok(()) => {
+            req.trace_event(res);
             req.ctx.release_slot();
             Ok(())
         }

@@ -372,6 +372,7 @@ impl Kioctx {
                 match inflight.find(&any, from, u64::MAX) {
                     Step::Match(req, next) => {
                         from = next;
+                        req.mark_swept();
                         if !req.swept_off() {
                             // Left listed until its event; a polled read/write is stopped.
                             req.stop();

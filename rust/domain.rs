@@ -7,6 +7,7 @@
 use crate::ctx::{Geometry, Kioctx};
 use crate::limits;
 use crate::sys::{
+    trace,
     file::{File, VmArea},
     mm::{self, MmId},
     mmu_notifier::{MmRelease, MmWatch},
@@ -98,6 +99,7 @@ impl Domain {
             return Err(e);
         }
         let id = ctx.user_id() as u64;
+        trace::setup(id, geometry.nr_events, geometry.size as u64);
         if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
             // As Linux: the context is fully torn down (without waiting) before EFAULT.
             let _ = this.kill(&ctx, true);
@@ -202,6 +204,8 @@ impl Domain {
     /// The part of `kill_ioctx` after the context left the table.
     fn finish_kill(&self, retired: &Retired<Arc<Kioctx>>, unmap: bool) {
         let Some(ctx) = retired.clone_arc() else { return };
+        let in_flight = ctx.inflight.lock().len();
+        trace::destroy(ctx.user_id() as u64, in_flight as u64);
         limits::uncharge(ctx.max_reqs());
         if unmap {
             self.unmap_ring(&ctx);

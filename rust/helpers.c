@@ -123,3 +123,5 @@ void kaio_save_sigmask(void) { current->saved_sigmask = current->blocked; }
 void kaio_set_restore_sigmask(void) { set_restore_sigmask(); }
 bool kaio_test_and_clear_restore_sigmask(void) { return test_and_clear_restore_sigmask(); }
 sigset_t *kaio_saved_sigmask(void) { return &current->saved_sigmask; }
+
+u64 kaio_ktime_get_ns(void) { return ktime_get_ns(); }

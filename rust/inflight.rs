@@ -103,11 +103,13 @@ pub(crate) enum Step {
 pub(crate) struct InFlight {
     forest: Forest<Kiocb, TREES>,
     next_seq: u64,
+    /// Requests listed now.
+    len: usize,
 }
 
 impl InFlight {
     pub(crate) fn new() -> Self {
-        InFlight { forest: Forest::new(), next_seq: 1 }
+        InFlight { forest: Forest::new(), next_seq: 1, len: 0 }
     }
 
     /// Lists `req` under the next sequence number (`list_add_tail`).
@@ -117,13 +119,24 @@ impl InFlight {
         // A request is listed once, in its own context's index.
         if self.forest.insert(req.clone()).is_err() {
             kernel::pr_warn!("kaio: request listed twice\n");
+        } else {
+            self.len += 1;
         }
+    }
+
+    /// How many requests are listed.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Takes `req` off the index (`list_del_init`): `None` if it is not listed (never, or
     /// already taken off by a cancel, the teardown sweep or its own completion).
     pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
-        self.forest.remove(req)
+        let taken = self.forest.remove(req);
+        if taken.is_some() {
+            self.len -= 1;
+        }
+        taken
     }
 
     /// The sequence number the next listed request gets: requests below it are the ones in

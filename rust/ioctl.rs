@@ -11,7 +11,7 @@ use crate::domain::Domain;
 use crate::errors::{ealready, einprogress};
 use crate::inflight::Selector;
 use crate::req;
-use crate::sys::{fd::FileRef, file::File, signal};
+use crate::sys::{fd::FileRef, file::File, signal, trace};
 use crate::uapi::*;
 use core::mem::size_of;
 use kernel::{
@@ -38,12 +38,55 @@ pub(crate) fn dispatch(domain: ArcBorrow<'_, Domain>, file: &File, cmd: u32, arg
         }
         KAIO_IOC_DESTROY => domain.destroy(args::<kaio_destroy_args>(arg)?.ctx_id),
         KAIO_IOC_SUBMIT => submit(&domain, args(arg)?),
-        KAIO_IOC_GETEVENTS => getevents(&domain, args(arg)?),
-        KAIO_IOC_CANCEL => cancel(&domain, args(arg)?),
-        KAIO_IOC_CANCEL_MATCH => cancel_match(&domain, arg),
-        KAIO_IOC_PGETEVENTS => pgetevents(&domain, args(arg)?),
+        KAIO_IOC_GETEVENTS => {
+            let a: kaio_getevents_args = args(arg)?;
+            traced_getevents(a.ctx_id, a.min_nr, a.nr, || getevents(&domain, a))
+        }
+        KAIO_IOC_CANCEL => {
+            let a: kaio_cancel_args = args(arg)?;
+            let mut out = cancel::Outcome::default();
+            let r = cancel(&domain, a, &mut out);
+            trace_cancel(a.ctx_id, a.iocb, a.result, 0, &r, &out);
+            r
+        }
+        KAIO_IOC_CANCEL_MATCH => {
+            let a: kaio_cancel_match_args = args(arg)?;
+            let mut out = cancel::Outcome::default();
+            let r = cancel_match(&domain, arg, a, &mut out);
+            let iocb = if a.flags & KAIO_CANCEL_IOCB != 0 { a.key } else { 0 };
+            trace_cancel(a.ctx_id, iocb, a.result, a.flags, &r, &out);
+            r
+        }
+        KAIO_IOC_PGETEVENTS => {
+            let a: kaio_pgetevents_args = args(arg)?;
+            traced_getevents(a.ctx_id, a.min_nr, a.nr, || pgetevents(&domain, a))
+        }
         _ => Err(ENOTTY),
     }
+}
+
+/// The return value of an ioctl as the trace records it: the count, or the negative errno.
+fn ret_of(r: &Result<isize>) -> i64 {
+    match r {
+        Ok(n) => *n as i64,
+        Err(e) => i64::from(e.to_errno()),
+    }
+}
+
+/// Runs a getevents call and records it (`kaio_getevents`), timing it only when the event is
+/// enabled.
+fn traced_getevents(ctx_id: u64, min_nr: i64, nr: i64, call: impl FnOnce() -> Result<isize>) -> Result<isize> {
+    if !trace::getevents_enabled() {
+        return call();
+    }
+    let t0 = trace::now_ns();
+    let r = call();
+    trace::getevents(ctx_id, min_nr, nr, ret_of(&r), trace::now_ns().saturating_sub(t0));
+    r
+}
+
+fn trace_cancel(ctx_id: u64, iocb: u64, result: u64, flags: u32, r: &Result<isize>, out: &cancel::Outcome) {
+    trace::cancel(ctx_id, iocb, result, flags, ret_of(r), out.cancelled + out.running, out.cancelled, out.running);
 }
 
 /// `io_submit`: accepted iocbs stay accepted; the count is returned if any was, else the first
@@ -139,7 +182,7 @@ fn pgetevents(domain: &Domain, a: kaio_pgetevents_args) -> Result<isize> {
 
 /// `io_cancel` (AIO-SEMANTICS §9): `-EINPROGRESS` on success, the event is in the ring when
 /// the call returns; `result` is never touched.
-fn cancel(domain: &Domain, a: kaio_cancel_args) -> Result<isize> {
+fn cancel(domain: &Domain, a: kaio_cancel_args, out: &mut cancel::Outcome) -> Result<isize> {
     let key_at = (a.iocb as usize).wrapping_add(core::mem::offset_of!(Iocb, aio_key));
     let key: u32 = UserSlice::new(key_at, size_of::<u32>()).reader().read()?;
     if key != KIOCB_KEY {
@@ -153,7 +196,8 @@ fn cancel(domain: &Domain, a: kaio_cancel_args) -> Result<isize> {
         wait: None,
         result: None,
     };
-    match cancel::run(&ctx, &c).0.cancelled {
+    *out = cancel::run(&ctx, &c).0;
+    match out.cancelled {
         0 => Err(EINVAL),
         _ => Err(einprogress()),
     }
@@ -166,8 +210,7 @@ const CANCEL_FLAGS: u32 =
 /// `KAIO_IOC_CANCEL_MATCH` (ABI version 2): the flags and reserved fields, the selector
 /// combination, the WAIT timeout, the lookup, the file; then the cancel, and `nr_running`
 /// written back on every return after the lookup.
-fn cancel_match(domain: &Domain, arg: usize) -> Result<isize> {
-    let a: kaio_cancel_match_args = args(arg)?;
+fn cancel_match(domain: &Domain, arg: usize, a: kaio_cancel_match_args, out: &mut cancel::Outcome) -> Result<isize> {
     let f = a.flags;
     if f & !CANCEL_FLAGS != 0 || a.reserved1 != 0 || a.reserved2 != [0, 0] {
         return Err(EINVAL);
@@ -216,6 +259,8 @@ fn cancel_match(domain: &Domain, arg: usize) -> Result<isize> {
     };
     drop(file);
     drop(ctx);
+    *out = outcome;
+    let outcome = &*out;
     // Should the block have become unwritable meanwhile, an event already in `*result` still
     // makes the call a success; otherwise the events are in the ring and EFAULT loses none.
     if write_running(outcome.running).is_err() && !(result_mode && outcome.cancelled != 0) {

@@ -88,4 +88,15 @@ void kaio_set_restore_sigmask(void);
 bool kaio_test_and_clear_restore_sigmask(void);
 sigset_t *kaio_saved_sigmask(void);
 
+/* Tracepoints (rust/trace/trace.c). */
+void kaio_trace_setup(u64 ctx_id, u32 nr_events, u64 ring_size);
+void kaio_trace_destroy(u64 ctx_id, u64 in_flight);
+void kaio_trace_submit(u64 ctx_id, u64 iocb, u64 data, u16 opcode, s32 fd, s64 result);
+void kaio_trace_complete(u64 ctx_id, u64 iocb, u64 data, s64 res, s64 res2, u8 how);
+void kaio_trace_cancel(u64 ctx_id, u64 iocb, u64 result, u32 flags, s64 ret, u32 matched,
+		       u32 cancelled, u32 running);
+bool kaio_trace_getevents_enabled(void);
+void kaio_trace_getevents(u64 ctx_id, s64 min_nr, s64 nr, s64 returned, u64 waited_ns);
+u64 kaio_ktime_get_ns(void);
+
 #endif /* KAIO_HELPERS_H */

@@ -36,6 +36,7 @@ use crate::sys::{
     poll::{PollWait, PollWake, Waker},
     rb_forest::Links,
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
+    trace::{self, How},
     work::{Work, WorkCallback},
 };
 use crate::uapi::*;
@@ -66,6 +67,8 @@ pub(crate) struct Kiocb {
     posted: AtomicBool,
     /// A cancel ioctl took the request: its operation must not complete it.
     claimed: AtomicBool,
+    /// The teardown sweep reached it (for the trace's `how`).
+    swept: AtomicBool,
     /// `IOCB_FLAG_RESFD`: signalled after the event is posted.
     eventfd: Option<EventFd>,
     /// `KAIO_CMD_DELAY`'s timer (idle for other opcodes).
@@ -131,6 +134,7 @@ impl Kiocb {
             file_key,
             posted: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
+            swept: AtomicBool::new(false),
             eventfd,
             delay <- Delay::new(delay_ns),
             rw <- RwKiocb::new(file, dir),
@@ -198,6 +202,28 @@ impl Kiocb {
         }
     }
 
+    /// The teardown sweep reached the request (under `ctx_lock`).
+    pub(crate) fn mark_swept(&self) {
+        self.swept.store(true, Ordering::Relaxed);
+    }
+
+    /// Why the event is posted now, for the trace.
+    fn how(&self) -> How {
+        if self.is_claimed() {
+            How::Cancelled
+        } else if self.swept.load(Ordering::Relaxed) {
+            How::Teardown
+        } else {
+            How::Normal
+        }
+    }
+
+    /// Records the request's one event (`kaio_complete`); also for an event a cancel copied to
+    /// the caller instead of the ring.
+    pub(crate) fn trace_event(&self, res: i64) {
+        trace::complete(self.ctx.user_id() as u64, self.template.obj, self.template.data, res, 0, self.how());
+    }
+
     /// Whether the teardown sweep takes the request off the index and kicks it ([`Kiocb::cancel`])
     /// rather than leaving it listed until its event ([`Kiocb::stop`]).
     pub(crate) fn swept_off(&self) -> bool {
@@ -256,6 +282,7 @@ impl Kiocb {
     /// `iocb_put` → `aio_complete`: posts the one event of this request with `res`, then
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
+        self.trace_event(res);
         let waiters = self.ctx.post_event(&self.event(res), &self.posted);
         if matches!(self.kind, Kind::Rw | Kind::Fsync | Kind::PolledRw) {
             // Listed until now, so that a cancel finds it running until its event is posted.
@@ -339,9 +366,21 @@ impl Drop for SlotReservation<'_> {
 }
 
 /// `io_submit_one`: validates and starts the iocb at user address `user_iocb`, in Linux's
-/// order (AIO-SEMANTICS §5.2). On error nothing was started and no event will come.
+/// order (AIO-SEMANTICS §5.2). On error nothing was started and no event will come. Recorded
+/// as `kaio_submit` once the iocb is done with (after the event of a request that completed
+/// inside io_submit).
 pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
+    let mut seen = None;
+    let r = submit_iocb(ctx, user_iocb, &mut seen);
+    let (data, opcode, fd) = seen.map_or((0, 0, -1), |i: Iocb| (i.aio_data, i.aio_lio_opcode, i.aio_fildes as i32));
+    let result = r.as_ref().err().map_or(0, |e| i64::from(e.to_errno()));
+    trace::submit(ctx.user_id() as u64, user_iocb as u64, data, opcode, fd, result);
+    r
+}
+
+fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> Result {
     let iocb: Iocb = UserSlice::new(user_iocb, size_of::<Iocb>()).reader().read()?;
+    *seen = Some(iocb);
     if iocb.aio_reserved2 != 0 {
         return Err(EINVAL);
     }

@@ -24,6 +24,7 @@ pub(crate) mod signal;
 pub(crate) mod rw;
 pub(crate) mod spinlock_irq;
 pub(crate) mod system;
+pub(crate) mod trace;
 pub(crate) mod work;
 pub(crate) mod file;
 pub(crate) mod miscdev;
