@@ -19,6 +19,7 @@ mod races;
 mod ring;
 mod setup;
 mod submit;
+mod trace;
 
 /// Every case, in the order they run.
 pub fn all() -> Vec<Case> {
@@ -39,5 +40,6 @@ pub fn all() -> Vec<Case> {
     v.extend(cancel_sync::cases());
     v.extend(cancel_match::cases());
     v.extend(polled_rw::cases());
+    v.extend(trace::cases());
     v
 }

@@ -1,0 +1,228 @@
+//! kaio's tracepoints (`/sys/kernel/tracing/events/kaio/`), kaio only: a known workload runs
+//! with every kaio event enabled, and the trace must hold exactly the expected events with
+//! their field values, for each of this case's contexts, and nothing else for them.
+
+use crate::aio::*;
+use crate::ktap::{Case, CaseResult};
+use crate::util::*;
+use crate::v2::*;
+use crate::{check, check_eq, want_eq};
+use kaio::uapi::*;
+use std::collections::BTreeMap;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::kaio("trace_events_exist", trace_events_exist),
+        Case::kaio("trace_request_lifecycle", trace_request_lifecycle),
+        Case::kaio("trace_teardown_paths", trace_teardown_paths),
+    ]
+}
+
+const TRACING: &str = "/sys/kernel/tracing";
+const EVENTS: [&str; 6] = ["kaio_setup", "kaio_destroy", "kaio_submit", "kaio_complete", "kaio_cancel", "kaio_getevents"];
+
+/// One trace line: the event's name and its fields, as printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ev {
+    name: String,
+    f: BTreeMap<String, String>,
+}
+
+impl Ev {
+    fn get(&self, k: &str) -> &str {
+        self.f.get(k).map_or("", String::as_str)
+    }
+}
+
+/// Enables every kaio event on a cleared trace buffer for as long as it lives.
+struct Tracing;
+
+impl Tracing {
+    fn on() -> Result<Tracing, String> {
+        if !std::path::Path::new(&format!("{TRACING}/events")).exists() {
+            let _ = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", TRACING]).status();
+        }
+        write_str(&format!("{TRACING}/trace"), "").map_err(|e| format!("clear the trace: {e}"))?;
+        write_str(&format!("{TRACING}/buffer_size_kb"), "4096").map_err(|e| format!("buffer_size_kb: {e}"))?;
+        write_str(&format!("{TRACING}/events/kaio/enable"), "1").map_err(|e| format!("enable kaio events: {e}"))?;
+        Ok(Tracing)
+    }
+
+    /// The kaio events recorded so far, in order.
+    fn events(&self) -> Result<Vec<Ev>, String> {
+        let text = std::fs::read_to_string(format!("{TRACING}/trace")).map_err(|e| format!("read trace: {e}"))?;
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            // "  comm-pid [cpu] flags  time: kaio_name: k=v k=v ..."
+            let Some(i) = line.find(": kaio_") else { continue };
+            let rest = &line[i + 2..];
+            let Some((name, fields)) = rest.split_once(": ") else { continue };
+            let f = fields.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            out.push(Ev { name: name.to_string(), f });
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        let _ = write_str(&format!("{TRACING}/events/kaio/enable"), "0");
+    }
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+/// The events of context `ctx` (by `ctx_id`), in order.
+fn of_ctx(evs: &[Ev], ctx: u64) -> Vec<Ev> {
+    evs.iter().filter(|e| e.get("ctx_id") == hex(ctx)).cloned().collect()
+}
+
+/// Checks `got` against `want`: same event names in order, and every field `want` names with
+/// the value it gives.
+fn expect(what: &str, got: &[Ev], want: &[(&str, Vec<(&str, String)>)]) -> CaseResult {
+    let names: Vec<&str> = got.iter().map(|e| e.name.as_str()).collect();
+    let want_names: Vec<&str> = want.iter().map(|w| w.0).collect();
+    want_eq!(format!("{what}: events"), names, want_names);
+    for (i, (e, (_, fields))) in got.iter().zip(want).enumerate() {
+        for (k, v) in fields {
+            want_eq!(format!("{what}: event {i} ({}) field {k}", e.name), e.get(k), v.as_str());
+        }
+    }
+    Ok(())
+}
+
+fn s<T: ToString>(v: T) -> String {
+    v.to_string()
+}
+
+fn trace_events_exist() -> CaseResult {
+    let _k = Kaio::open()?;
+    let _t = Tracing::on()?;
+    for e in EVENTS {
+        let fmt = std::fs::read_to_string(format!("{TRACING}/events/kaio/{e}/format")).map_err(|err| format!("{e}/format: {err}"))?;
+        check!(fmt.contains("field:u64 ctx_id"), "{e}: no ctx_id field in its format:\n{fmt}");
+    }
+    let fmt = std::fs::read_to_string(format!("{TRACING}/events/kaio/kaio_cancel/format")).map_err(|e| e.to_string())?;
+    for field in ["u64 iocb", "u64 result", "u32 flags", "s64 ret", "u32 matched", "u32 cancelled", "u32 running"] {
+        check!(fmt.contains(&format!("field:{field}")), "kaio_cancel: no field {field}");
+    }
+    Ok(())
+}
+
+/// Setup, a submission of each kind (accepted and refused), completion inside io_submit, a
+/// cancel by io_cancel and by CANCEL_MATCH (ring and RESULT), a cancel that finds nothing,
+/// getevents, and destroy of an idle context.
+fn trace_request_lifecycle() -> CaseResult {
+    let k = Kaio::open()?;
+    let t = Tracing::on()?;
+    let ctx = Ctx::new(&k, 8)?;
+    let hdr = ctx.hdr();
+    let p = Pipe::new()?;
+    let fx = Fx::new()?;
+    let mut buf = [0u8; 4];
+    let mut delay = delay_iocb(fx.fd(), LONG_NS, 1);
+    let mut poll = poll_iocb(p.r, POLLIN, 2);
+    let mut bad = iocb(99, p.r, 3);
+    p.put();
+    let mut read = Iocb { aio_buf: buf.as_mut_ptr() as u64, aio_nbytes: 4, ..iocb(IOCB_CMD_PREAD, p.r, 4) };
+    check_eq!(ctx.submit1(&mut delay), Ok(1));
+    // A pipe with a byte: the read completes inside io_submit (its event is traced first).
+    check_eq!(ctx.submit1(&mut read), Ok(1));
+    check_eq!(ctx.submit1(&mut bad), Err(EINVAL));
+    check_eq!(ctx.cancel(&mut delay), Err(EINPROGRESS));
+    check_eq!(ctx.submit1(&mut poll), Ok(1));
+    let mut res = IoEvent::default();
+    let mut a = kaio_cancel_match_args { key: 2, result: &mut res as *mut IoEvent as u64, ..cm(ctx.id, KAIO_CANCEL_DATA | KAIO_CANCEL_RESULT) };
+    check_eq!(cancel_match(k.fd, &mut a), Ok(0));
+    let mut none = cm(ctx.id, KAIO_CANCEL_ANY);
+    check_eq!(cancel_match(k.fd, &mut none), Err(ENOENT));
+    let evs = ctx.getev(2, 8, Some(ts(5, 0))).map_err(|e| format!("getevents: {e:?}"))?;
+    check_eq!(evs.len(), 2);
+    check_eq!(ctx.destroy(), Ok(0));
+    let all = t.events()?;
+    let (id, obj) = (ctx.id, |cb: &Iocb| hex(cb as *const Iocb as u64));
+    expect("lifecycle", &of_ctx(&all, id), &[
+        ("kaio_setup", vec![("nr_events", s(hdr.nr)), ("ring_size", s(ring_geometry(8).0 * 4096))]),
+        ("kaio_submit", vec![("iocb", obj(&delay)), ("data", hex(1)), ("opcode", s(KAIO_CMD_DELAY)), ("fd", s(fx.fd())), ("result", s(0))]),
+        ("kaio_complete", vec![("iocb", obj(&read)), ("data", hex(4)), ("res", s(1)), ("res2", s(0)), ("how", s("normal"))]),
+        ("kaio_submit", vec![("iocb", obj(&read)), ("opcode", s(IOCB_CMD_PREAD)), ("fd", s(p.r)), ("result", s(0))]),
+        ("kaio_submit", vec![("iocb", obj(&bad)), ("data", hex(3)), ("opcode", s(99)), ("result", s(-libc::EINVAL))]),
+        ("kaio_complete", vec![("iocb", obj(&delay)), ("res", s(-libc::ECANCELED)), ("how", s("cancelled"))]),
+        ("kaio_cancel", vec![("iocb", obj(&delay)), ("flags", hex(0)), ("ret", s(-libc::EINPROGRESS)), ("matched", s(1)), ("cancelled", s(1)), ("running", s(0))]),
+        ("kaio_submit", vec![("iocb", obj(&poll)), ("opcode", s(IOCB_CMD_POLL)), ("result", s(0))]),
+        ("kaio_complete", vec![("iocb", obj(&poll)), ("data", hex(2)), ("res", s(0)), ("how", s("cancelled"))]),
+        ("kaio_cancel", vec![("iocb", hex(0)), ("result", hex(&res as *const IoEvent as u64)), ("flags", hex((KAIO_CANCEL_DATA | KAIO_CANCEL_RESULT) as u64)), ("ret", s(0)), ("matched", s(1)), ("cancelled", s(1))]),
+        ("kaio_cancel", vec![("flags", hex(KAIO_CANCEL_ANY as u64)), ("ret", s(-libc::ENOENT)), ("matched", s(0)), ("cancelled", s(0)), ("running", s(0))]),
+        ("kaio_getevents", vec![("min_nr", s(2)), ("nr", s(8)), ("returned", s(2))]),
+        ("kaio_destroy", vec![("in_flight", s(0))]),
+    ])
+}
+
+/// Teardown by io_destroy, by the close of /dev/kaio and by exit: `kaio_destroy` counts the
+/// requests in flight, and each of them gets one `kaio_complete` with `how=teardown`.
+fn trace_teardown_paths() -> CaseResult {
+    for how in ["destroy", "close", "exit"] {
+        let t = Tracing::on()?;
+        let p = Pipe::new()?;
+        let (pr, fxfd) = (p.r, Fx::new()?);
+        let fd = fxfd.fd();
+        let (ids_r, ids_w) = {
+            let mut fds = [0; 2];
+            // SAFETY: fds is a valid array of two ints.
+            unsafe { libc::pipe(fds.as_mut_ptr()) };
+            (fds[0], fds[1])
+        };
+        in_child(PROMPT, move || {
+            let k = Kaio::open()?;
+            let ctx = Ctx::new(&k, 8)?;
+            let mut cbs = [delay_iocb(fd, LONG_NS, 1), poll_iocb(pr, POLLIN, 2)];
+            ctx.submit_all(&mut cbs)?;
+            let id = ctx.id;
+            // SAFETY: writes 8 bytes from a valid buffer.
+            unsafe { libc::write(ids_w, (&id as *const u64).cast(), 8) };
+            match how {
+                "destroy" => {
+                    check_eq!(ctx.destroy(), Ok(0));
+                }
+                "close" => ctx.forget(),
+                _ => {
+                    // SAFETY: a deliberately leaked second descriptor: the contexts live until exit.
+                    unsafe { libc::dup(k.fd) };
+                    ctx.forget();
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("{how}: {e}"))?;
+        let mut id = 0u64;
+        // SAFETY: reads 8 bytes into a valid buffer; the child wrote them.
+        unsafe {
+            libc::read(ids_r, (&mut id as *mut u64).cast(), 8);
+            libc::close(ids_r);
+            libc::close(ids_w);
+        }
+        // Teardown completions may come from a worker or an RCU callback after the child is
+        // gone: give them a moment.
+        let mut evs = Vec::new();
+        for _ in 0..100 {
+            evs = of_ctx(&t.events()?, id);
+            if evs.iter().filter(|e| e.name == "kaio_complete").count() >= 2 {
+                break;
+            }
+            std::thread::sleep(ms(20));
+        }
+        let names: Vec<&str> = evs.iter().map(|e| e.name.as_str()).collect();
+        want_eq!(format!("{how}: events"), names, vec!["kaio_setup", "kaio_submit", "kaio_submit", "kaio_destroy", "kaio_complete", "kaio_complete"]);
+        want_eq!(format!("{how}: in_flight"), evs[3].get("in_flight"), "2");
+        let mut done: Vec<(String, String, String)> = evs[4..].iter().map(|e| (e.get("data").to_string(), e.get("res").to_string(), e.get("how").to_string())).collect();
+        done.sort();
+        want_eq!(format!("{how}: teardown completions"), done, vec![
+            (hex(1), s(-libc::ECANCELED), s("teardown")),
+            (hex(2), s(0), s("teardown")),
+        ]);
+        drop(t);
+    }
+    Ok(())
+}
