@@ -7,6 +7,7 @@
 use crate::ctx::{Geometry, Kioctx};
 use crate::limits;
 use crate::sys::{
+    stats::{self, Stat},
     trace,
     file::{File, VmArea},
     mm::{self, MmId},
@@ -100,6 +101,7 @@ impl Domain {
         }
         let id = ctx.user_id() as u64;
         trace::setup(id, geometry.nr_events, geometry.size as u64);
+        stats::add(Stat::Contexts, 1);
         if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
             // As Linux: the context is fully torn down (without waiting) before EFAULT.
             let _ = this.kill(&ctx, true);
@@ -206,6 +208,7 @@ impl Domain {
         let Some(ctx) = retired.clone_arc() else { return };
         let in_flight = ctx.inflight.lock().len();
         trace::destroy(ctx.user_id() as u64, in_flight as u64);
+        stats::add(Stat::Contexts, -1);
         limits::uncharge(ctx.max_reqs());
         if unmap {
             self.unmap_ring(&ctx);

@@ -15,6 +15,52 @@ MODULE_PARM_DESC(max_nr, "system-wide limit on the request slots of all contexts
 module_param_named(nr, kaio_nr, ulong, 0444);
 MODULE_PARM_DESC(nr, "request slots of all live contexts (aio-nr)");
 
+/*
+ * Statistics: per-CPU counters (cheap to bump), summed when read through the read-only
+ * parameters /sys/module/kaio/parameters/stat_* (rust/sys/stats.rs). The order is
+ * rust/sys/stats.rs's `Stat`.
+ */
+#define KAIO_NR_STATS 15
+static DEFINE_PER_CPU(long [KAIO_NR_STATS], kaio_stats);
+
+void kaio_stat_add(unsigned int i, long v) { this_cpu_add(kaio_stats[i], v); }
+long kaio_stat_read(unsigned int i, int cpu) { return per_cpu(kaio_stats, cpu)[i]; }
+int kaio_next_possible_cpu(int cpu) { return cpumask_next(cpu, cpu_possible_mask); }
+unsigned int kaio_nr_cpu_ids(void) { return nr_cpu_ids; }
+
+static const struct kernel_param_ops kaio_stat_ops = { .get = kaio_stat_get };
+static const unsigned int kaio_stat_index[KAIO_NR_STATS] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 };
+module_param_cb(stat_contexts, &kaio_stat_ops, (void *)&kaio_stat_index[0], 0444);
+MODULE_PARM_DESC(stat_contexts, "live contexts");
+module_param_cb(stat_submitted, &kaio_stat_ops, (void *)&kaio_stat_index[1], 0444);
+MODULE_PARM_DESC(stat_submitted, "requests accepted by submit");
+module_param_cb(stat_events, &kaio_stat_ops, (void *)&kaio_stat_index[2], 0444);
+MODULE_PARM_DESC(stat_events, "events posted (or copied out by KAIO_CANCEL_RESULT)");
+module_param_cb(stat_cancelled, &kaio_stat_ops, (void *)&kaio_stat_index[3], 0444);
+MODULE_PARM_DESC(stat_cancelled, "requests cancelled by a cancel ioctl");
+module_param_cb(stat_cancel_running, &kaio_stat_ops, (void *)&kaio_stat_index[4], 0444);
+MODULE_PARM_DESC(stat_cancel_running, "requests a cancel ioctl found running");
+module_param_cb(stat_cancel_missed, &kaio_stat_ops, (void *)&kaio_stat_index[5], 0444);
+MODULE_PARM_DESC(stat_cancel_missed, "cancel ioctls that found no request");
+module_param_cb(stat_swept, &kaio_stat_ops, (void *)&kaio_stat_index[6], 0444);
+MODULE_PARM_DESC(stat_swept, "requests reached by a teardown sweep");
+module_param_cb(stat_in_flight_pread, &kaio_stat_ops, (void *)&kaio_stat_index[7], 0444);
+MODULE_PARM_DESC(stat_in_flight_pread, "requests in flight, PREAD");
+module_param_cb(stat_in_flight_pwrite, &kaio_stat_ops, (void *)&kaio_stat_index[8], 0444);
+MODULE_PARM_DESC(stat_in_flight_pwrite, "requests in flight, PWRITE");
+module_param_cb(stat_in_flight_fsync, &kaio_stat_ops, (void *)&kaio_stat_index[9], 0444);
+MODULE_PARM_DESC(stat_in_flight_fsync, "requests in flight, FSYNC");
+module_param_cb(stat_in_flight_fdsync, &kaio_stat_ops, (void *)&kaio_stat_index[10], 0444);
+MODULE_PARM_DESC(stat_in_flight_fdsync, "requests in flight, FDSYNC");
+module_param_cb(stat_in_flight_poll, &kaio_stat_ops, (void *)&kaio_stat_index[11], 0444);
+MODULE_PARM_DESC(stat_in_flight_poll, "requests in flight, POLL");
+module_param_cb(stat_in_flight_preadv, &kaio_stat_ops, (void *)&kaio_stat_index[12], 0444);
+MODULE_PARM_DESC(stat_in_flight_preadv, "requests in flight, PREADV");
+module_param_cb(stat_in_flight_pwritev, &kaio_stat_ops, (void *)&kaio_stat_index[13], 0444);
+MODULE_PARM_DESC(stat_in_flight_pwritev, "requests in flight, PWRITEV");
+module_param_cb(stat_in_flight_delay, &kaio_stat_ops, (void *)&kaio_stat_index[14], 0444);
+MODULE_PARM_DESC(stat_in_flight_delay, "requests in flight, DELAY");
+
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
 

@@ -11,7 +11,13 @@ use crate::domain::Domain;
 use crate::errors::{ealready, einprogress};
 use crate::inflight::Selector;
 use crate::req;
-use crate::sys::{fd::FileRef, file::File, signal, trace};
+use crate::sys::{
+    fd::FileRef,
+    file::File,
+    signal,
+    stats::{self, Stat},
+    trace,
+};
 use crate::uapi::*;
 use core::mem::size_of;
 use kernel::{
@@ -85,7 +91,13 @@ fn traced_getevents(ctx_id: u64, min_nr: i64, nr: i64, call: impl FnOnce() -> Re
     r
 }
 
+/// Records a cancel ioctl: the trace event and the statistics.
 fn trace_cancel(ctx_id: u64, iocb: u64, result: u64, flags: u32, r: &Result<isize>, out: &cancel::Outcome) {
+    stats::add(Stat::Cancelled, i64::from(out.cancelled));
+    stats::add(Stat::CancelRunning, i64::from(out.running));
+    if out.cancelled == 0 && out.running == 0 {
+        stats::add(Stat::CancelMissed, 1);
+    }
     trace::cancel(ctx_id, iocb, result, flags, ret_of(r), out.cancelled + out.running, out.cancelled, out.running);
 }
 

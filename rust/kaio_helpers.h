@@ -37,6 +37,14 @@
 unsigned long *kaio_param_max_nr(void);
 unsigned long *kaio_param_nr(void);
 
+/* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
+void kaio_stat_add(unsigned int i, long v);
+long kaio_stat_read(unsigned int i, int cpu);
+int kaio_next_possible_cpu(int cpu);
+unsigned int kaio_nr_cpu_ids(void);
+struct kernel_param;
+int kaio_stat_get(char *buffer, const struct kernel_param *kp);
+
 void kaio_rcu_read_lock(void);
 void kaio_rcu_read_unlock(void);
 

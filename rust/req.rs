@@ -36,6 +36,7 @@ use crate::sys::{
     poll::{PollWait, PollWake, Waker},
     rb_forest::Links,
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
+    stats::{self, Stat},
     trace::{self, How},
     work::{Work, WorkCallback},
 };
@@ -205,6 +206,7 @@ impl Kiocb {
     /// The teardown sweep reached the request (under `ctx_lock`).
     pub(crate) fn mark_swept(&self) {
         self.swept.store(true, Ordering::Relaxed);
+        stats::add(Stat::Swept, 1);
     }
 
     /// Why the event is posted now, for the trace.
@@ -221,6 +223,10 @@ impl Kiocb {
     /// Records the request's one event (`kaio_complete`); also for an event a cancel copied to
     /// the caller instead of the ring.
     pub(crate) fn trace_event(&self, res: i64) {
+        stats::add(Stat::Events, 1);
+        if let Some(gauge) = stats::in_flight(self.opcode) {
+            stats::add(gauge, -1);
+        }
         trace::complete(self.ctx.user_id() as u64, self.template.obj, self.template.data, res, 0, self.how());
     }
 
@@ -447,5 +453,9 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
         }
     }
     slot.accept();
+    stats::add(Stat::Submitted, 1);
+    if let Some(gauge) = stats::in_flight(iocb.aio_lio_opcode) {
+        stats::add(gauge, 1);
+    }
     Ok(())
 }

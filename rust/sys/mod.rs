@@ -23,6 +23,7 @@ pub(crate) mod ring_mem;
 pub(crate) mod signal;
 pub(crate) mod rw;
 pub(crate) mod spinlock_irq;
+pub(crate) mod stats;
 pub(crate) mod system;
 pub(crate) mod trace;
 pub(crate) mod work;

@@ -18,6 +18,7 @@ mod polled_rw;
 mod races;
 mod ring;
 mod setup;
+mod stats;
 mod submit;
 mod trace;
 
@@ -41,5 +42,6 @@ pub fn all() -> Vec<Case> {
     v.extend(cancel_match::cases());
     v.extend(polled_rw::cases());
     v.extend(trace::cases());
+    v.extend(stats::cases());
     v
 }
