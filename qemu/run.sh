@@ -120,5 +120,6 @@ if grep -qE "$SPLAT_RE" "$console"; then
 	echo "run: kernel splat in the console log ($console)" >&2
 	[ "$status" = 0 ] && exit 125
 fi
-echo "run: $(basename "$prog") exited with status $status" >&2
+name=$(basename "$prog"); [ ! -d "$prog" ] || name+=/run
+echo "run: $name exited with status $status" >&2
 exit "$status"
