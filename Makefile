@@ -6,6 +6,9 @@ TEST ?=
 CASE ?=
 SECONDS ?= 600
 SEED ?=
+# V=1: `make run` (and stress, fuzz, faults, bench) show the whole guest console, not only the
+# program's output and the kernel lines that matter.
+V ?=
 BIN := tests/target/x86_64-unknown-linux-gnu/release
 
 .PHONY: all help setup kernels module tests check check-harness test run stress fuzz faults bench clean
@@ -16,7 +19,7 @@ help:
 	@echo "make check                      set up, build, boot both guests, run every test"
 	@echo "make test TEST=name [CASE=name] [VARIANT=debug]   one tests.list entry / kaio-tests case"
 	@echo "make check-harness              broken modules (leak, WARN, sleep in atomic) must fail"
-	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1]"
+	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1] [V=1] [TIMEOUT=s]"
 	@echo "make stress [SECONDS=600] [VARIANT=debug] [SEED=n]  the stress program, as long as asked"
 	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
 	@echo "make faults [SECONDS=600] [SEED=n]   fault sweep, then a random-fault soak that long (debug guest)"
@@ -49,17 +52,17 @@ test:
 	VARIANTS=$(VARIANT) TEST='$(TEST)' CASE='$(CASE)' tests/check.sh
 
 run:
-	qemu/run.sh $(VARIANT) '$(PROG)' '$(ARGS)'
+	@V='$(V)' qemu/run.sh $(VARIANT) '$(PROG)' '$(ARGS)'
 
 stress: tests
-	TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-stress '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
+	V='$(V)' TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-stress '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
 
 fuzz: tests
-	TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-fuzz '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
+	V='$(V)' TIMEOUT=$$(($(SECONDS) + 300)) qemu/run.sh $(VARIANT) $(BIN)/kaio-fuzz '--seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
 
 # Fault injection exists only in the debug guest.
 faults: tests
-	TIMEOUT=$$(($(SECONDS) + 600)) qemu/run.sh debug $(BIN)/kaio-faults '--soak-seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
+	V='$(V)' TIMEOUT=$$(($(SECONDS) + 600)) qemu/run.sh debug $(BIN)/kaio-faults '--soak-seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
 
 bench:
 	tests/bench.sh
