@@ -19,7 +19,7 @@
 //! `users_released`). Readers reach the context under RCU through the domain's table; the
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
-use crate::inflight::{InFlight, Selector, Step};
+use crate::inflight::{InFlight, Selector, Step, OPCODES};
 use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
@@ -27,6 +27,7 @@ use crate::sys::{
     mm::MmId,
     irq_spinlock::{new_irq_spinlock, IrqSpinLock},
     percpu_ref::PercpuRef,
+    debugfs::{SeqOut, Show, ShowFile},
     ring_mem::SharedMem,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     system,
@@ -37,6 +38,7 @@ use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
+    str::CString,
     sync::{Arc, CondVar, Mutex},
     uaccess::UserSlice,
 };
@@ -206,6 +208,12 @@ pub(crate) struct Kioctx {
     pub(crate) mm: MmId,
     /// `KAIO_SETUP_POLLED_RW`: reads and writes that would block wait without blocking.
     pub(crate) polled_rw: bool,
+    /// The process that created the context (its debugfs directory).
+    owner_pid: i32,
+    /// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`, from setup until the context is killed (it
+    /// holds a reference to the context).
+    #[pin]
+    debugfs: Mutex<Option<ShowFile<Kioctx>>>,
 }
 
 impl Kioctx {
@@ -254,12 +262,29 @@ impl Kioctx {
                 ring_pgoff: AtomicUsize::new(0),
                 mm,
                 polled_rw,
+                owner_pid: system::current_tgid(),
+                debugfs <- new_mutex!(None, "kioctx::debugfs"),
             }),
             GFP_KERNEL,
         )?;
         // The extra `reqs` reference of ioctx_alloc, dropped by `users_released`.
         ctx.reqs.get();
         Ok(ctx)
+    }
+
+    /// Creates the context's debugfs file, named by its ctx id. Process context.
+    pub(crate) fn publish_debugfs(self: &Arc<Self>) {
+        if let Ok(name) = CString::try_from_fmt(kernel::fmt!("{:#x}", self.user_id())) {
+            let file = ShowFile::new(self.owner_pid, &name, self.clone());
+            *self.debugfs.lock() = file;
+        }
+    }
+
+    /// Removes the debugfs file (waiting for reads in progress), which lets go of its reference
+    /// to the context. Process context.
+    pub(crate) fn unpublish_debugfs(&self) {
+        let file = self.debugfs.lock().take();
+        drop(file);
     }
 
     /// The ring, for the mmap handler.
@@ -633,4 +658,35 @@ impl Kioctx {
         }
     }
 
+}
+
+/// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`: the context as the kernel sees it.
+impl Show for Kioctx {
+    fn show(&self, out: &mut SeqOut<'_>) -> core::fmt::Result {
+        use core::fmt::Write;
+        let (tail, completed, waiters) = {
+            let c = self.completion.lock();
+            (c.tail, c.completed_events, c.sleepers)
+        };
+        let (listed, per_op) = {
+            let i = self.inflight.lock();
+            (i.len(), i.per_op())
+        };
+        writeln!(out, "ctx_id {:#x}", self.user_id())?;
+        writeln!(out, "pid {}", self.owner_pid)?;
+        writeln!(out, "max_reqs {}", self.max_reqs())?;
+        writeln!(out, "nr_events {}", self.nr_events())?;
+        writeln!(out, "polled_rw {}", u8::from(self.polled_rw))?;
+        writeln!(out, "dead {}", u8::from(self.dead.load(Ordering::Relaxed)))?;
+        // The head as user space last wrote it; the tail as the producer keeps it.
+        writeln!(out, "ring_head {}", self.ring.read_u32(HEAD))?;
+        writeln!(out, "ring_tail {tail}")?;
+        writeln!(out, "completed_events {completed}")?;
+        writeln!(out, "reqs_available {}", self.reqs_available.load(Ordering::Relaxed))?;
+        writeln!(out, "in_flight {listed}")?;
+        for ((_, name), n) in OPCODES.iter().zip(per_op) {
+            writeln!(out, "in_flight_{name} {n}")?;
+        }
+        writeln!(out, "waiters {waiters}")
+    }
 }

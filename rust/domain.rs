@@ -102,6 +102,7 @@ impl Domain {
         let id = ctx.user_id() as u64;
         trace::setup(id, geometry.nr_events, geometry.size as u64);
         stats::add(Stat::Contexts, 1);
+        ctx.publish_debugfs();
         if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
             // As Linux: the context is fully torn down (without waiting) before EFAULT.
             let _ = this.kill(&ctx, true);
@@ -209,6 +210,7 @@ impl Domain {
         let in_flight = ctx.inflight.lock().len();
         trace::destroy(ctx.user_id() as u64, in_flight as u64);
         stats::add(Stat::Contexts, -1);
+        ctx.unpublish_debugfs();
         limits::uncharge(ctx.max_reqs());
         if unmap {
             self.unmap_ring(&ctx);

@@ -5,6 +5,8 @@
  * macro has none). No logic lives here.
  */
 #include <linux/moduleparam.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
 #include "kaio_helpers.h"
 
 /* The analogues of /proc/sys/fs/aio-max-nr and /proc/sys/fs/aio-nr (ABI.md). */
@@ -100,6 +102,7 @@ int kaio_get_current_ioprio(void) { return get_current_ioprio(); }
 int kaio_ioprio_check_cap(int ioprio) { return ioprio_check_cap(ioprio); }
 
 struct mm_struct *kaio_current_mm(void) { return current->mm; }
+pid_t kaio_current_tgid(void) { return task_tgid_nr(current); }
 
 struct mm_struct *kaio_mmgrab_current(void)
 {
@@ -171,3 +174,15 @@ bool kaio_test_and_clear_restore_sigmask(void) { return test_and_clear_restore_s
 sigset_t *kaio_saved_sigmask(void) { return &current->saved_sigmask; }
 
 u64 kaio_ktime_get_ns(void) { return ktime_get_ns(); }
+
+/* debugfs files whose contents Rust writes (rust/sys/debugfs.rs). */
+static int kaio_show_file_show(struct seq_file *m, void *v)
+{
+	return kaio_debugfs_show(m, m->private);
+}
+DEFINE_SHOW_ATTRIBUTE(kaio_show_file);
+
+struct dentry *kaio_debugfs_create_show_file(const char *name, struct dentry *parent, void *data)
+{
+	return debugfs_create_file(name, 0444, parent, data, &kaio_show_file_fops);
+}

@@ -105,11 +105,29 @@ pub(crate) struct InFlight {
     next_seq: u64,
     /// Requests listed now.
     len: usize,
+    /// Of those, by opcode ([`OPCODES`]' order).
+    per_op: [u32; OPCODES.len()],
+}
+
+/// The opcodes kaio runs, in the order [`InFlight::per_op`] counts them.
+pub(crate) const OPCODES: [(u16, &str); 8] = [
+    (0, "pread"),
+    (1, "pwrite"),
+    (2, "fsync"),
+    (3, "fdsync"),
+    (5, "poll"),
+    (7, "preadv"),
+    (8, "pwritev"),
+    (0x4b00, "delay"),
+];
+
+fn op_index(opcode: u16) -> Option<usize> {
+    OPCODES.iter().position(|(op, _)| *op == opcode)
 }
 
 impl InFlight {
     pub(crate) fn new() -> Self {
-        InFlight { forest: Forest::new(), next_seq: 1, len: 0 }
+        InFlight { forest: Forest::new(), next_seq: 1, len: 0, per_op: [0; OPCODES.len()] }
     }
 
     /// Lists `req` under the next sequence number (`list_add_tail`).
@@ -121,7 +139,15 @@ impl InFlight {
             kernel::pr_warn!("kaio: request listed twice\n");
         } else {
             self.len += 1;
+            if let Some(i) = op_index(req.opcode()) {
+                self.per_op[i] += 1;
+            }
         }
+    }
+
+    /// How many requests are listed, by opcode ([`OPCODES`]' order).
+    pub(crate) fn per_op(&self) -> [u32; OPCODES.len()] {
+        self.per_op
     }
 
     /// How many requests are listed.
@@ -135,6 +161,9 @@ impl InFlight {
         let taken = self.forest.remove(req);
         if taken.is_some() {
             self.len -= 1;
+            if let Some(i) = op_index(req.opcode()) {
+                self.per_op[i] -= 1;
+            }
         }
         taken
     }

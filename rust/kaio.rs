@@ -42,6 +42,7 @@ struct KaioModule {
     // Drop order: the device goes first, then the workqueue (which drains it).
     _device: Pin<KBox<sys::miscdev::Registration<device::KaioDevice>>>,
     _queue: sys::work::ModuleQueue,
+    _debugfs: sys::debugfs::ModuleDir,
 }
 
 impl Drop for KaioModule {
@@ -57,8 +58,9 @@ impl Drop for KaioModule {
 
 impl kernel::Module for KaioModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let debugfs = sys::debugfs::ModuleDir::new()?;
         let queue = sys::work::ModuleQueue::new()?;
         let device = KBox::pin_init(device::register(module), GFP_KERNEL)?;
-        Ok(KaioModule { _device: device, _queue: queue })
+        Ok(KaioModule { _device: device, _queue: queue, _debugfs: debugfs })
     }
 }

@@ -9,6 +9,8 @@
 
 #include <linux/completion.h>
 #include <linux/cred.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
 #include <linux/delay.h>
 #include <linux/eventfd.h>
 #include <linux/file.h>
@@ -44,6 +46,12 @@ int kaio_next_possible_cpu(int cpu);
 unsigned int kaio_nr_cpu_ids(void);
 struct kernel_param;
 int kaio_stat_get(char *buffer, const struct kernel_param *kp);
+
+/* debugfs (rust/sys/debugfs.rs); kaio_debugfs_show is defined in Rust. */
+struct seq_file;
+struct dentry;
+int kaio_debugfs_show(struct seq_file *m, void *data);
+struct dentry *kaio_debugfs_create_show_file(const char *name, struct dentry *parent, void *data);
 
 void kaio_rcu_read_lock(void);
 void kaio_rcu_read_unlock(void);
@@ -82,6 +90,7 @@ void kaio_put_cred(const struct cred *cred);
 const struct cred *kaio_get_current_cred(void);
 
 struct mm_struct *kaio_current_mm(void);
+pid_t kaio_current_tgid(void);
 struct mm_struct *kaio_mmgrab_current(void);
 void kaio_mmdrop(struct mm_struct *mm);
 bool kaio_mmget_not_zero(struct mm_struct *mm);

@@ -10,6 +10,7 @@ pub(crate) mod arc_slot;
 pub(crate) mod bindings;
 pub(crate) mod completion;
 pub(crate) mod cred;
+pub(crate) mod debugfs;
 pub(crate) mod fd;
 pub(crate) mod hrtimer;
 pub(crate) mod irq_spinlock;

@@ -31,6 +31,12 @@ pub(crate) fn nr() -> &'static AtomicU64 {
     unsafe { AtomicU64::from_ptr(bindings::kaio_param_nr().cast::<u64>()) }
 }
 
+/// The calling process's id (`task_tgid_nr(current)`, in the initial namespace).
+pub(crate) fn current_tgid() -> i32 {
+    // SAFETY: always safe in task context.
+    unsafe { bindings::kaio_current_tgid() }
+}
+
 /// `WARN_ON(cond)`: a kernel warning with a backtrace when `cond` holds.
 #[allow(dead_code)]
 pub(crate) fn warn_on(cond: bool) {

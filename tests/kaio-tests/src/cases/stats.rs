@@ -11,7 +11,10 @@ use kaio::uapi::*;
 use std::collections::BTreeMap;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case::kaio("stats_follow_a_workload", stats_follow_a_workload)]
+    vec![
+        Case::kaio("stats_follow_a_workload", stats_follow_a_workload),
+        Case::kaio("stats_debugfs_per_context", stats_debugfs_per_context),
+    ]
 }
 
 const PARAMS: &str = "/sys/module/kaio/parameters";
@@ -80,5 +83,65 @@ fn stats_follow_a_workload() -> CaseResult {
     want_eq!("after destroying both", delta(&base, &now), want(&[
         ("submitted", 5), ("events", 5), ("cancelled", 1), ("cancel_missed", 1), ("swept", 3),
     ]));
+    Ok(())
+}
+
+/// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`: one file per context of this process while it
+/// lives, showing what is in flight by opcode, the ring as the kernel sees it and the waiters;
+/// the process's directory goes with its last context.
+fn stats_debugfs_per_context() -> CaseResult {
+    let dir = format!("/sys/kernel/debug/kaio/{}", std::process::id());
+    let read = |id: u64| -> Result<BTreeMap<String, String>, String> {
+        let text = std::fs::read_to_string(format!("{dir}/{id:#x}")).map_err(|e| format!("{dir}/{id:#x}: {e}"))?;
+        Ok(text.lines().filter_map(|l| l.split_once(' ')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    };
+    want_eq!("no directory before", std::path::Path::new(&dir).exists(), false);
+    let get = |m: &BTreeMap<String, String>, key: &str| m.get(key).cloned().unwrap_or_default();
+    // Everything on one open of /dev/kaio, closed at the end of the block.
+    {
+    let k = Kaio::open()?;
+    let a = Ctx::new(&k, 8)?;
+    let b = Ctx::new(&k, 16)?;
+    let fx = Fx::new()?;
+    let q = Pipe::new()?;
+    let mut cbs = [delay_iocb(fx.fd(), LONG_NS, 1), delay_iocb(fx.fd(), LONG_NS, 2), poll_iocb(q.r, POLLIN, 3)];
+    a.submit_all(&mut cbs)?;
+    let f = read(a.id)?;
+    let hdr = a.hdr();
+    for (key, want) in [
+        ("ctx_id", format!("{:#x}", a.id)), ("pid", std::process::id().to_string()), ("max_reqs", "8".into()),
+        ("nr_events", hdr.nr.to_string()), ("polled_rw", "0".into()), ("dead", "0".into()),
+        ("ring_head", "0".into()), ("ring_tail", "0".into()), ("in_flight", "3".into()),
+        ("in_flight_delay", "2".into()), ("in_flight_poll", "1".into()), ("in_flight_pread", "0".into()), ("waiters", "0".into()),
+    ] {
+        want_eq!(format!("context a: {key}"), get(&f, key), want);
+    }
+    want_eq!("context b: in_flight", get(&read(b.id)?, "in_flight"), "0");
+    // A waiter parked in getevents shows.
+    std::thread::scope(|s| -> CaseResult {
+        let w = s.spawn(|| a.getev(1, 1, Some(ts(5, 0))));
+        let mut seen = String::new();
+        for _ in 0..200 {
+            seen = get(&read(a.id)?, "waiters");
+            if seen == "1" {
+                break;
+            }
+            std::thread::sleep(ms(10));
+        }
+        want_eq!("waiters while one is parked", seen, "1");
+        check_eq!(a.cancel(&mut cbs[0]), Err(EINPROGRESS));
+        let got = w.join().map_err(|_| "waiter panicked")?;
+        want_eq!("the waiter's event", got.map(|v| v.len()), Ok(1));
+        Ok(())
+    })?;
+    let f = read(a.id)?;
+    want_eq!("after one cancel: in_flight_delay", get(&f, "in_flight_delay"), "1");
+    want_eq!("after one reap: ring_head, ring_tail", (get(&f, "ring_head"), get(&f, "ring_tail")), ("1".to_string(), "1".to_string()));
+    check_eq!(a.destroy(), Ok(0));
+    want_eq!("a's file after destroy", std::path::Path::new(&format!("{dir}/{:#x}", a.id)).exists(), false);
+    want_eq!("b's file", std::path::Path::new(&format!("{dir}/{:#x}", b.id)).exists(), true);
+    check_eq!(b.destroy(), Ok(0));
+    }
+    want_eq!("the directory after its last context", std::path::Path::new(&dir).exists(), false);
     Ok(())
 }
