@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/toolchain.sh"
 packages=(rustc-web rust-web-src clang lld llvm libclang-dev flex bison bc libelf-dev
 	libssl-dev cpio qemu-system-x86 busybox-static linux-source-6.12 rsync
-	libaio-dev fio)
+	libaio-dev fio python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
