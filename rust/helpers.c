@@ -63,6 +63,12 @@ MODULE_PARM_DESC(stat_in_flight_pwritev, "requests in flight, PWRITEV");
 module_param_cb(stat_in_flight_delay, &kaio_stat_ops, (void *)&kaio_stat_index[14], 0444);
 MODULE_PARM_DESC(stat_in_flight_delay, "requests in flight, DELAY");
 
+/* 0 skips the calls into the tracepoints altogether (to measure what a disabled one costs). */
+static bool kaio_trace_calls = true;
+module_param_named(trace_calls, kaio_trace_calls, bool, 0644);
+MODULE_PARM_DESC(trace_calls, "call the kaio tracepoints (1, the default) or skip them (0)");
+bool *kaio_param_trace_calls(void) { return &kaio_trace_calls; }
+
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
 

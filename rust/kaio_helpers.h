@@ -38,6 +38,7 @@
 /* Module parameters (defined in helpers.c so that they appear under /sys/module/kaio). */
 unsigned long *kaio_param_max_nr(void);
 unsigned long *kaio_param_nr(void);
+bool *kaio_param_trace_calls(void);
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
 void kaio_stat_add(unsigned int i, long v);

@@ -7,6 +7,13 @@
 
 use super::bindings;
 
+/// The `trace_calls` module parameter: 0 skips every call below (`make bench` compares the
+/// three states: calls skipped, events disabled, events enabled).
+fn calls() -> bool {
+    // SAFETY: a static `bool` the parameter code writes with a plain store; read once, volatile.
+    unsafe { bindings::kaio_param_trace_calls().read_volatile() }
+}
+
 /// How a request's event came to be posted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
@@ -21,24 +28,36 @@ pub(crate) enum How {
 
 /// `kaio_setup`: a context was created.
 pub(crate) fn setup(ctx_id: u64, nr_events: u32, ring_size: u64) {
+    if !calls() {
+        return;
+    }
     // SAFETY: plain values; callable in any context.
     unsafe { bindings::kaio_trace_setup(ctx_id, nr_events, ring_size) }
 }
 
 /// `kaio_destroy`: a context was killed (destroy, close, exit) with `in_flight` requests listed.
 pub(crate) fn destroy(ctx_id: u64, in_flight: u64) {
+    if !calls() {
+        return;
+    }
     // SAFETY: as above.
     unsafe { bindings::kaio_trace_destroy(ctx_id, in_flight) }
 }
 
 /// `kaio_submit`: one iocb's submission, `result` 0 or the negative errno it was refused with.
 pub(crate) fn submit(ctx_id: u64, iocb: u64, data: u64, opcode: u16, fd: i32, result: i64) {
+    if !calls() {
+        return;
+    }
     // SAFETY: as above.
     unsafe { bindings::kaio_trace_submit(ctx_id, iocb, data, opcode, fd, result) }
 }
 
 /// `kaio_complete`: a request's one event.
 pub(crate) fn complete(ctx_id: u64, iocb: u64, data: u64, res: i64, res2: i64, how: How) {
+    if !calls() {
+        return;
+    }
     // SAFETY: as above.
     unsafe { bindings::kaio_trace_complete(ctx_id, iocb, data, res, res2, how as u8) }
 }
@@ -46,12 +65,18 @@ pub(crate) fn complete(ctx_id: u64, iocb: u64, data: u64, res: i64, res2: i64, h
 /// `kaio_cancel`: one cancel ioctl (`flags` 0 for `KAIO_IOC_CANCEL`) and what it did.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn cancel(ctx_id: u64, iocb: u64, result: u64, flags: u32, ret: i64, matched: u32, cancelled: u32, running: u32) {
+    if !calls() {
+        return;
+    }
     // SAFETY: as above.
     unsafe { bindings::kaio_trace_cancel(ctx_id, iocb, result, flags, ret, matched, cancelled, running) }
 }
 
 /// Whether `kaio_getevents` is enabled (its timing costs two clock reads: only then).
 pub(crate) fn getevents_enabled() -> bool {
+    if !calls() {
+        return false;
+    }
     // SAFETY: reads the static key.
     unsafe { bindings::kaio_trace_getevents_enabled() }
 }
