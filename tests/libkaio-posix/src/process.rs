@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The process's one kaio context, its completion reaper, and notification delivery.
+//!
+//! One context per process, created on first use (`KAIO_SETUP_POLLED_RW`, or flags 0 on a
+//! module without it). Every request carries `IOCB_FLAG_RESFD` with the process's eventfd;
+//! a reaper thread (all signals blocked) sleeps in `read(eventfd)` and then reaps the
+//! mapped completion ring from user space. The ring is consumed only under
+//! [`Process::reap_lock`], by the reaper or by `aio_cancel`, so after `aio_cancel` has
+//! reaped under that lock the cancelled requests' status is final before it returns.
+//!
+//! A request is a [`Req`] on the heap: its `iocb` is the first field, so an event's `obj`
+//! (the iocb's address) is the `Req`; `aio_data` is the `aiocb`'s address, which is what
+//! `aio_cancel(fd, aiocb)` matches with `KAIO_CANCEL_DATA`.
+//!
+//! Status, as glibc keeps it: `aiocb.__error_code` is `EINPROGRESS` from submit until the
+//! event is reaped, then 0 or the error (written after `__return_value`, with release
+//! ordering); notifications are delivered after that, outside the lock. Waiters
+//! (`aio_suspend`, `lio_listio(LIO_WAIT)`) sleep on futex words: [`Process::seq`], bumped
+//! after every reap, and a list's remaining count.
+//!
+//! Fork: a `pthread_atfork` child handler forgets the parent's state (the reaper thread does
+//! not exist in the child, the context belongs to the parent's mm); the child's first call
+//! opens `/dev/kaio` again. The parent's lock is never touched in the child.
+
+use crate::abi::*;
+use crate::uapi::*;
+use libc::{c_int, c_long, c_void};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+/// Request slots of the context (`io_setup`'s `nr_events`): more requests in flight at once
+/// than this are refused with `EAGAIN` (POSIX: "not queued due to system resource limits").
+pub const NR_EVENTS: u32 = 1024;
+
+/// The calling thread's `errno`.
+pub fn errno() -> c_int {
+    // SAFETY: `__errno_location` returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(e: c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = e }
+}
+
+fn ioctl<T>(fd: c_int, cmd: u32, arg: *mut T) -> Result<c_long, c_int> {
+    // SAFETY: `arg` points at the argument block `cmd` expects, owned by the caller.
+    let r = unsafe { libc::ioctl(fd, cmd as libc::c_ulong, arg) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as c_long)
+    }
+}
+
+/// How a completion is announced: a copy of the `struct sigevent` taken at submit.
+#[derive(Clone, Copy)]
+pub struct Notify(pub SigEvent);
+
+impl Notify {
+    pub fn none() -> Notify {
+        // SAFETY: `SigEvent` is plain data; all-zero is valid (null pointers, `None`).
+        let mut s: SigEvent = unsafe { core::mem::zeroed() };
+        s.sigev_notify = SIGEV_NONE;
+        Notify(s)
+    }
+
+    /// Delivers the notification as glibc's `__aio_notify_only` does: `SIGEV_SIGNAL` queues
+    /// `sigev_signo` to this process with `si_code` `SI_ASYNCIO` and `si_value`;
+    /// `SIGEV_THREAD` runs `sigev_notify_function(sigev_value)` in a new thread (detached,
+    /// or with `sigev_notify_attributes`); anything else, nothing.
+    pub fn deliver(&self) {
+        let s = &self.0;
+        match s.sigev_notify {
+            SIGEV_SIGNAL => queue_signal(s.sigev_signo, s.sigev_value),
+            SIGEV_THREAD => {
+                if let Some(f) = s.sigev_notify_function {
+                    start_notify_thread(f, s.sigev_value, s.sigev_notify_attributes);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn queue_signal(signo: c_int, value: *mut c_void) {
+    // siginfo_t for a queued signal (x86_64): si_signo, si_errno, si_code, then at 16 si_pid,
+    // si_uid, and at 24 si_value.
+    let mut info = [0u8; 128];
+    // SAFETY: plain system calls with no memory arguments.
+    let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+    info[0..4].copy_from_slice(&signo.to_ne_bytes());
+    info[8..12].copy_from_slice(&SI_ASYNCIO.to_ne_bytes());
+    info[16..20].copy_from_slice(&pid.to_ne_bytes());
+    info[20..24].copy_from_slice(&uid.to_ne_bytes());
+    info[24..32].copy_from_slice(&(value as usize).to_ne_bytes());
+    // SAFETY: `info` is a 128-byte siginfo_t the kernel only reads. A failure (a bad signal
+    // number) is ignored, as glibc ignores it: there is nobody to report it to.
+    unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid, signo, info.as_ptr()) };
+}
+
+struct ThreadNotify {
+    function: unsafe extern "C" fn(*mut c_void),
+    value: *mut c_void,
+}
+
+extern "C" fn notify_thread(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: `arg` is the `Box<ThreadNotify>` that `start_notify_thread` leaked for us.
+    let n = unsafe { Box::from_raw(arg as *mut ThreadNotify) };
+    // The thread is created from the reaper (every signal blocked); the program's function
+    // runs with none blocked, as glibc's notification threads do.
+    // SAFETY: an empty set is a valid mask; the old mask is not wanted.
+    unsafe {
+        let mut empty: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
+        (n.function)(n.value);
+    }
+    core::ptr::null_mut()
+}
+
+fn start_notify_thread(
+    function: unsafe extern "C" fn(*mut c_void),
+    value: *mut c_void,
+    attr: *mut libc::pthread_attr_t,
+) {
+    let arg = Box::into_raw(Box::new(ThreadNotify { function, value })) as *mut c_void;
+    // SAFETY: `attr` is the program's (it keeps it valid while requests use it, as POSIX
+    // requires) or our own initialised detached attribute object.
+    unsafe {
+        let mut tid: libc::pthread_t = 0;
+        let mut own: libc::pthread_attr_t = core::mem::zeroed();
+        let pattr = if attr.is_null() {
+            libc::pthread_attr_init(&mut own);
+            libc::pthread_attr_setdetachstate(&mut own, libc::PTHREAD_CREATE_DETACHED);
+            &own as *const libc::pthread_attr_t
+        } else {
+            attr as *const libc::pthread_attr_t
+        };
+        let r = libc::pthread_create(&mut tid, pattr, notify_thread, arg);
+        if attr.is_null() {
+            libc::pthread_attr_destroy(&mut own);
+        }
+        if r != 0 {
+            // No thread: the notification is lost, as in glibc; free what it would have.
+            drop(Box::from_raw(arg as *mut ThreadNotify));
+        }
+    }
+}
+
+/// A `lio_listio` call's requests: counts them down and announces the whole list.
+pub struct ListGroup {
+    /// Requests not yet completed, plus one held by `lio_listio` while it submits (so the
+    /// list cannot complete before every request is in). A futex word for `LIO_WAIT`.
+    pub remaining: AtomicU32,
+    /// Some request of the list completed with an error (`LIO_WAIT`: `EIO`).
+    pub failed: AtomicBool,
+    /// `LIO_NOWAIT`'s `sig`; none for `LIO_WAIT`.
+    pub notify: Notify,
+}
+
+impl ListGroup {
+    /// Drops one count; the last one announces the list and wakes a `LIO_WAIT` caller.
+    pub fn put(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.notify.deliver();
+            futex_wake(&self.remaining);
+        }
+    }
+}
+
+/// One request in flight. `#[repr(C)]` with the iocb first: the event's `obj` is the `Req`.
+#[repr(C)]
+pub struct Req {
+    pub iocb: Iocb,
+    pub aiocb: *mut Aiocb,
+    pub notify: Notify,
+    pub group: Option<Arc<ListGroup>>,
+}
+
+/// What a reap found, delivered once the ring lock is dropped.
+enum Delivery {
+    Notify(Notify),
+    ListDone(Arc<ListGroup>),
+}
+
+/// This process's kaio state. Created once per process and never freed (a forked child
+/// abandons its parent's copy).
+pub struct Process {
+    /// The `/dev/kaio` descriptor (`O_CLOEXEC`).
+    pub dev: c_int,
+    /// The context (the ring's address).
+    pub ctx: u64,
+    /// The mapped ring's length, for `munmap` in a forked child.
+    ring_len: usize,
+    /// Signalled by every completion (`IOCB_FLAG_RESFD`); the reaper sleeps on it.
+    pub efd: c_int,
+    /// The context was set up with `KAIO_SETUP_POLLED_RW`.
+    pub polled_rw: bool,
+    /// Serialises consumption of the ring.
+    reap_lock: Mutex<()>,
+    /// Bumped after each reap that completed something; futex word for `aio_suspend`.
+    pub seq: AtomicU32,
+    /// Threads sleeping on `seq`.
+    pub waiters: AtomicU32,
+}
+
+static PROCESS: AtomicPtr<Process> = AtomicPtr::new(core::ptr::null_mut());
+static ATFORK: Once = Once::new();
+
+/// In a forked child: the parent's context, ring, eventfd and reaper are not ours. Close the
+/// inherited descriptors and unmap the ring; the next call sets up a context of our own.
+extern "C" fn atfork_child() {
+    let p = PROCESS.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() {
+        // SAFETY: `p` was leaked by `process()` and is never freed; these fields are
+        // immutable after creation, so reading them needs no lock.
+        unsafe {
+            libc::close((*p).dev);
+            libc::close((*p).efd);
+            libc::munmap((*p).ctx as *mut c_void, (*p).ring_len);
+        }
+    }
+}
+
+/// The process's state if it has one already (nothing was submitted otherwise).
+pub fn existing() -> Option<&'static Process> {
+    let p = PROCESS.load(Ordering::Acquire);
+    // SAFETY: published by `process()`, never freed.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// The process's state, set up on first use. `Err(errno)`: `ENOSYS` without `/dev/kaio`,
+/// `EAGAIN` when the module refuses a context (its `max_nr`) or no thread can be started.
+pub fn process() -> Result<&'static Process, c_int> {
+    let p = PROCESS.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: published by the compare-exchange below, never freed.
+        return Ok(unsafe { &*p });
+    }
+    ATFORK.call_once(|| {
+        // SAFETY: registering a handler that touches only this library's state.
+        unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
+    });
+    let new = Box::into_raw(Box::new(Process::create()?));
+    match PROCESS.compare_exchange(
+        core::ptr::null_mut(),
+        new,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => {
+            // SAFETY: just published; leaked for the life of the process.
+            let p: &'static Process = unsafe { &*new };
+            if let Err(e) = p.start_reaper() {
+                return Err(e);
+            }
+            Ok(p)
+        }
+        Err(existing) => {
+            // Another thread won the race: its context is the process's; drop ours.
+            // SAFETY: `new` was never published.
+            let mine = unsafe { Box::from_raw(new) };
+            mine.close();
+            // SAFETY: published by the winner, never freed.
+            Ok(unsafe { &*existing })
+        }
+    }
+}
+
+impl Process {
+    fn create() -> Result<Process, c_int> {
+        // SAFETY: the path is a NUL-terminated literal.
+        let dev = unsafe { libc::open(c"/dev/kaio".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if dev < 0 {
+            return Err(libc::ENOSYS);
+        }
+        let mut ctx: u64 = 0;
+        let mut polled_rw = true;
+        let mut args = kaio_setup_args {
+            nr_events: NR_EVENTS,
+            flags: KAIO_SETUP_POLLED_RW,
+            ctxp: &mut ctx as *mut u64 as u64,
+        };
+        let mut r = ioctl(dev, KAIO_IOC_SETUP, &mut args);
+        if r == Err(libc::EINVAL) {
+            // A version 1 module: reads and writes on pipes and sockets then block in submit
+            // and cannot be cancelled (the README says so).
+            polled_rw = false;
+            args.flags = 0;
+            r = ioctl(dev, KAIO_IOC_SETUP, &mut args);
+        }
+        if let Err(e) = r {
+            // SAFETY: our descriptor.
+            unsafe { libc::close(dev) };
+            return Err(if e == libc::EAGAIN { e } else { libc::ENOSYS });
+        }
+        // SAFETY: a successful setup mapped the ring at `ctx`; its header is readable.
+        let nr = unsafe { (*(ctx as *const AioRing)).nr } as usize;
+        let ring_len = (core::mem::size_of::<AioRing>() + nr * core::mem::size_of::<IoEvent>())
+            .next_multiple_of(4096);
+        // SAFETY: plain system call.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            let e = errno();
+            // SAFETY: our descriptor; closing it tears the context down.
+            unsafe {
+                libc::munmap(ctx as *mut c_void, ring_len);
+                libc::close(dev);
+            }
+            return Err(e);
+        }
+        Ok(Process {
+            dev,
+            ctx,
+            ring_len,
+            efd,
+            polled_rw,
+            reap_lock: Mutex::new(()),
+            seq: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+        })
+    }
+
+    fn close(&self) {
+        // SAFETY: an unpublished process's own descriptors and mapping.
+        unsafe {
+            libc::munmap(self.ctx as *mut c_void, self.ring_len);
+            libc::close(self.efd);
+            libc::close(self.dev);
+        }
+    }
+
+    /// Starts the reaper with every signal blocked (it inherits the mask), so that the
+    /// program's signals, and the completion signals this library queues, go to the
+    /// program's own threads.
+    fn start_reaper(&'static self) -> Result<(), c_int> {
+        // SAFETY: full and saved masks are local; the caller's mask is restored below.
+        unsafe {
+            let mut all: libc::sigset_t = core::mem::zeroed();
+            let mut old: libc::sigset_t = core::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            let r = std::thread::Builder::new()
+                .name("kaio-posix".into())
+                .stack_size(64 * 1024)
+                .spawn(move || self.reaper());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+            r.map(|_| ()).map_err(|_| libc::EAGAIN)
+        }
+    }
+
+    fn reaper(&self) {
+        loop {
+            let mut count: u64 = 0;
+            // SAFETY: reads 8 bytes into `count`.
+            let r = unsafe { libc::read(self.efd, &mut count as *mut u64 as *mut c_void, 8) };
+            if r < 0 && errno() != libc::EINTR && errno() != libc::EAGAIN {
+                // The eventfd is gone (a program closed our descriptor): nothing can wake
+                // us any more. Stop rather than spin.
+                return;
+            }
+            self.reap();
+        }
+    }
+
+    /// Reaps every event in the ring and delivers their notifications.
+    pub fn reap(&self) {
+        let mut out = Vec::new();
+        {
+            let _guard = self.reap_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.drain(&mut out);
+        }
+        self.finish(out);
+    }
+
+    /// Runs `f` (a cancel) under the ring lock, then reaps: the cancelled requests' events
+    /// are in the ring when a cancel ioctl returns, so their status is final when this does.
+    pub fn cancel_then_reap<R>(&self, f: impl FnOnce() -> R) -> R {
+        let mut out = Vec::new();
+        let r;
+        {
+            let _guard = self.reap_lock.lock().unwrap_or_else(|e| e.into_inner());
+            r = f();
+            self.drain(&mut out);
+        }
+        self.finish(out);
+        r
+    }
+
+    fn finish(&self, out: Vec<Delivery>) {
+        if out.is_empty() {
+            return;
+        }
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            futex_wake(&self.seq);
+        }
+        for d in out {
+            match d {
+                Delivery::Notify(n) => n.deliver(),
+                Delivery::ListDone(g) => g.put(),
+            }
+        }
+    }
+
+    /// Consumes `[head, tail)` of the ring. Called with `reap_lock` held.
+    fn drain(&self, out: &mut Vec<Delivery>) {
+        let ring = self.ctx as *mut AioRing;
+        // SAFETY: the ring stays mapped for the life of the process (only a forked child
+        // unmaps it, and the child never uses this `Process`). `tail` is written by the
+        // kernel after the event (acquire here); `head` only by us, under the lock.
+        unsafe {
+            let nr = (*ring).nr;
+            let events = (ring as *mut u8).add(core::mem::size_of::<AioRing>()) as *const IoEvent;
+            let head_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).head));
+            let tail_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).tail));
+            let mut head = head_p.load(Ordering::Relaxed);
+            loop {
+                let tail = tail_p.load(Ordering::Acquire);
+                if head == tail {
+                    break;
+                }
+                while head != tail {
+                    let ev = core::ptr::read_volatile(events.add((head % nr) as usize));
+                    head = (head + 1) % nr;
+                    self.complete(ev, out);
+                }
+                head_p.store(head, Ordering::Release);
+            }
+        }
+    }
+
+    /// Records an event's result in its aiocb and queues its notifications.
+    fn complete(&self, ev: IoEvent, out: &mut Vec<Delivery>) {
+        // SAFETY: `obj` is the address of the `Req` we leaked at submit (the iocb is its
+        // first field); each request has exactly one event.
+        let req = unsafe { Box::from_raw(ev.obj as *mut Req) };
+        let (ret, err) = if ev.res < 0 {
+            (-1isize, (-ev.res) as c_int)
+        } else {
+            (ev.res as isize, 0)
+        };
+        // SAFETY: the program keeps the aiocb valid until the request completes (POSIX).
+        unsafe {
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*req.aiocb).return_value), ret);
+            AtomicI32::from_ptr(core::ptr::addr_of_mut!((*req.aiocb).error_code))
+                .store(err, Ordering::Release);
+        }
+        if req.notify.0.sigev_notify != SIGEV_NONE {
+            out.push(Delivery::Notify(req.notify));
+        }
+        if let Some(g) = req.group {
+            if ret < 0 {
+                g.failed.store(true, Ordering::Relaxed);
+            }
+            out.push(Delivery::ListDone(g));
+        }
+    }
+
+    /// `io_submit` of `iocbs`: the number accepted, or the error of the first refused.
+    pub fn submit(&self, iocbs: &[*mut Iocb]) -> Result<usize, c_int> {
+        let mut args = kaio_submit_args {
+            ctx_id: self.ctx,
+            nr: iocbs.len() as i64,
+            iocbpp: iocbs.as_ptr() as u64,
+        };
+        ioctl(self.dev, KAIO_IOC_SUBMIT, &mut args).map(|n| n as usize)
+    }
+
+    /// `KAIO_IOC_CANCEL_MATCH` with `args` (its `ctx_id` filled in here).
+    pub fn cancel_match(&self, args: &mut kaio_cancel_match_args) -> Result<c_long, c_int> {
+        args.ctx_id = self.ctx;
+        ioctl(self.dev, KAIO_IOC_CANCEL_MATCH, args)
+    }
+}
+
+/// `FUTEX_WAIT_PRIVATE` on `word` while it holds `val`, for at most `timeout` (relative, on
+/// `CLOCK_MONOTONIC`). `Err(EINTR)` on a signal, `Err(ETIMEDOUT)`; other returns (woken,
+/// value changed) are `Ok` and the caller re-checks.
+pub fn futex_wait(word: &AtomicU32, val: u32, timeout: Option<&libc::timespec>) -> Result<(), c_int> {
+    let t = timeout.map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live u32; `t` is null or a valid timespec.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            t,
+        )
+    };
+    if r < 0 {
+        match errno() {
+            libc::EINTR => Err(libc::EINTR),
+            libc::ETIMEDOUT => Err(libc::ETIMEDOUT),
+            libc::EINVAL => Err(libc::EINVAL),
+            _ => Ok(()),
+        }
+    } else {
+        Ok(())
+    }
+}
+
+/// Wakes every thread sleeping on `word`.
+pub fn futex_wake(word: &AtomicU32) {
+    // SAFETY: `word` is a live u32.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
