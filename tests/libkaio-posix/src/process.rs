@@ -368,11 +368,12 @@ impl Process {
     /// Reaps every event in the ring and delivers their notifications.
     pub fn reap(&self) {
         let mut out = Vec::new();
+        let completed;
         {
             let _guard = self.reap_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.drain(&mut out);
+            completed = self.drain(&mut out);
         }
-        self.finish(out);
+        self.finish(completed, out);
     }
 
     /// Runs `f` (a cancel) under the ring lock, then reaps: the cancelled requests' events
@@ -380,17 +381,19 @@ impl Process {
     pub fn cancel_then_reap<R>(&self, f: impl FnOnce() -> R) -> R {
         let mut out = Vec::new();
         let r;
+        let completed;
         {
             let _guard = self.reap_lock.lock().unwrap_or_else(|e| e.into_inner());
             r = f();
-            self.drain(&mut out);
+            completed = self.drain(&mut out);
         }
-        self.finish(out);
+        self.finish(completed, out);
         r
     }
 
-    fn finish(&self, out: Vec<Delivery>) {
-        if out.is_empty() {
+    /// Wakes `aio_suspend` callers if anything completed, then delivers the notifications.
+    fn finish(&self, completed: usize, out: Vec<Delivery>) {
+        if completed == 0 {
             return;
         }
         self.seq.fetch_add(1, Ordering::SeqCst);
@@ -405,8 +408,10 @@ impl Process {
         }
     }
 
-    /// Consumes `[head, tail)` of the ring. Called with `reap_lock` held.
-    fn drain(&self, out: &mut Vec<Delivery>) {
+    /// Consumes `[head, tail)` of the ring; returns how many requests completed. Called with
+    /// `reap_lock` held.
+    fn drain(&self, out: &mut Vec<Delivery>) -> usize {
+        let mut completed = 0;
         let ring = self.ctx as *mut AioRing;
         // SAFETY: the ring stays mapped for the life of the process (only a forked child
         // unmaps it, and the child never uses this `Process`). `tail` is written by the
@@ -426,10 +431,12 @@ impl Process {
                     let ev = core::ptr::read_volatile(events.add((head % nr) as usize));
                     head = (head + 1) % nr;
                     self.complete(ev, out);
+                    completed += 1;
                 }
                 head_p.store(head, Ordering::Release);
             }
         }
+        completed
     }
 
     /// Records an event's result in its aiocb and queues its notifications.
