@@ -12,6 +12,13 @@ done
 # The libaio-compatible library's guest programs (static) and their KTAP driver.
 make -s -C "$top/tests/libaio-compat" >/dev/null
 cp "$top"/tests/libaio-compat/build/guest/libaio-* "$dir/bin/"
+# POSIX AIO: the conformance program against glibc and against libkaio-posix, the example,
+# and their KTAP driver (tests/libkaio-posix); without them the posix_aio test fails.
+if make -s -C "$top/tests/libkaio-posix" >/dev/null 2>&1; then
+	cp "$top"/tests/libkaio-posix/build/guest/posix-aio-* "$top"/tests/libkaio-posix/build/guest/aio-copy "$dir/bin/"
+else
+	echo "make-payload: tests/libkaio-posix did not build; the posix_aio test will fail" >&2
+fi
 # libaio's own test harness, each case built against the system's libaio and against ours
 # (tests/libaio-harness); without it the libaio_harness test fails.
 if make -s -C "$top/tests/libaio-harness" >/dev/null; then
