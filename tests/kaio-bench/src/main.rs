@@ -23,6 +23,7 @@ mod lookup;
 mod report;
 mod rw;
 mod stats;
+mod trace_cost;
 
 use clock::Stamp;
 use report::Section;
@@ -37,7 +38,7 @@ pub struct Env {
     pub floor: Option<floor::Floor>,
 }
 
-const BENCHES: [&str; 5] = ["floor", "lookup", "submit_reap", "cancel", "cancel_reap"];
+const BENCHES: [&str; 6] = ["floor", "lookup", "submit_reap", "cancel", "cancel_reap", "trace_cost"];
 
 /// Past this, every remaining group takes only its minimum number of samples; the defaults
 /// finish well before it (the whole run must stay under 5 minutes in the TCG guest).
@@ -193,6 +194,7 @@ fn main() {
             "lookup" => lookup::run(&env, &mut sec),
             "submit_reap" => rw::run(&env, &mut sec),
             "cancel" => cancel::run(&env, &mut sec),
+            "trace_cost" => trace_cost::run(&env, &mut sec),
             _ => cancel_reap::run(&env, &mut sec),
         };
         sec.seconds = t0.elapsed().as_secs_f64();
