@@ -219,6 +219,10 @@ struct Files {
     pipe_bl_w_nb: i32,
     evfd: i32,
     null: i32,
+    /// A connected AF_UNIX stream socket pair and a UDP socket connected to itself, both
+    /// non-blocking.
+    sock: [i32; 2],
+    udp: i32,
 }
 
 /// A context the fuzzer made (or a stale one).
@@ -403,7 +407,7 @@ impl T<'_> {
 
     fn any_fd(&mut self) -> i32 {
         let f = &self.w.files;
-        match self.rng.below(10) {
+        match self.rng.below(12) {
             0 => f.file,
             1 => f.pipe_nb[self.rng.below(2) as usize],
             2 => f.pipe_bl[self.rng.below(2) as usize],
@@ -411,6 +415,8 @@ impl T<'_> {
             4 => f.null,
             5 => -1,
             6 => 9999,
+            7 => f.sock[self.rng.below(2) as usize],
+            8 => f.udp,
             _ => self.rng.below(64) as i32,
         }
     }
@@ -467,10 +473,12 @@ impl T<'_> {
         };
         let fd = if self.rng.chance(3, 4) {
             match op {
-                IOCB_CMD_POLL => *self.rng.pick(&[f.pipe_nb[0], f.pipe_bl[0], f.evfd, f.file]),
+                IOCB_CMD_POLL => *self.rng.pick(&[f.pipe_nb[0], f.pipe_bl[0], f.evfd, f.file, f.sock[0], f.sock[1], f.udp]),
                 // A read of the blocking pipe runs on (its submit blocks until the pipe is
                 // written or the watchdog's signal): cancel_match finds it running.
                 IOCB_CMD_PREAD | IOCB_CMD_PREADV if self.rng.chance(1, 8) => f.pipe_bl[0],
+                // Sockets: reads find data or EAGAIN, writes room or EAGAIN (non-blocking).
+                _ if self.rng.chance(1, 6) => *self.rng.pick(&[f.sock[0], f.sock[1], f.udp]),
                 _ => f.file,
             }
         } else {
@@ -633,8 +641,11 @@ fn op_setup(t: &mut T) {
     } else {
         t.ptr(8)
     };
-    enter(t, format!("setup(fd {fd}, nr {nr:#x}, ctxp {ctxp:#x})"));
-    let r = raw::setup(fd, nr, ctxp as *mut u64);
+    // A quarter are KAIO_SETUP_POLLED_RW: reads and writes on the pipes and sockets wait in
+    // the kernel there, cancellable, instead of completing (or blocking) at once.
+    let flags = if t.rng.chance(1, 4) { KAIO_SETUP_POLLED_RW } else { 0 };
+    enter(t, format!("setup(fd {fd}, nr {nr:#x}, ctxp {ctxp:#x}, flags {flags:#x})"));
+    let r = raw::setup_with_flags(fd, nr, flags, ctxp as *mut u64);
     leave(t);
     record(t, 2, r);
     if !allowed("setup", r, &[libc::EFAULT, libc::EINVAL, libc::EAGAIN, libc::ENOMEM, libc::EBADF, libc::ENOTTY]) {
@@ -947,12 +958,13 @@ fn op_cancel_match(t: &mut T) {
         }
     };
     let f = &t.w.files;
-    let sel_fd = match t.rng.below(8) {
+    let sel_fd = match t.rng.below(9) {
         0 => f.pipe_nb[0],
         1 => f.pipe_bl[0],
         2 => f.evfd,
         3 | 4 => f.file,
         5 => t.kfd(),
+        6 => *t.rng.pick(&[f.sock[0], f.sock[1], f.udp]),
         _ => t.any_fd(),
     };
     let opcode = match known {
@@ -1331,7 +1343,13 @@ fn op_pipe(t: &mut T) {
     t.w.stats.calls[12].fetch_add(1, Relaxed);
     // SAFETY: plain reads and writes on our non-blocking pipes and eventfd.
     unsafe {
-        match t.rng.below(4) {
+        match t.rng.below(6) {
+            4 => {
+                libc::send(f.sock[t.rng.below(2) as usize], buf.as_ptr() as *const _, n, libc::MSG_DONTWAIT);
+            }
+            5 => {
+                libc::send(f.udp, buf.as_ptr() as *const _, n, libc::MSG_DONTWAIT);
+            }
             0 => {
                 libc::write(f.pipe_nb[1], buf.as_ptr() as *const _, n);
             }
@@ -1679,7 +1697,10 @@ fn main() {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
         let again = format!("/proc/self/fd/{}\0", pb[1]);
         let pipe_bl_w_nb = libc::open(again.as_ptr() as *const libc::c_char, libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC);
-        Files { file, pipe_nb: pn, pipe_bl: pb, pipe_bl_w_nb, evfd: eventfd(), null }
+        let mut sock = [0i32; 2];
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0, sock.as_mut_ptr());
+        let udp = udp_self_connected();
+        Files { file, pipe_nb: pn, pipe_bl: pb, pipe_bl_w_nb, evfd: eventfd(), null, sock, udp }
     };
     let threads = args.threads.max(1);
     let cpus = possible_cpus();
@@ -1830,4 +1851,15 @@ fn main() {
     k.totals();
     let _ = std::io::stderr().flush();
     std::process::exit(k.exit_code());
+}
+
+/// A non-blocking UDP socket on loopback connected to itself (-1 without networking).
+fn udp_self_connected() -> i32 {
+    use std::os::fd::IntoRawFd;
+    let Ok(s) = std::net::UdpSocket::bind("127.0.0.1:0") else { return -1 };
+    let ok = s.local_addr().and_then(|a| s.connect(a)).and_then(|()| s.set_nonblocking(true));
+    if ok.is_err() {
+        return -1;
+    }
+    s.into_raw_fd()
 }

@@ -181,6 +181,10 @@ struct Fds {
     dev: i32,
     dir: i32,
     opath: i32,
+    /// A connected AF_UNIX stream socket pair and a UDP socket connected to itself, all
+    /// non-blocking.
+    sock: [i32; 2],
+    udp: i32,
 }
 
 fn file_byte(i: usize) -> u8 {
@@ -206,14 +210,23 @@ impl Fds {
                 Err(_) => libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC),
             };
             let dir = libc::open(c"/tmp".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
-            let f = Fds { file, file_ro, file_wo, pipe_r: pipe[0], pipe_w: pipe[1], evfd: eventfd(), dev, dir, opath };
+            let mut sock = [0i32; 2];
+            assert!(libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0, sock.as_mut_ptr()) == 0);
+            let udp = {
+                use std::os::fd::IntoRawFd;
+                let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket on loopback");
+                u.connect(u.local_addr().expect("udp address")).expect("udp connect");
+                u.set_nonblocking(true).expect("udp non-blocking");
+                u.into_raw_fd()
+            };
+            let f = Fds { file, file_ro, file_wo, pipe_r: pipe[0], pipe_w: pipe[1], evfd: eventfd(), dev, dir, opath, sock, udp };
             f.reset();
             f
         }
     }
 
     /// Puts every shared file back in its starting state: the file 64 KiB of a known pattern,
-    /// the pipe and the eventfd empty.
+    /// the pipe, the sockets and the eventfd empty.
     fn reset(&self) {
         let data: Vec<u8> = (0..FILE_SIZE).map(file_byte).collect();
         let mut sink = [0u8; 4096];
@@ -222,6 +235,9 @@ impl Fds {
             libc::ftruncate(self.file, FILE_SIZE as i64);
             libc::pwrite(self.file, data.as_ptr() as *const libc::c_void, FILE_SIZE, 0);
             while libc::read(self.pipe_r, sink.as_mut_ptr() as *mut libc::c_void, sink.len()) > 0 {}
+            for fd in [self.sock[0], self.sock[1], self.udp] {
+                while libc::recv(fd, sink.as_mut_ptr() as *mut libc::c_void, sink.len(), libc::MSG_DONTWAIT) > 0 {}
+            }
         }
         eventfd_take(self.evfd);
     }
@@ -1041,7 +1057,7 @@ fn mutations() -> Vec<Mutation> {
     }
     add("reqprio -1 without IOPRIO".into(), Box::new(|i, _| i.aio_reqprio = -1));
     type FdPick = fn(&Fds) -> i32;
-    let fds: [(&str, FdPick); 12] = [
+    let fds: [(&str, FdPick); 15] = [
         ("-1", |_| -1),
         ("9999", |_| FD_HUGE),
         ("closed 900", |_| FD_CLOSED),
@@ -1054,6 +1070,9 @@ fn mutations() -> Vec<Mutation> {
         ("eventfd", |f| f.evfd),
         ("char device", |f| f.dev),
         ("directory", |f| f.dir),
+        ("unix socket", |f| f.sock[0]),
+        ("unix socket peer", |f| f.sock[1]),
+        ("udp socket", |f| f.udp),
     ];
     for (name, pick) in fds {
         add(format!("fildes {name}"), Box::new(move |i, f| i.aio_fildes = pick(f) as u32));
