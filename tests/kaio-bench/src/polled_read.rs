@@ -33,6 +33,10 @@
 //! kworker); glibc's in its helper thread, woken in `read(2)`; libkaio-posix's from kaio's
 //! workqueue, its reaper thread woken by the eventfd, then the `aio_suspend` caller.
 //!
+//! A second latency table (N = 1, in-process variants) has the write made by another thread,
+//! woken through a pipe, which stamps the TSC before its `write(2)`: then io_uring's task work
+//! has to wake the submitter, as a read on a socket fed by another process would.
+//!
 //! Every completion is checked: the right request (`data`/`obj`, `user_data`, the aiocb), the
 //! byte count (64), the bytes (message `seq` of pair `i`, each byte a function of both).
 
@@ -212,6 +216,116 @@ impl Pairs {
             return Err(format!("write to pair {i}: {r}, errno {}", errno()));
         }
         Ok(())
+    }
+}
+
+/// A writer thread: told over a pipe which pair to write to, it stamps the time and writes
+/// the message (the time is read back after the completion has been reaped).
+struct Remote {
+    ctl: Option<OwnedFd>,
+    stamp: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Binds the calling thread to `cpu` (best effort).
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it; sched_setaffinity(0)
+    // applies to the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Unbinds the calling thread (every CPU).
+fn unpin() {
+    // SAFETY: as in `pin`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// What the writer thread is asked to write: message `seq` of pair `i` to `fd`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Order {
+    fd: i32,
+    i: u32,
+    seq: u32,
+}
+
+impl Remote {
+    fn new() -> Result<Remote, String> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two fds.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe2: errno {}", errno()));
+        }
+        // SAFETY: just created, owned here.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let stamp = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let st = stamp.clone();
+        let thread = std::thread::spawn(move || {
+            // On the CPU the submitter is bound to while it gives orders.
+            pin(0);
+            loop {
+                let mut o = Order {
+                    fd: -1,
+                    i: 0,
+                    seq: 0,
+                };
+                let len = std::mem::size_of::<Order>();
+                // SAFETY: reads into `o`, plain data.
+                let r = unsafe { libc::read(rd.as_raw_fd(), (&mut o as *mut Order).cast(), len) };
+                if r != len as isize {
+                    return; // EOF: the benchmark is done
+                }
+                let mut m = [0u8; MSG];
+                fill(&mut m, o.i as usize, o.seq);
+                st.store(crate::clock::ticks(), std::sync::atomic::Ordering::SeqCst);
+                // SAFETY: writes from our buffer; the fd is open until the variant is dropped,
+                // after its last order has completed.
+                let w = unsafe { libc::write(o.fd, m.as_ptr().cast(), MSG) };
+                if w != MSG as isize {
+                    st.store(0, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        Ok(Remote {
+            ctl: Some(wr),
+            stamp,
+            thread: Some(thread),
+        })
+    }
+
+    fn order(&self, o: Order) -> Result<(), String> {
+        let len = std::mem::size_of::<Order>();
+        let fd = self.ctl.as_ref().ok_or("writer stopped")?.as_raw_fd();
+        // SAFETY: writes `o` (plain data); at most PIPE_BUF bytes, so atomically.
+        let r = unsafe { libc::write(fd, (&o as *const Order).cast(), len) };
+        if r != len as isize {
+            return Err(format!("writer pipe: {r}, errno {}", errno()));
+        }
+        Ok(())
+    }
+
+    /// The TSC the writer read before its last write (0: that write failed).
+    fn stamp(&self) -> u64 {
+        self.stamp.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.ctl = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -483,6 +597,33 @@ impl Local {
         Ok(t1 - t0)
     }
 
+    /// One latency sample with the write made by the writer thread: from its stamp before
+    /// `write(2)` until the completion is reaped here.
+    fn lat_remote(&mut self, remote: &Remote) -> Result<Duration, String> {
+        let i = if self.how == How::Sync {
+            0
+        } else {
+            self.order.pop_front().ok_or("nothing in flight")?
+        };
+        self.poked[i] = true;
+        remote.order(Order {
+            fd: self.pairs.wr[i].as_raw_fd(),
+            i: i as u32,
+            seq: self.pairs.seq[i],
+        })?;
+        self.collect(1)?;
+        let t1 = crate::clock::ticks();
+        let t0 = remote.stamp();
+        if t0 == 0 {
+            return Err(format!("{}: the writer thread's write failed", self.label));
+        }
+        if self.how != How::Sync {
+            self.submit(std::iter::once(i))?;
+            self.order.push_back(i);
+        }
+        Ok(duration(t1.saturating_sub(t0)))
+    }
+
     /// `k` throughput units of `n` reads from nothing in flight; returns the time.
     fn units(&mut self, n: usize, k: u64) -> Result<Duration, String> {
         self.ensure(0)?;
@@ -650,6 +791,8 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     // [kind][depth] -> per variant summary (NaN when not measured)
     let mut lat_rows: Vec<(Kind, usize, Vec<Summary>)> = Vec::new();
     let mut tput_rows: Vec<(Kind, usize, Vec<Summary>)> = Vec::new();
+    let mut remote_rows: Vec<(Kind, Vec<Summary>)> = Vec::new();
+    let remote = Remote::new()?;
     let none = Summary::of(Vec::new(), 1);
     for kind in [Kind::Sock, Kind::Pipe] {
         let mut locals = vec![
@@ -697,6 +840,43 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
                 crate::stats::elapsed().as_secs_f64()
             );
         }
+        // The writer in another thread, one read in flight, the in-process variants.
+        for l in locals.iter_mut() {
+            l.ensure(1)?;
+        }
+        // Both threads on CPU 0: a wake-up across the guest's vCPUs here can wait for the next
+        // tick (4 ms) under TCG, which would measure the emulator, not the I/O path.
+        pin(0);
+        let sums = latency_group_warm(
+            &LAT_PLAN.scaled(env.scale),
+            locals.len(),
+            1,
+            WARMUP,
+            RUN_LEN,
+            |v| Ok(vec![locals[v].lat_remote(&remote)?]),
+        );
+        unpin();
+        let sums = sums?;
+        let mut row = vec![none; VARIANTS.len()];
+        for (v, s) in sums.iter().enumerate() {
+            row[v] = s[0];
+            let params = [
+                ("kind", kind.name().to_string()),
+                ("in_flight", "1".to_string()),
+            ];
+            sec.record(
+                VARIANTS[v].1,
+                &params,
+                "other_thread_write_to_reaped_ns",
+                row[v],
+            );
+        }
+        remote_rows.push((kind, row));
+        eprintln!(
+            "kaio-bench: polled_read latency, writer in another thread, {} done ({:.1} s)",
+            kind.name(),
+            crate::stats::elapsed().as_secs_f64()
+        );
         for &n in &DEPTHS {
             let sums = throughput_group(&TPUT_PLAN.scaled(env.scale), active.len(), |g, k| {
                 let v = active[g];
@@ -729,6 +909,7 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
         drop(locals);
     }
     drop(posix);
+    drop(remote);
 
     let ratios = |sec: &mut Section, rows: &[(Kind, usize, Vec<Summary>)]| {
         sec.line("   ratios of medians:");
@@ -758,6 +939,33 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
         sec.line(row);
     }
     ratios(sec, &lat_rows);
+    sec.line(
+        "   latency, the write made by another thread of the process (blocked in read(2) on a pipe",
+    );
+    sec.line(
+        "   until told to write; stamps the TSC before its write(2)), both threads bound to CPU 0 (across",
+    );
+    sec.line(
+        "   vCPUs the wake-up can wait for a 4 ms tick under TCG), N = 1, in-process variants:",
+    );
+    let mut h = format!("   {:<5} {:>3}", "", "N");
+    for (l, _) in &VARIANTS[..GLIBC] {
+        h += &format!(" {l:>w$}");
+    }
+    h += &format!(" {:>16} {:>16}", "kaio getev/uring", "kaio ring/uring");
+    sec.line(h);
+    for (kind, s) in &remote_rows {
+        let mut row = format!("   {:<5} {:>3}", kind.name(), 1);
+        for x in &s[..GLIBC] {
+            row += &format!(" {}", cell(x, w));
+        }
+        row += &format!(
+            " {} {}",
+            ratio(s[KGETEV].median, s[URING].median, 16),
+            ratio(s[KRING].median, s[URING].median, 16)
+        );
+        sec.line(row);
+    }
     sec.line("   throughput: ns per read, median (p90): submit N reads, write to the N peers, reap N, / N");
     sec.line(head.clone());
     for (kind, n, s) in &tput_rows {
