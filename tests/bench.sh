@@ -2,7 +2,7 @@
 # `make bench`: kaio vs native AIO vs io_uring, side by side in one release guest.
 #   tests/bench.sh [ARGS...]   ARGS go to kaio-bench (--json, --only LIST, --scale X);
 #   `make bench ARGS='--only polled_read'`.
-# Builds the static benchmark program and, for benchmark 6, the POSIX AIO program
+# Builds the static benchmark program and, for benchmark 7, the POSIX AIO program
 # tests/kaio-bench/posix/posix_bench.c twice (against glibc's librt and against
 # tests/libkaio-posix), puts the three in build/bench/ with a `run` script, boots the release
 # guest with kaio.ko loaded, runs it there and prints its output (tables as `# ` lines of a

@@ -4,8 +4,6 @@
 #   lib/                     its shared libraries (ldd) and the dynamic loader, except libaio
 #   lib-native/libaio.so.1   the system's libaio (io_setup(2) ...: native AIO)
 #   lib-kaio/libaio.so.1     tests/libaio-compat's libaio (ioctls of /dev/kaio)
-#   lib/kaio-shm-shim.so     SysV shm on shared mappings, preloaded when the guest kernel
-#                            has no CONFIG_SYSVIPC (fio keeps its job table in a SysV segment)
 #   run-fio.sh               the KTAP test
 # The bundle is rebuilt only when one of its inputs is newer than OUT/.stamp.
 set -euo pipefail
@@ -18,7 +16,7 @@ native=/usr/lib/x86_64-linux-gnu/libaio.so.1
 [ -e "$native" ] || { echo "make-bundle: $native missing (apt-get install libaio1)" >&2; exit 1; }
 make -s -C "$top/tests/libaio-compat" >/dev/null
 ours=$top/tests/libaio-compat/build/lib/libaio.so.1
-inputs=("$fio" "$native" "$ours" "$here/shm-shim.c" "$here/run-fio.sh" "$here/make-bundle.sh")
+inputs=("$fio" "$native" "$ours" "$here/run-fio.sh" "$here/make-bundle.sh")
 if [ -f "$out/.stamp" ]; then
 	fresh=1
 	for f in "${inputs[@]}"; do
@@ -39,6 +37,5 @@ done
 [ -f "$out/lib/ld-linux-x86-64.so.2" ] || cp -L /lib64/ld-linux-x86-64.so.2 "$out/lib/"
 cp -L "$native" "$out/lib-native/libaio.so.1"
 cp -L "$ours" "$out/lib-kaio/libaio.so.1"
-gcc -O2 -Wall -shared -fPIC -o "$out/lib/kaio-shm-shim.so" "$here/shm-shim.c"
 cp "$here/run-fio.sh" "$out/run-fio.sh"
 touch "$out/.stamp"

@@ -13,8 +13,10 @@ size=${FIO_SIZE:-16M}
 dir=${FIO_DIR:-/tmp}
 nr_native=/proc/sys/fs/aio-nr
 nr_kaio=/sys/module/kaio/parameters/nr
-pre=
-[ -d /proc/sysvipc ] || pre="--preload $B/lib/kaio-shm-shim.so"
+# fio keeps its job table in a System V shared memory segment: the guests have SYSVIPC.
+if [ ! -d /proc/sysvipc ]; then
+	echo "KTAP version 1"; echo "1..0"; echo "Bail out! no System V IPC in this kernel (CONFIG_SYSVIPC)"; exit 1
+fi
 n=0
 fails=0
 count=$((1 + 2 * $(echo $depths | wc -w)))
@@ -28,7 +30,7 @@ result() { # result OK NAME [WHY...]
 }
 fio_cmd() { # fio_cmd MODE ARGS...
 	mode=$1; shift
-	$LD --library-path "$B/lib-$mode:$B/lib" $pre "$B/bin/fio" "$@"
+	$LD --library-path "$B/lib-$mode:$B/lib" "$B/bin/fio" "$@"
 }
 maxof() { [ -r "$1" ] && cat "$1" || echo 0; }
 

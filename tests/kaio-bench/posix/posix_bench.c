@@ -1,4 +1,4 @@
-/* posix_bench: the POSIX AIO side of kaio-bench's benchmark 6 (polled_read), a read on an
+/* posix_bench: the POSIX AIO side of kaio-bench's benchmark 7 (polled_read), a read on an
  * AF_UNIX stream socket pair or a pipe that becomes ready after it was submitted.
  *
  * Written against <aio.h> only, and built twice, statically: against glibc's POSIX AIO

@@ -8,7 +8,8 @@
 //! 4. cancel: latency against the number of cancellable requests in flight;
 //! 5. cancel_reap: from the cancel call until the event is reaped, the newest of N pending
 //!    POLLs (io_cancel, KAIO_IOC_CANCEL, KAIO_IOC_CANCEL_MATCH, io_uring), and all N at once;
-//! 6. polled_read: a read on a socket pair or pipe that becomes ready after submit, 1, 8, 64 in
+//! 6. trace_cost: the price of kaio's tracepoints (calls skipped / events disabled / enabled);
+//! 7. polled_read: a read on a socket pair or pipe that becomes ready after submit, 1, 8, 64 in
 //!    flight (kaio KAIO_SETUP_POLLED_RW, io_uring READ, glibc POSIX AIO, libkaio-posix).
 //!
 //! Every figure is a median and a p90 over samples taken round-robin across the variants of a
@@ -26,6 +27,7 @@ mod polled_read;
 mod report;
 mod rw;
 mod stats;
+mod trace_cost;
 
 use clock::Stamp;
 use report::Section;
@@ -40,12 +42,13 @@ pub struct Env {
     pub floor: Option<floor::Floor>,
 }
 
-const BENCHES: [&str; 6] = [
+const BENCHES: [&str; 7] = [
     "floor",
     "lookup",
     "submit_reap",
     "cancel",
     "cancel_reap",
+    "trace_cost",
     "polled_read",
 ];
 
@@ -54,7 +57,7 @@ const BENCHES: [&str; 6] = [
 const HARD_LIMIT: Duration = Duration::from_secs(240);
 
 const USAGE: &str =
-    "usage: kaio-bench [--json] [--only floor,lookup,submit_reap,cancel,cancel_reap,polled_read] [--scale X]
+    "usage: kaio-bench [--json] [--only floor,lookup,submit_reap,cancel,cancel_reap,trace_cost,polled_read] [--scale X]
   --json    also print the results as one JSON document (between KAIO-BENCH-JSON-BEGIN/END)
   --only    run only these benchmarks (the others are reported as skipped)
   --scale   multiply every measurement's time budget by X (default 1; 0.1 for a quick look)";
@@ -204,6 +207,7 @@ fn main() {
             "submit_reap" => rw::run(&env, &mut sec),
             "cancel" => cancel::run(&env, &mut sec),
             "cancel_reap" => cancel_reap::run(&env, &mut sec),
+            "trace_cost" => trace_cost::run(&env, &mut sec),
             _ => polled_read::run(&env, &mut sec),
         };
         sec.seconds = t0.elapsed().as_secs_f64();

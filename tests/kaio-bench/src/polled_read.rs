@@ -1,4 +1,4 @@
-//! Benchmark 6, a read that becomes ready after submit: a 4096-byte read on an AF_UNIX stream
+//! Benchmark 7, a read that becomes ready after submit: a 4096-byte read on an AF_UNIX stream
 //! socket pair (then a pipe) is submitted while nothing is there; a 64-byte write to the peer
 //! makes it ready. N = 1, 8, 64 reads in flight, each on its own socket pair (pipe): a server
 //! with N connections, each with a read waiting, which is the use POLLED_RW is for (N reads on
@@ -766,7 +766,7 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     let dom = kaio::Domain::open().map_err(|e| format!("open /dev/kaio: {e}"))?;
 
     let w = 18;
-    sec.line("6. polled read: a 4096-byte read submitted on an empty AF_UNIX stream socket pair (pipe), made");
+    sec.line("7. polled read: a 4096-byte read submitted on an empty AF_UNIX stream socket pair (pipe), made");
     sec.line(
         "   ready by a 64-byte write(2) to the peer; N = 1, 8, 64 reads in flight, one per pair.",
     );

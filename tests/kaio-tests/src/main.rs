@@ -15,6 +15,7 @@
 
 mod aio;
 mod cases;
+mod files;
 mod ktap;
 mod util;
 mod v2;

@@ -18,6 +18,7 @@ mod polled_rw;
 mod races;
 mod ring;
 mod setup;
+mod sockets;
 mod stats;
 mod submit;
 mod trace;
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Case> {
     v.extend(pgetevents::cases());
     v.extend(cancel_sync::cases());
     v.extend(cancel_match::cases());
+    v.extend(sockets::cases());
     v.extend(polled_rw::cases());
     v.extend(trace::cases());
     v.extend(stats::cases());

@@ -8,6 +8,7 @@ use crate::aio::*;
 use crate::ktap::{Case, CaseResult};
 use crate::util::*;
 use crate::v2::*;
+use crate::files::*;
 use crate::{check, check_eq, want_eq};
 use kaio::uapi::*;
 use std::os::fd::RawFd;
@@ -32,6 +33,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_many_waiters_one_pipe", polled_rw_many_waiters_one_pipe),
         Case::kaio("polled_rw_two_queue_files", polled_rw_two_queue_files),
         Case::kaio("polled_rw_pollfree_signalfd", polled_rw_pollfree_signalfd),
+        Case::kaio("polled_rw_mixed_storm", polled_rw_mixed_storm),
     ]
 }
 
@@ -55,135 +57,6 @@ fn submit_unblocked(ctx: &Ctx, cb: &mut Iocb) -> CaseResult {
     want_eq!("io_submit", r, Ok(1));
     check!(took < SUBMIT_BOUND, "io_submit took {took:?}: it blocked");
     Ok(())
-}
-
-fn read_iocb(fd: RawFd, buf: &mut [u8], data: u64) -> Iocb {
-    Iocb { aio_buf: buf.as_mut_ptr() as u64, aio_nbytes: buf.len() as u64, ..iocb(IOCB_CMD_PREAD, fd, data) }
-}
-
-fn write_iocb(fd: RawFd, buf: &[u8], data: u64) -> Iocb {
-    Iocb { aio_buf: buf.as_ptr() as u64, aio_nbytes: buf.len() as u64, ..iocb(IOCB_CMD_PWRITE, fd, data) }
-}
-
-fn write_all(fd: RawFd, data: &[u8]) -> CaseResult {
-    // SAFETY: a valid buffer.
-    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    check!(n == data.len() as isize, "write({fd}, {} bytes) = {n}, errno {}", data.len(), kaio::raw::errno());
-    Ok(())
-}
-
-/// Reads what is there now (the fd must not block: a non-blocking twin, or data known present).
-fn read_now(fd: RawFd, max: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; max];
-    // SAFETY: a valid buffer.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), max, libc::MSG_DONTWAIT) };
-    let n = if n < 0 && kaio::raw::errno() == libc::ENOTSOCK {
-        // SAFETY: as above; for pipes the caller made sure data is there or the fd is O_NONBLOCK.
-        unsafe { libc::read(fd, buf.as_mut_ptr().cast(), max) }
-    } else {
-        n
-    };
-    buf.truncate(n.max(0) as usize);
-    buf
-}
-
-fn set_nonblock(fd: RawFd, on: bool) {
-    // SAFETY: fcntl on an owned fd.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK });
-    }
-}
-
-fn close(fd: RawFd) {
-    // SAFETY: closes an fd the caller owns.
-    unsafe { libc::close(fd) };
-}
-
-/// A pair of connected blocking fds of one kind: (read end, write end, what).
-struct Pair {
-    r: RawFd,
-    w: RawFd,
-    what: &'static str,
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        close(self.r);
-        if self.w != self.r {
-            close(self.w);
-        }
-    }
-}
-
-fn pipe_pair() -> Result<Pair, String> {
-    let p = BlockingPipe::new()?;
-    let pair = Pair { r: p.r, w: p.w, what: "pipe" };
-    std::mem::forget(p);
-    Ok(pair)
-}
-
-fn socketpair(kind: i32, what: &'static str) -> Result<Pair, String> {
-    let mut sv = [0; 2];
-    // SAFETY: sv is a valid array of two ints.
-    if unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } < 0 {
-        return Err(format!("socketpair({what}): errno {}", kaio::raw::errno()));
-    }
-    Ok(Pair { r: sv[0], w: sv[1], what })
-}
-
-/// Two UDP sockets on loopback, connected to each other.
-fn udp_pair() -> Result<Pair, String> {
-    let a = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e} (is lo up?)"))?;
-    let b = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e}"))?;
-    a.connect(b.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    b.connect(a.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    use std::os::fd::IntoRawFd;
-    Ok(Pair { r: a.into_raw_fd(), w: b.into_raw_fd(), what: "udp" })
-}
-
-/// A TCP connection on loopback.
-fn tcp_pair() -> Result<Pair, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("tcp bind: {e} (is lo up?)"))?;
-    let c = std::net::TcpStream::connect(l.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let (s, _) = l.accept().map_err(|e| e.to_string())?;
-    use std::os::fd::IntoRawFd;
-    Ok(Pair { r: s.into_raw_fd(), w: c.into_raw_fd(), what: "tcp" })
-}
-
-/// A FIFO opened read-write (so that opening does not wait for a peer) at both ends.
-fn fifo_pair() -> Result<Pair, String> {
-    let path = format!("/tmp/kaio-polled-fifo-{}\0", std::process::id());
-    // SAFETY: NUL-terminated paths.
-    unsafe {
-        libc::unlink(path.as_ptr().cast());
-        if libc::mkfifo(path.as_ptr().cast(), 0o600) < 0 {
-            return Err(format!("mkfifo: errno {}", kaio::raw::errno()));
-        }
-        let r = libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC);
-        let w = libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC);
-        libc::unlink(path.as_ptr().cast());
-        if r < 0 || w < 0 {
-            return Err(format!("open fifo: errno {}", kaio::raw::errno()));
-        }
-        Ok(Pair { r, w, what: "fifo" })
-    }
-}
-
-fn eventfd_pair() -> Result<Pair, String> {
-    // SAFETY: plain syscall; blocking eventfd.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-    check!(fd >= 0, "eventfd: errno {}", kaio::raw::errno());
-    Ok(Pair { r: fd, w: fd, what: "eventfd" })
-}
-
-/// The payload a peer writes to wake a read on `p` (eventfd: a counter value).
-fn payload(p: &Pair) -> Vec<u8> {
-    if p.what == "eventfd" {
-        5u64.to_ne_bytes().to_vec()
-    } else {
-        b"hello, kaio".to_vec()
-    }
 }
 
 fn polled_rw_setup_flags() -> CaseResult {
@@ -707,26 +580,6 @@ fn polled_rw_many_waiters_one_pipe() -> CaseResult {
     Ok(())
 }
 
-/// A pseudo-terminal: the master, and the slave in raw mode (bytes pass one by one).
-fn pty_pair() -> Result<Pair, String> {
-    // SAFETY: plain libc calls on fds we own; ptsname's buffer is copied at once.
-    unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        if m < 0 || libc::grantpt(m) < 0 || libc::unlockpt(m) < 0 {
-            return Err(format!("posix_openpt: errno {} (devpts mounted?)", kaio::raw::errno()));
-        }
-        let name = libc::ptsname(m);
-        check!(!name.is_null(), "ptsname");
-        let sl = libc::open(name, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        check!(sl >= 0, "open pty slave: errno {}", kaio::raw::errno());
-        let mut t: libc::termios = std::mem::zeroed();
-        libc::tcgetattr(sl, &mut t);
-        libc::cfmakeraw(&mut t);
-        libc::tcsetattr(sl, libc::TCSANOW, &t);
-        Ok(Pair { r: sl, w: m, what: "pty" })
-    }
-}
-
 /// Files that wait on two queues: a FIFO open for reading and writing (IOCB_NOWAIT attempts)
 /// and a pty slave (a tty: poll, then a blocking read in the worker). A read waits and is
 /// cancellable with no byte taken; then data completes it; a FIFO write bigger than the pipe
@@ -862,5 +715,220 @@ fn polled_rw_pollfree_signalfd() -> CaseResult {
         status = status & 0xffff;
         check!(status == 0, "round {round}: child status {status:#x}");
     }
+    Ok(())
+}
+
+/// Several threads for a few seconds, on shared contexts: polled reads and writes on pipes and
+/// socket pairs, feeders and drainers, io_cancel and CANCEL_MATCH (one, ALL by file, ANY,
+/// WAIT), and contexts destroyed with requests waiting and set up again. Every request
+/// reaped gets exactly one event, with a result in range (bytes moved within the asked length,
+/// or -ECANCELED only after a cancel was tried on it or its context); every destroy returns.
+fn polled_rw_mixed_storm() -> CaseResult {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    const THREADS: usize = 4;
+    const SLOTS: usize = 64;
+    let k = Kaio::open()?;
+    let pairs = [pipe_pair()?, socketpair(libc::SOCK_STREAM, "unix-stream")?, pipe_pair()?, socketpair(libc::SOCK_DGRAM, "unix-dgram")?];
+    /// One request in flight: its buffer and what it asked.
+    struct Slot {
+        cb: Box<Iocb>,
+        _buf: Box<[u8]>,
+        len: i64,
+        cancel_tried: bool,
+    }
+    struct Shared {
+        ctx: u64,
+        live: HashMap<u64, Slot>,
+        next: u64,
+    }
+    let setup = || -> Result<u64, String> {
+        let mut id = 0u64;
+        kaio::raw::setup_with_flags(k.fd, 256, KAIO_SETUP_POLLED_RW, &mut id).map_err(|e| format!("setup: {:?}", Errno(e)))?;
+        Ok(id)
+    };
+    let shared = Mutex::new(Shared { ctx: setup()?, live: HashMap::new(), next: 1 });
+    let problems = Mutex::new(Vec::<String>::new());
+    let counts = Mutex::new([0u64; 6]); // events, bytes, cancelled, destroys, io_cancel won, match won
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let reap = |sh: &mut Shared, min: i64| {
+        let mut evs = [IoEvent::default(); 32];
+        let t = ts(0, if min > 0 { 20_000_000 } else { 0 });
+        match kaio::raw::getevents(k.fd, sh.ctx, min, 32, evs.as_mut_ptr(), &t) {
+            Ok(n) => {
+                for ev in &evs[..n as usize] {
+                    let mut c = counts.lock().unwrap();
+                    c[0] += 1;
+                    match sh.live.remove(&ev.data) {
+                        None => problems.lock().unwrap().push(format!("event for unknown or already reaped request {ev:?}")),
+                        Some(slot) => {
+                            if ev.obj != &*slot.cb as *const Iocb as u64 {
+                                problems.lock().unwrap().push(format!("event {ev:?} names another iocb"));
+                            }
+                            if ev.res == RES_ECANCELED {
+                                c[2] += 1;
+                                if !slot.cancel_tried {
+                                    problems.lock().unwrap().push(format!("-ECANCELED without a cancel: {ev:?}"));
+                                }
+                            } else if ev.res <= 0 || ev.res > slot.len {
+                                problems.lock().unwrap().push(format!("result {} for a request of {} bytes", ev.res, slot.len));
+                            } else {
+                                c[1] += ev.res as u64;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => problems.lock().unwrap().push(format!("getevents: {:?}", Errno(e))),
+        }
+    };
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (shared, problems, counts, pairs, reap, setup) = (&shared, &problems, &counts, &pairs, &reap, &setup);
+            s.spawn(move || {
+                let mut r = 0x9e3779b97f4a7c15u64 ^ (t as u64 + 1);
+                let mut rnd = |n: u64| {
+                    r ^= r << 13;
+                    r ^= r >> 7;
+                    r ^= r << 17;
+                    r % n
+                };
+                while Instant::now() < deadline {
+                    let p = &pairs[rnd(pairs.len() as u64) as usize];
+                    match rnd(100) {
+                        // Submit a read or a write.
+                        0..=39 => {
+                            let mut sh = shared.lock().unwrap();
+                            if sh.live.len() >= SLOTS {
+                                reap(&mut sh, 0);
+                                continue;
+                            }
+                            let big = p.what == "pipe" && rnd(4) == 0;
+                            let len = 1 + rnd(if big { 200_000 } else { 64 }) as usize;
+                            let mut buf = vec![0x42u8; len].into_boxed_slice();
+                            let data = sh.next;
+                            sh.next += 1;
+                            let write = rnd(3) == 0;
+                            let mut cb = Box::new(if write { write_iocb(p.w, &buf, data) } else { read_iocb(p.r, &mut buf, data) });
+                            let ctx = sh.ctx;
+                            let ptr: [*mut Iocb; 1] = [&mut *cb];
+                            match kaio::raw::submit(k.fd, ctx, 1, ptr.as_ptr()) {
+                                Ok(1) => {
+                                    sh.live.insert(data, Slot { cb, _buf: buf, len: len as i64, cancel_tried: false });
+                                }
+                                r => problems.lock().unwrap().push(format!("submit on {}: {r:?}", p.what)),
+                            }
+                        }
+                        // Feed or drain a socket without blocking (pipes are fed and drained by
+                        // the polled requests themselves: their ends block).
+                        40..=59 => {
+                            if p.what == "pipe" {
+                                continue;
+                            }
+                            if rnd(2) == 0 {
+                                let b = [0x61u8; 128];
+                                // SAFETY: a valid buffer.
+                                unsafe { libc::send(p.w, b.as_ptr().cast(), 1 + rnd(128) as usize, libc::MSG_DONTWAIT) };
+                            } else {
+                                let mut d = [0u8; 4096];
+                                // SAFETY: a valid buffer.
+                                unsafe { libc::recv(p.r, d.as_mut_ptr().cast(), d.len(), libc::MSG_DONTWAIT) };
+                            }
+                        }
+                        // Cancel one (io_cancel or CANCEL_MATCH by data), by file, or all.
+                        60..=79 => {
+                            let mut sh = shared.lock().unwrap();
+                            let ctx = sh.ctx;
+                            let keys: Vec<u64> = sh.live.keys().copied().collect();
+                            if keys.is_empty() {
+                                continue;
+                            }
+                            let key = keys[rnd(keys.len() as u64) as usize];
+                            let how = rnd(4);
+                            match how {
+                                0 | 1 => {
+                                    let slot = sh.live.get_mut(&key).unwrap();
+                                    slot.cancel_tried = true;
+                                    let cb: *mut Iocb = &mut *slot.cb;
+                                    let r = if how == 0 {
+                                        kaio::raw::cancel(k.fd, ctx, cb, std::ptr::null_mut()).map_err(Errno)
+                                    } else {
+                                        cancel_match(k.fd, &mut kaio_cancel_match_args { key, ..cm(ctx, KAIO_CANCEL_DATA) })
+                                    };
+                                    match r {
+                                        Err(e) if e == EINPROGRESS || e == EINVAL || e == EALREADY || e == ENOENT => {
+                                            if e == EINPROGRESS {
+                                                counts.lock().unwrap()[4] += 1;
+                                            }
+                                        }
+                                        Ok(1) => counts.lock().unwrap()[5] += 1,
+                                        r => problems.lock().unwrap().push(format!("cancel ({how}): {r:?}")),
+                                    }
+                                }
+                                _ => {
+                                    for slot in sh.live.values_mut() {
+                                        slot.cancel_tried = true;
+                                    }
+                                    let mut a = if how == 2 { kaio_cancel_match_args { fd: p.r, ..cm(ctx, KAIO_CANCEL_FD | KAIO_CANCEL_ALL) } } else { cm(ctx, KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT) };
+                                    a.timeout = 0;
+                                    match cancel_match(k.fd, &mut a) {
+                                        Ok(_) => {}
+                                        Err(e) if e == ENOENT || e == EALREADY => {}
+                                        r => problems.lock().unwrap().push(format!("cancel_match ALL ({how}): {r:?}")),
+                                    }
+                                }
+                            }
+                            reap(&mut sh, 0);
+                        }
+                        // Reap.
+                        80..=96 => {
+                            let mut sh = shared.lock().unwrap();
+                            reap(&mut sh, 0);
+                        }
+                        // Destroy with requests waiting, and set up a new context.
+                        _ => {
+                            let mut sh = shared.lock().unwrap();
+                            let t0 = Instant::now();
+                            match kaio::raw::destroy(k.fd, sh.ctx) {
+                                Ok(0) => {}
+                                r => problems.lock().unwrap().push(format!("destroy: {r:?}")),
+                            }
+                            if t0.elapsed() > Duration::from_secs(5) {
+                                problems.lock().unwrap().push(format!("destroy took {:?}", t0.elapsed()));
+                            }
+                            counts.lock().unwrap()[3] += 1;
+                            // Their events went with the ring.
+                            sh.live.clear();
+                            match setup() {
+                                Ok(id) => sh.ctx = id,
+                                Err(e) => problems.lock().unwrap().push(e),
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    // The end: cancel everything, reap everything.
+    let mut sh = shared.lock().unwrap();
+    for slot in sh.live.values_mut() {
+        slot.cancel_tried = true;
+    }
+    let mut a = cm(sh.ctx, KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT);
+    let r = cancel_match(k.fd, &mut a);
+    check!(matches!(r, Ok(_)) || r == Err(ENOENT), "final cancel ANY|WAIT: {r:?}");
+    let t0 = Instant::now();
+    while !sh.live.is_empty() && t0.elapsed() < PROMPT {
+        reap(&mut sh, 1);
+    }
+    let left = sh.live.len();
+    check_eq!(kaio::raw::destroy(k.fd, sh.ctx).map_err(Errno), Ok(0));
+    drop(sh);
+    let c = counts.lock().unwrap();
+    eprintln!("# polled_rw_mixed_storm: {} events, {} bytes moved, {} cancelled, {} io_cancel won, {} match won, {} destroys", c[0], c[1], c[2], c[4], c[5], c[3]);
+    let p = problems.lock().unwrap();
+    check!(p.is_empty(), "{} problems, first: {:?}", p.len(), &p[..p.len().min(5)]);
+    check!(left == 0, "{left} requests never got their event");
+    check!(c[0] > 100 && c[2] > 10, "too little happened: {:?}", *c);
     Ok(())
 }
