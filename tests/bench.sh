@@ -10,7 +10,7 @@
 # anything.
 # Table 5 keeps up to 16384 POLLs pending per backend: one kaio and one native context of 16400
 # events each, within the defaults of kaio's max_nr and fs.aio-max-nr (65536; the run prints
-# both), and an io_uring with a 32768-entry CQ (IORING_SETUP_CQSIZE). About 80 s in all.
+# both), and an io_uring with a 32768-entry CQ (IORING_SETUP_CQSIZE). About 85 s in all (table 7 about 35 s).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 (cd "$top/tests" && cargo build --release --target x86_64-unknown-linux-gnu -p kaio-bench)
