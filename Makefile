@@ -23,7 +23,7 @@ help:
 	@echo "make stress [SECONDS=600] [VARIANT=debug] [SEED=n]  the stress program, as long as asked"
 	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
 	@echo "make faults [SECONDS=600] [SEED=n]   fault sweep, then a random-fault soak that long (debug guest)"
-	@echo "make bench                      kaio vs native AIO vs io_uring, side by side in one guest"
+	@echo "make bench [ARGS='--only polled_read']  kaio vs native AIO vs io_uring, side by side in one guest"
 	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
 	@echo "make kernels                    build (or find cached) both guest kernels"
 	@echo "make setup                      install missing packages and bindgen"
@@ -65,7 +65,7 @@ faults: tests
 	V='$(V)' TIMEOUT=$$(($(SECONDS) + 600)) qemu/run.sh debug $(BIN)/kaio-faults '--soak-seconds $(SECONDS)$(if $(SEED), --seed $(SEED))'
 
 bench:
-	tests/bench.sh
+	tests/bench.sh $(ARGS)
 
 clean:
 	rm -rf build tests/target

@@ -7,7 +7,10 @@
 //!    io_uring);
 //! 4. cancel: latency against the number of cancellable requests in flight;
 //! 5. cancel_reap: from the cancel call until the event is reaped, the newest of N pending
-//!    POLLs (io_cancel, KAIO_IOC_CANCEL, KAIO_IOC_CANCEL_MATCH, io_uring), and all N at once.
+//!    POLLs (io_cancel, KAIO_IOC_CANCEL, KAIO_IOC_CANCEL_MATCH, io_uring), and all N at once;
+//! 6. trace_cost: the price of kaio's tracepoints (calls skipped / events disabled / enabled);
+//! 7. polled_read: a read on a socket pair or pipe that becomes ready after submit, 1, 8, 64 in
+//!    flight (kaio KAIO_SETUP_POLLED_RW, io_uring READ, glibc POSIX AIO, libkaio-posix).
 //!
 //! Every figure is a median and a p90 over samples taken round-robin across the variants of a
 //! row, for a bounded time. Output: the tables as `# ` lines of a KTAP report, one `ok` per
@@ -20,6 +23,7 @@ mod cancel_reap;
 mod clock;
 mod floor;
 mod lookup;
+mod polled_read;
 mod report;
 mod rw;
 mod stats;
@@ -38,14 +42,22 @@ pub struct Env {
     pub floor: Option<floor::Floor>,
 }
 
-const BENCHES: [&str; 6] = ["floor", "lookup", "submit_reap", "cancel", "cancel_reap", "trace_cost"];
+const BENCHES: [&str; 7] = [
+    "floor",
+    "lookup",
+    "submit_reap",
+    "cancel",
+    "cancel_reap",
+    "trace_cost",
+    "polled_read",
+];
 
 /// Past this, every remaining group takes only its minimum number of samples; the defaults
 /// finish well before it (the whole run must stay under 5 minutes in the TCG guest).
 const HARD_LIMIT: Duration = Duration::from_secs(240);
 
 const USAGE: &str =
-    "usage: kaio-bench [--json] [--only floor,lookup,submit_reap,cancel,cancel_reap] [--scale X]
+    "usage: kaio-bench [--json] [--only floor,lookup,submit_reap,cancel,cancel_reap,trace_cost,polled_read] [--scale X]
   --json    also print the results as one JSON document (between KAIO-BENCH-JSON-BEGIN/END)
   --only    run only these benchmarks (the others are reported as skipped)
   --scale   multiply every measurement's time budget by X (default 1; 0.1 for a quick look)";
@@ -194,8 +206,9 @@ fn main() {
             "lookup" => lookup::run(&env, &mut sec),
             "submit_reap" => rw::run(&env, &mut sec),
             "cancel" => cancel::run(&env, &mut sec),
+            "cancel_reap" => cancel_reap::run(&env, &mut sec),
             "trace_cost" => trace_cost::run(&env, &mut sec),
-            _ => cancel_reap::run(&env, &mut sec),
+            _ => polled_read::run(&env, &mut sec),
         };
         sec.seconds = t0.elapsed().as_secs_f64();
         if let Err(e) = r {

@@ -14,7 +14,7 @@ use crate::clock::Stamp;
 use crate::report::{cell, ratio, Section};
 use crate::stats::{throughput_group, Plan};
 use crate::Env;
-use kaio::uapi::{Iocb, IoEvent};
+use kaio::uapi::{IoEvent, Iocb};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -30,7 +30,12 @@ const TRACING: &str = "/sys/kernel/tracing";
 
 /// The three states: (label, JSON key, trace_calls, events enabled).
 const STATES: [(&str, &str, &str, &str); 3] = [
-    ("calls skipped (trace_calls=0)", "trace_calls_skipped", "0", "0"),
+    (
+        "calls skipped (trace_calls=0)",
+        "trace_calls_skipped",
+        "0",
+        "0",
+    ),
     ("events disabled", "trace_disabled", "1", "0"),
     ("events enabled", "trace_enabled", "1", "1"),
 ];
@@ -46,7 +51,9 @@ fn set_state(v: usize) -> Result<(), String> {
 
 pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     if !std::path::Path::new(&format!("{TRACING}/events")).exists() {
-        let _ = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", TRACING]).status();
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", TRACING])
+            .status();
     }
     let dom = kaio::Domain::open().map_err(|e| format!("open /dev/kaio: {e}"))?;
     let ctx = dom.setup(64).map_err(|e| format!("setup: {e}"))?;
@@ -67,10 +74,16 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
         for _ in 0..k {
             let mut cb: Iocb = Iocb::pread(fd, &mut buf, 0).with_data(v as u64);
             // SAFETY: `buf` outlives the request, which is reaped right below.
-            let n = unsafe { ctx.submit_unchecked(&mut [&mut cb]) }.map_err(|e| format!("submit: {e}"))?;
-            let got = ctx.get_events(1, &mut ev, None).map_err(|e| format!("getevents: {e}"))?;
+            let n = unsafe { ctx.submit_unchecked(&mut [&mut cb]) }
+                .map_err(|e| format!("submit: {e}"))?;
+            let got = ctx
+                .get_events(1, &mut ev, None)
+                .map_err(|e| format!("getevents: {e}"))?;
             if n != 1 || got != 1 || ev[0].res != 64 || ev[0].data != v as u64 {
-                return Err(format!("submit {n}, reaped {got}: {:?} (expected res 64, data {v})", ev[0]));
+                return Err(format!(
+                    "submit {n}, reaped {got}: {:?} (expected res 64, data {v})",
+                    ev[0]
+                ));
             }
         }
         Ok((t0.elapsed(), k))
@@ -80,9 +93,17 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     let _ = write(&format!("{TRACING}/trace"), "");
     let sums = result?;
     sec.line("6. tracepoints: submit + reap of a 64-byte tmpfs PREAD (3 tracepoints); ns per request, median (p90)");
-    sec.line(format!("   {:<34} {:>20} {:>10}", "state", "median (p90)", "/skipped"));
+    sec.line(format!(
+        "   {:<34} {:>20} {:>10}",
+        "state", "median (p90)", "/skipped"
+    ));
     for (i, s) in sums.iter().enumerate() {
-        sec.line(format!("   {:<34} {} {}", STATES[i].0, cell(s, 20), ratio(s.median, sums[0].median, 10)));
+        sec.line(format!(
+            "   {:<34} {} {}",
+            STATES[i].0,
+            cell(s, 20),
+            ratio(s.median, sums[0].median, 10)
+        ));
         sec.record(STATES[i].1, &[], "ns_per_request", *s);
     }
     sec.line("   a disabled tracepoint is one call and a patched-out branch: disabled/skipped is its price");
