@@ -6,8 +6,8 @@
 # tests/kaio-bench/posix/posix_bench.c twice (against glibc's librt and against
 # tests/libkaio-posix), puts the three in build/bench/ with a `run` script, boots the release
 # guest with kaio.ko loaded, runs it there and prints its output (tables as `# ` lines of a
-# KTAP report; `make bench V=1`: the whole console too). Under QEMU TCG only the ratios mean
-# anything.
+# KTAP report; `make bench V=1`: the whole console too), and draws SVG plots of its JSON report
+# into build/bench/plots/. Under QEMU TCG only the ratios mean anything.
 # Table 5 keeps up to 16384 POLLs pending per backend: one kaio and one native context of 16400
 # events each, within the defaults of kaio's max_nr and fs.aio-max-nr (65536; the run prints
 # both), and an io_uring with a 32768-entry CQ (IORING_SETUP_CQSIZE). About 85 s in all (table 7 about 35 s).
@@ -37,4 +37,18 @@ cd "$(dirname "$0")" && exec ./kaio-bench "$@"
 RUN
 chmod +x "$out/run"
 cd "$top"
-exec make --no-print-directory run VARIANT=release PROG="$out" ARGS="$*"
+# The JSON report is always asked for: the plots are made from it on the host.
+args="$*"
+case " $args " in *" --json "*) ;; *) args="--json $args" ;; esac
+set +e
+make --no-print-directory run VARIANT=release PROG="$out" ARGS="$args" | tee "$out/output.txt"
+status=${PIPESTATUS[0]}
+set -e
+# build/bench/bench.json, and SVG plots of it in build/bench/plots/ (tests/bench-plot.py).
+sed -n '/^KAIO-BENCH-JSON-BEGIN$/,/^KAIO-BENCH-JSON-END$/p' "$out/output.txt" | sed '1d;$d' > "$out/bench.json"
+if [ -s "$out/bench.json" ] && /usr/bin/python3 "$top/tests/bench-plot.py" "$out/bench.json" "$out/plots" > "$out/plots.txt"; then
+	echo "bench: plots:" $(cat "$out/plots.txt") >&2
+else
+	echo "bench: no plots (no JSON report, or matplotlib missing: make setup)" >&2
+fi
+exit "$status"
