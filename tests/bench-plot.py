@@ -18,16 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# The same colour for the same backend in every picture.
-COLOURS = {"native": "#4c72b0", "kaio": "#dd8452", "io_uring": "#55a868", "glibc": "#8172b3", "libkaio": "#c44e52"}
+# One colour per variant (matplotlib's cycle); the line style says the backend.
+STYLES = (("libkaio", "-."), ("glibc", ":"), ("io_uring", "--"), ("native", (0, (5, 1, 1, 1))), ("kaio", "-"))
 
 
-def colour(variant):
+def style(variant):
     v = variant.lower()
-    for key in ("libkaio", "glibc", "io_uring", "native", "kaio"):
+    for key, ls in STYLES:
         if key in v:
-            return COLOURS[key]
-    return None
+            return ls
+    return "-"
 
 
 def numeric_params(records):
@@ -51,8 +51,7 @@ def line_plot(bench, metric, records, param, out):
         pts.sort()
         xs = [p[0] for p in pts]
         ys = [p[1] for p in pts]
-        ax.plot(xs, ys, marker="o", label=variant, color=colour(variant),
-                linestyle="--" if "native" in variant.lower() else "-")
+        ax.plot(xs, ys, marker="o", label=variant, linestyle=style(variant))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel(param.replace("_", " "))
@@ -78,12 +77,12 @@ def bar_plot(bench, metric, records, params, out):
         variants[r["variant"]] = True
     if not groups:
         return None
-    fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(groups) * max(1, len(variants)) / 2), 4.5))
+    fig, ax = plt.subplots(figsize=(min(12, max(7, 0.35 * len(groups) * max(1, len(variants)))), 4.5))
     width = 0.8 / max(1, len(variants))
     for i, v in enumerate(variants):
         xs = [g + i * width for g in range(len(groups))]
         ys = [groups[label].get(v, 0) for label in groups]
-        ax.bar(xs, ys, width, label=v, color=colour(v))
+        ax.bar(xs, ys, width, label=v)
     ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
     ax.set_xticklabels(list(groups), rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("operations per second (1e9 / median ns)")
