@@ -10,6 +10,7 @@ mod delay;
 mod destroy;
 mod device;
 mod getevents;
+mod history;
 mod lifecycle;
 mod opcodes;
 mod params;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Case> {
     v.extend(cancel_sync::cases());
     v.extend(cancel_match::cases());
     v.extend(sockets::cases());
+    v.extend(history::cases());
     v.extend(polled_rw::cases());
     v.extend(trace::cases());
     v.extend(stats::cases());

@@ -1,0 +1,151 @@
+//! Bugs fs/aio.c had, as cases run on native AIO and on kaio and compared (each names the
+//! fix's subject line as recalled).
+
+use crate::aio::*;
+use crate::expect_eq;
+use crate::files::*;
+use crate::ktap::{Case, CaseResult};
+use crate::util::*;
+use kaio::uapi::*;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::both("history_getevents_waiters_vs_producer_then_destroy", history_getevents_waiters_vs_producer_then_destroy),
+        Case::both("history_fd_replaced_while_in_flight", history_fd_replaced_while_in_flight),
+    ]
+}
+
+/// CVE-2024-35874, "aio: Fix null ptr deref in aio_complete() wakeup" (2024): a waiter leaving
+/// io_getevents while a completion wakes it. Six waiters (min_nr 1 to 4, timeouts 0 to 50 us)
+/// reap what a producer submits (requests that complete at once), then wait with long
+/// timeouts while the context is destroyed: every event is reaped exactly once, every waiter
+/// returns.
+fn history_getevents_waiters_vs_producer_then_destroy(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    const N: usize = 2000;
+    const WAITERS: usize = 6;
+    let ctx = Ctx::new(b, 256)?;
+    let fx = Fx::new()?;
+    let seen = Mutex::new(vec![0u8; N]);
+    let reaped = AtomicUsize::new(0);
+    let parked = AtomicBool::new(false);
+    let returned = AtomicUsize::new(0);
+    let problems = Mutex::new(Vec::<String>::new());
+    let calls = AtomicU64::new(0);
+    std::thread::scope(|s| -> CaseResult {
+        for w in 0..WAITERS {
+            let (ctx, seen, reaped, parked, returned, problems, calls) = (&ctx, &seen, &reaped, &parked, &returned, &problems, &calls);
+            s.spawn(move || {
+                block_all_signals();
+                let mut i = w as i64;
+                loop {
+                    i += 1;
+                    let long = parked.load(SeqCst);
+                    let min = 1 + (i % 4);
+                    let t = if long { ts(5, 0) } else { ts(0, (i * 7919) % 50_000) };
+                    calls.fetch_add(1, SeqCst);
+                    match ctx.getev(if long { 4 } else { min }, 8, Some(t)) {
+                        Ok(evs) => {
+                            let mut sn = seen.lock().unwrap();
+                            for ev in &evs {
+                                let d = ev.data as usize;
+                                if d >= N {
+                                    problems.lock().unwrap().push(format!("event with data {d}"));
+                                    continue;
+                                }
+                                sn[d] += 1;
+                                reaped.fetch_add(1, SeqCst);
+                            }
+                            if long && evs.is_empty() {
+                                // The destroy may come after a timeout: wait again.
+                                continue;
+                            }
+                        }
+                        // The context is gone: this waiter is done.
+                        Err(e) if e == EINVAL => break,
+                        Err(e) => {
+                            problems.lock().unwrap().push(format!("getevents: {e:?}"));
+                            break;
+                        }
+                    }
+                }
+                returned.fetch_add(1, SeqCst);
+            });
+        }
+        // The producer: requests that complete at once, in batches.
+        let mut cbs: Vec<Iocb> = (0..N).map(|d| fx.ready(b, d as u64)).collect();
+        let mut next = 0;
+        let t0 = Instant::now();
+        while next < N && t0.elapsed() < PROMPT {
+            let end = (next + 16).min(N);
+            let ptrs: Vec<*mut Iocb> = cbs[next..end].iter_mut().map(|c| c as *mut Iocb).collect();
+            match ctx.submit(&ptrs) {
+                Ok(n) if n > 0 => next += n as usize,
+                // The ring is full until the waiters reap.
+                Ok(_) | Err(_) => std::thread::yield_now(),
+            }
+        }
+        while reaped.load(SeqCst) < next && t0.elapsed() < PROMPT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        parked.store(true, SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        expect_eq!(o, "io_destroy with waiters parked", ctx.destroy(), Ok(0));
+        let t1 = Instant::now();
+        while returned.load(SeqCst) < WAITERS && t1.elapsed() < PROMPT {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        expect_eq!(o, "every waiter returned after the destroy", returned.load(SeqCst), WAITERS);
+        Ok(())
+    })?;
+    let sn = seen.lock().unwrap();
+    let once = sn.iter().filter(|&&c| c == 1).count();
+    let twice = sn.iter().filter(|&&c| c > 1).count();
+    expect_eq!(o, "events reaped exactly once / more than once", (once, twice), (N, 0));
+    expect_eq!(o, "problems", problems.lock().unwrap().clone(), Vec::<String>::new());
+    eprintln!("# {}: {} getevents calls", b.name(), calls.load(SeqCst));
+    Ok(())
+}
+
+/// "aio: hold an extra file reference over AIO read/write operations" (2018) and the poll
+/// and fsync paths that keep their file: the fd a request was submitted with is replaced by
+/// dup2 while the request is in flight. A POLL keeps waiting on the file it was submitted on
+/// (data in the new file does not complete it, data in the old one does); an FSYNC completes
+/// with 0.
+fn history_fd_replaced_while_in_flight(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    let ctx = Ctx::new(b, 8)?;
+    let old = pipe_pair()?;
+    let new = pipe_pair()?;
+    // SAFETY: dup of an owned fd.
+    let fd = unsafe { libc::dup(old.r) };
+    let mut cb = poll_iocb(fd, POLLIN, 1);
+    expect_eq!(o, "submit POLL on the old pipe", ctx.submit1(&mut cb), Ok(1));
+    // SAFETY: dup2 over our own fd: it now names the new pipe, the old file stays referenced by
+    // `old` and by the request.
+    expect_eq!(o, "dup2 the new pipe over it", unsafe { libc::dup2(new.r, fd) } == fd, true);
+    write_all(new.w, b"n")?;
+    expect_eq!(o, "data in the new pipe completes nothing", ctx.getev(0, 4, Some(ts(0, 30_000_000))).map(|v| v.len()), Ok(0));
+    write_all(old.w, b"o")?;
+    let ev = ctx.wait_events(1, PROMPT)?;
+    expect_eq!(o, "data in the old pipe completes it", (ev[0].data, ev[0].res & POLLIN as i64 != 0), (1, true));
+    close(fd);
+    // FSYNC of a tmpfs file whose fd is replaced at once.
+    let path = format!("/tmp/kaio-history-{}-{}\0", std::process::id(), b.name());
+    // SAFETY: NUL-terminated path; the fds are ours.
+    let f = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o600) };
+    // SAFETY: as above.
+    unsafe { libc::unlink(path.as_ptr().cast()) };
+    write_all(f, b"data")?;
+    let mut fs = iocb(IOCB_CMD_FSYNC, f, 2);
+    expect_eq!(o, "submit FSYNC", ctx.submit1(&mut fs), Ok(1));
+    // SAFETY: replaces and then closes our own fd.
+    unsafe {
+        libc::dup2(new.w, f);
+        libc::close(f);
+    }
+    let ev = ctx.wait_events(1, PROMPT)?;
+    expect_eq!(o, "the FSYNC's event", (ev[0].data, ev[0].res), (2, 0));
+    Ok(())
+}
