@@ -15,6 +15,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("trace_events_exist", trace_events_exist),
         Case::kaio("trace_request_lifecycle", trace_request_lifecycle),
         Case::kaio("trace_teardown_paths", trace_teardown_paths),
+        Case::kaio("trace_each_opcode_and_cancel_path", trace_each_opcode_and_cancel_path),
     ]
 }
 
@@ -224,5 +225,96 @@ fn trace_teardown_paths() -> CaseResult {
         ]);
         drop(t);
     }
+    Ok(())
+}
+
+/// Every opcode (PREAD, PWRITE, PREADV, PWRITEV, FSYNC, FDSYNC, POLL, DELAY) submitted once on
+/// a tmpfs file or a pipe: one `kaio_submit` (result 0, its opcode and fd) and one
+/// `kaio_complete` each, with the result the request had. Then every cancel path:
+/// CANCEL_MATCH by iocb to the ring, FD|ALL (two polls), and IOCB|WAIT on a polled write that
+/// has written part of its bytes (found running, then ends with what it wrote).
+fn trace_each_opcode_and_cancel_path() -> CaseResult {
+    let k = Kaio::open()?;
+    let t = Tracing::on()?;
+    let mut id = 0u64;
+    kaio::raw::setup_with_flags(k.fd, 32, KAIO_SETUP_POLLED_RW, &mut id).map_err(|e| format!("setup: {e}"))?;
+    let ctx = Ctx::adopt(&k, id);
+    let path = format!("/tmp/kaio-trace-ops-{}\0", std::process::id());
+    // SAFETY: NUL-terminated path.
+    let f = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o600) };
+    // SAFETY: as above.
+    unsafe { libc::unlink(path.as_ptr().cast()) };
+    check!(f >= 0, "open tmpfs file");
+    let mut wbuf = *b"abcdefgh";
+    let mut rbuf = [0u8; 8];
+    let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+    let riov = [libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: 4 }, libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: 4 }];
+    let wiov = [libc::iovec { iov_base: wbuf.as_mut_ptr().cast(), iov_len: 8 }];
+    let p = Pipe::new()?;
+    let fx = Fx::new()?;
+    let mut cbs = vec![
+        Iocb { aio_buf: wbuf.as_ptr() as u64, aio_nbytes: 8, ..iocb(IOCB_CMD_PWRITE, f, 10) },
+        Iocb { aio_buf: rbuf.as_mut_ptr() as u64, aio_nbytes: 8, ..iocb(IOCB_CMD_PREAD, f, 11) },
+        Iocb { aio_buf: wiov.as_ptr() as u64, aio_nbytes: 1, aio_offset: 8, ..iocb(IOCB_CMD_PWRITEV, f, 12) },
+        Iocb { aio_buf: riov.as_ptr() as u64, aio_nbytes: 2, ..iocb(IOCB_CMD_PREADV, f, 13) },
+        iocb(IOCB_CMD_FSYNC, f, 14),
+        iocb(IOCB_CMD_FDSYNC, f, 15),
+        poll_iocb(p.w, libc::POLLOUT as u64, 16),
+        delay_iocb(fx.fd(), 1_000_000, 17),
+    ];
+    let want_res = [8i64, 8, 8, 8, 0, 0, libc::POLLOUT as i64, 0];
+    for cb in cbs.iter_mut() {
+        check_eq!(ctx.submit1(cb), Ok(1));
+    }
+    let evs = ctx.wait_events(cbs.len(), PROMPT)?;
+    check_eq!(evs.len(), cbs.len());
+    // Cancel paths.
+    let mut d1 = delay_iocb(fx.fd(), LONG_NS, 20);
+    let mut p1 = poll_iocb(p.r, POLLIN, 21);
+    let mut p2 = poll_iocb(p.r, POLLIN, 22);
+    for cb in [&mut d1, &mut p1, &mut p2] {
+        check_eq!(ctx.submit1(cb), Ok(1));
+    }
+    let mut by_iocb = kaio_cancel_match_args { key: &d1 as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) };
+    check_eq!(cancel_match(k.fd, &mut by_iocb), Ok(1));
+    let mut by_fd = kaio_cancel_match_args { fd: p.r, ..cm(ctx.id, KAIO_CANCEL_FD | KAIO_CANCEL_ALL) };
+    check_eq!(cancel_match(k.fd, &mut by_fd), Ok(2));
+    let bp = crate::files::pipe_pair()?;
+    let big = vec![9u8; 1 << 20];
+    let mut w = Iocb { aio_buf: big.as_ptr() as u64, aio_nbytes: big.len() as u64, ..iocb(IOCB_CMD_PWRITE, bp.w, 23) };
+    check_eq!(ctx.submit1(&mut w), Ok(1));
+    let mut wait = kaio_cancel_match_args { key: &w as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT) };
+    check_eq!(cancel_match(k.fd, &mut wait), Err(EALREADY));
+    let evs2 = ctx.wait_events(4, PROMPT)?;
+    let part = evs2.iter().find(|e| e.data == 23).map(|e| e.res).unwrap_or(0);
+    check!(part > 0 && part < big.len() as i64, "the part-written write ended with {part}");
+    check_eq!(ctx.destroy(), Ok(0));
+    // SAFETY: our fd.
+    unsafe { libc::close(f) };
+    let all = of_ctx(&t.events()?, id);
+    let obj = |cb: &Iocb| hex(cb as *const Iocb as u64);
+    let of = |name: &str, iocb: &str| -> Vec<Ev> { all.iter().filter(|e| e.name == name && e.get("iocb") == iocb).cloned().collect() };
+    for (cb, res) in cbs.iter().zip(want_res) {
+        let (sub, done) = (of("kaio_submit", &obj(cb)), of("kaio_complete", &obj(cb)));
+        want_eq!(format!("opcode {}: kaio_submit events", cb.aio_lio_opcode), sub.len(), 1);
+        let (op, fd) = (s(cb.aio_lio_opcode), s(cb.aio_fildes as i32));
+        want_eq!(format!("opcode {}: kaio_submit fields", cb.aio_lio_opcode), (sub[0].get("opcode"), sub[0].get("fd"), sub[0].get("result")), (op.as_str(), fd.as_str(), "0"));
+        want_eq!(format!("opcode {}: kaio_complete events", cb.aio_lio_opcode), done.len(), 1);
+        let res = s(res);
+        want_eq!(format!("opcode {}: kaio_complete fields", cb.aio_lio_opcode), (done[0].get("res"), done[0].get("how")), (res.as_str(), "normal"));
+    }
+    let cancels: Vec<Ev> = all.iter().filter(|e| e.name == "kaio_cancel").cloned().collect();
+    want_eq!("kaio_cancel events", cancels.len(), 3);
+    let fields = |e: &Ev| (e.get("flags").to_string(), e.get("ret").to_string(), e.get("matched").to_string(), e.get("cancelled").to_string(), e.get("running").to_string());
+    want_eq!("CANCEL_MATCH by iocb", fields(&cancels[0]), (hex(KAIO_CANCEL_IOCB as u64), s(1), s(1), s(1), s(0)));
+    want_eq!("CANCEL_MATCH FD|ALL", fields(&cancels[1]), (hex((KAIO_CANCEL_FD | KAIO_CANCEL_ALL) as u64), s(2), s(2), s(2), s(0)));
+    want_eq!("CANCEL_MATCH IOCB|WAIT on a running write", fields(&cancels[2]), (hex((KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT) as u64), s(-libc::EALREADY), s(1), s(0), s(1)));
+    // A cancelled POLL's res is 0, as in Linux; a DELAY's -ECANCELED.
+    for (cb, res) in [(&d1, s(-libc::ECANCELED)), (&p1, s(0)), (&p2, s(0))] {
+        let done = of("kaio_complete", &obj(cb));
+        want_eq!(format!("cancelled {}: kaio_complete", cb.aio_data), done.iter().map(|e| (e.get("res").to_string(), e.get("how").to_string())).collect::<Vec<_>>(), vec![(res, s("cancelled"))]);
+    }
+    let done = of("kaio_complete", &obj(&w));
+    want_eq!("the running write's kaio_complete", done.iter().map(|e| (e.get("res").to_string(), e.get("how").to_string())).collect::<Vec<_>>(), vec![(s(part), s("normal"))]);
     Ok(())
 }
