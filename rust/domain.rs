@@ -210,6 +210,7 @@ impl Domain {
         let in_flight = ctx.inflight.lock().len();
         trace::destroy(ctx.user_id() as u64, in_flight as u64);
         stats::add(Stat::Contexts, -1);
+        stats::add(Stat::Teardowns, 1);
         ctx.unpublish_debugfs();
         limits::uncharge(ctx.max_reqs());
         if unmap {

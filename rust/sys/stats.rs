@@ -26,6 +26,7 @@ pub(crate) enum Stat {
     InFlightPreadv = 12,
     InFlightPwritev = 13,
     InFlightDelay = 14,
+    Teardowns = 15,
 }
 
 /// Adds `v` to `stat` on this CPU. Any context.

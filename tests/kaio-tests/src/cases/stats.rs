@@ -48,7 +48,7 @@ fn stats_follow_a_workload() -> CaseResult {
     want_eq!("the counters", base.keys().cloned().collect::<Vec<_>>(), vec![
         "cancel_missed", "cancel_running", "cancelled", "contexts", "events", "in_flight_delay",
         "in_flight_fdsync", "in_flight_fsync", "in_flight_poll", "in_flight_pread", "in_flight_preadv",
-        "in_flight_pwrite", "in_flight_pwritev", "submitted", "swept",
+        "in_flight_pwrite", "in_flight_pwritev", "submitted", "swept", "teardowns",
     ].into_iter().map(String::from).collect::<Vec<_>>());
     let k = Kaio::open()?;
     let a = Ctx::new(&k, 8)?;
@@ -81,7 +81,7 @@ fn stats_follow_a_workload() -> CaseResult {
     check_eq!(b.destroy(), Ok(0));
     let now = snapshot()?;
     want_eq!("after destroying both", delta(&base, &now), want(&[
-        ("submitted", 5), ("events", 5), ("cancelled", 1), ("cancel_missed", 1), ("swept", 3),
+        ("submitted", 5), ("events", 5), ("cancelled", 1), ("cancel_missed", 1), ("swept", 3), ("teardowns", 2),
     ]));
     Ok(())
 }
