@@ -952,3 +952,30 @@ mod tests {
         assert!((0..1000).all(|_| r.below(7) < 7));
     }
 }
+
+/// The ways a context dies with requests in flight (AIO-SEMANTICS: io_destroy, the close of
+/// `/dev/kaio`, the exit of the process), for cases that run in a child ([`in_child`]).
+pub const TEARDOWNS: [&str; 3] = ["destroy", "close", "exit"];
+
+/// Ends `ctx` of the kaio domain `k` the way `how` ([`TEARDOWNS`]) says, from a child about to
+/// return from [`in_child`]: "destroy" calls io_destroy; "close" leaves the context to the
+/// close of `k` when the child's closure drops it; "exit" keeps a second descriptor of the
+/// same file open (leaked), so that the contexts live until the process exits.
+pub fn end_context(how: &str, k: &crate::aio::Kaio, ctx: &Ctx) -> Result<(), String> {
+    match how {
+        "destroy" => match ctx.destroy() {
+            Ok(0) => Ok(()),
+            r => Err(format!("io_destroy: {r:?}")),
+        },
+        "close" => {
+            ctx.forget();
+            Ok(())
+        }
+        _ => {
+            // SAFETY: dup of an owned fd, deliberately leaked.
+            unsafe { libc::dup(k.fd) };
+            ctx.forget();
+            Ok(())
+        }
+    }
+}

@@ -419,7 +419,7 @@ fn polled_rw_close_fd_while_waiting() -> CaseResult {
 /// or the exit of the process: each returns promptly and the files are left as they were
 /// (nothing read from the pipe later).
 fn polled_rw_teardown_with_waiters() -> CaseResult {
-    for how in ["destroy", "close", "exit"] {
+    for how in TEARDOWNS {
         let p = pipe_pair()?;
         let q = pipe_pair()?;
         let (pr, pw, qw) = (p.r, p.w, q.w);
@@ -435,21 +435,8 @@ fn polled_rw_teardown_with_waiters() -> CaseResult {
             let big = vec![1u8; 1 << 20];
             let mut w = write_iocb(qw, &big, 100);
             submit_unblocked(&ctx, &mut w)?;
-            match how {
-                "destroy" => {
-                    want_eq!("io_destroy", ctx.destroy(), Ok(0));
-                }
-                "close" => ctx.forget(),
-                _ => {
-                    // A second descriptor of the same /dev/kaio file keeps the contexts
-                    // until the process exits.
-                    // SAFETY: dup of an owned fd, deliberately leaked.
-                    unsafe { libc::dup(k.fd) };
-                    ctx.forget();
-                }
-            }
+            end_context(how, &k, &ctx)
             // `ctx` and then `k` (closing /dev/kaio) are dropped here.
-            Ok(())
         })
         .map_err(|e| format!("{how}: {e}"))?;
         check!(t.elapsed() < PROMPT, "{how}: took {:?}", t.elapsed());

@@ -164,7 +164,7 @@ fn trace_request_lifecycle() -> CaseResult {
 /// Teardown by io_destroy, by the close of /dev/kaio and by exit: `kaio_destroy` counts the
 /// requests in flight, and each of them gets one `kaio_complete` with `how=teardown`.
 fn trace_teardown_paths() -> CaseResult {
-    for how in ["destroy", "close", "exit"] {
+    for how in TEARDOWNS {
         let t = Tracing::on()?;
         let p = Pipe::new()?;
         let (pr, fxfd) = (p.r, Fx::new()?);
@@ -183,18 +183,7 @@ fn trace_teardown_paths() -> CaseResult {
             let id = ctx.id;
             // SAFETY: writes 8 bytes from a valid buffer.
             unsafe { libc::write(ids_w, (&id as *const u64).cast(), 8) };
-            match how {
-                "destroy" => {
-                    check_eq!(ctx.destroy(), Ok(0));
-                }
-                "close" => ctx.forget(),
-                _ => {
-                    // SAFETY: a deliberately leaked second descriptor: the contexts live until exit.
-                    unsafe { libc::dup(k.fd) };
-                    ctx.forget();
-                }
-            }
-            Ok(())
+            end_context(how, &k, &ctx)
         })
         .map_err(|e| format!("{how}: {e}"))?;
         let mut id = 0u64;
