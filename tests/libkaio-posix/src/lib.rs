@@ -17,7 +17,7 @@ mod uapi;
 
 use abi::*;
 use libc::{c_int, ssize_t, timespec};
-use process::{futex_wait, process, set_errno, ListGroup, Notify, Process, Req};
+use process::{deadline_after, process, set_errno, ListGroup, Notify, Process, Req};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use uapi::*;
@@ -32,12 +32,20 @@ unsafe fn fail_aiocb(cb: *mut Aiocb, err: c_int) {
     }
 }
 
+/// Whether a completion with this sigevent must be delivered by the reaper thread even if
+/// nobody waits for it.
+fn notifies(s: &SigEvent) -> bool {
+    s.sigev_notify == SIGEV_SIGNAL || s.sigev_notify == SIGEV_THREAD
+}
+
 /// Builds the request for `cb` (validated by the caller) and marks it in progress. The
 /// status is set before the submit: the completion may be reaped before `io_submit`
-/// returns.
+/// returns. A request with a notification (its own or its list's) signals the reaper's
+/// eventfd, which the caller has started; the others are reaped by whoever looks.
 unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<ListGroup>>) -> *mut Req {
     // SAFETY: the caller passes a valid aiocb.
     let c = unsafe { &*cb };
+    let resfd = notifies(&c.aio_sigevent) || group.as_ref().is_some_and(|g| notifies(&g.notify.0));
     let iocb = Iocb {
         aio_data: cb as u64,
         aio_lio_opcode: opcode,
@@ -45,8 +53,8 @@ unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<Li
         aio_buf: c.aio_buf as u64,
         aio_nbytes: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_nbytes as u64 },
         aio_offset: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_offset },
-        aio_flags: IOCB_FLAG_RESFD,
-        aio_resfd: p.efd as u32,
+        aio_flags: if resfd { IOCB_FLAG_RESFD } else { 0 },
+        aio_resfd: if resfd { p.efd as u32 } else { 0 },
         ..Default::default()
     };
     let req = Box::new(Req { iocb, aiocb: cb, notify: Notify(c.aio_sigevent), group });
@@ -77,6 +85,15 @@ unsafe fn submit_one(cb: *mut Aiocb, opcode: u16) -> c_int {
         unsafe { fail_aiocb(cb, libc::EINVAL) };
         set_errno(libc::EINVAL);
         return -1;
+    }
+    // SAFETY: as above.
+    if notifies(unsafe { &(*cb).aio_sigevent }) {
+        if let Err(e) = p.ensure_reaper() {
+            // SAFETY: as above.
+            unsafe { fail_aiocb(cb, e) };
+            set_errno(e);
+            return -1;
+        }
     }
     // SAFETY: as above.
     let req = unsafe { prepare(p, cb, opcode, None) };
@@ -154,9 +171,25 @@ pub unsafe extern "C" fn aio_fsync64(op: c_int, aiocbp: *mut Aiocb) -> c_int {
     unsafe { fsync_impl(op, aiocbp) }
 }
 
-unsafe fn error_impl(aiocbp: *const Aiocb) -> c_int {
+/// The aiocb's status as last stored (release by the reaping thread).
+unsafe fn status(aiocbp: *const Aiocb) -> c_int {
     // SAFETY: the caller's aiocb; the reaper writes it with release ordering.
     unsafe { AtomicI32::from_ptr(core::ptr::addr_of!((*aiocbp).error_code) as *mut c_int).load(Ordering::Acquire) }
+}
+
+/// The status; while it is `EINPROGRESS`, the ring is reaped from user space first (no
+/// system call; nothing if another thread is reaping, which then stores the results).
+unsafe fn error_impl(aiocbp: *const Aiocb) -> c_int {
+    // SAFETY: forwarded.
+    let e = unsafe { status(aiocbp) };
+    if e != libc::EINPROGRESS {
+        return e;
+    }
+    match process::existing() {
+        // SAFETY: forwarded.
+        Some(p) if p.try_reap() > 0 => unsafe { status(aiocbp) },
+        _ => e,
+    }
 }
 
 /// `aio_error(3)`: `EINPROGRESS` until the completion is reaped, then 0 or the error
@@ -197,28 +230,6 @@ pub unsafe extern "C" fn aio_return64(aiocbp: *mut Aiocb) -> ssize_t {
     unsafe { return_impl(aiocbp) }
 }
 
-fn now() -> timespec {
-    let mut t = timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: writes `t`.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t
-}
-
-fn remaining(deadline: &timespec) -> Option<timespec> {
-    let n = now();
-    let mut s = deadline.tv_sec - n.tv_sec;
-    let mut ns = deadline.tv_nsec - n.tv_nsec;
-    if ns < 0 {
-        ns += 1_000_000_000;
-        s -= 1;
-    }
-    if s < 0 {
-        None
-    } else {
-        Some(timespec { tv_sec: s, tv_nsec: ns })
-    }
-}
-
 unsafe fn suspend_impl(list: *const *const Aiocb, nent: c_int, timeout: *const timespec) -> c_int {
     if nent < 0 {
         set_errno(libc::EINVAL);
@@ -227,11 +238,18 @@ unsafe fn suspend_impl(list: *const *const Aiocb, nent: c_int, timeout: *const t
     // SAFETY: the caller's array of `nent` entries.
     let list = unsafe { core::slice::from_raw_parts(list, nent as usize) };
     // SAFETY: each non-null entry is an aiocb of the caller's.
-    let any_done = || list.iter().any(|&cb| !cb.is_null() && unsafe { error_impl(cb) } != libc::EINPROGRESS);
+    let any_done = || list.iter().any(|&cb| !cb.is_null() && unsafe { status(cb) } != libc::EINPROGRESS);
     // Like glibc, a list with nothing in progress (all null, or nent 0) returns at once.
     let in_progress = list.iter().any(|&cb| !cb.is_null());
     if !in_progress || any_done() {
         return 0;
+    }
+    if let Some(p) = process::existing() {
+        // A completion already in the ring (a regular-file read completes inside the
+        // submit): no system call at all.
+        if p.try_reap() > 0 && any_done() {
+            return 0;
+        }
     }
     let p = match process() {
         Ok(p) => p,
@@ -249,44 +267,15 @@ unsafe fn suspend_impl(list: *const *const Aiocb, nent: c_int, timeout: *const t
             set_errno(libc::EINVAL);
             return -1;
         }
-        let n = now();
-        let mut d = timespec { tv_sec: n.tv_sec + t.tv_sec, tv_nsec: n.tv_nsec + t.tv_nsec };
-        if d.tv_nsec >= 1_000_000_000 {
-            d.tv_nsec -= 1_000_000_000;
-            d.tv_sec += 1;
-        }
-        Some(d)
+        Some(deadline_after(&t))
     };
-    p.waiters.fetch_add(1, Ordering::SeqCst);
-    let r = loop {
-        let seq = p.seq.load(Ordering::SeqCst);
-        if any_done() {
-            break 0;
+    match p.wait_until(any_done, deadline.as_ref()) {
+        Ok(()) => 0,
+        Err(e) => {
+            set_errno(e);
+            -1
         }
-        let left = match &deadline {
-            None => None,
-            Some(d) => match remaining(d) {
-                Some(l) => Some(l),
-                None => break libc::EAGAIN,
-            },
-        };
-        match futex_wait(&p.seq, seq, left.as_ref()) {
-            Err(libc::EINTR) => break libc::EINTR,
-            Err(libc::ETIMEDOUT) => {
-                if any_done() {
-                    break 0;
-                }
-                break libc::EAGAIN;
-            }
-            _ => {}
-        }
-    };
-    p.waiters.fetch_sub(1, Ordering::SeqCst);
-    if r != 0 {
-        set_errno(r);
-        return -1;
     }
-    0
 }
 
 /// `aio_suspend(3)`: 0 once one listed request is complete; -1 `EAGAIN` when the relative
@@ -335,7 +324,13 @@ unsafe fn cancel_impl(fd: c_int, aiocbp: *mut Aiocb) -> c_int {
         args.flags = KAIO_CANCEL_DATA | KAIO_CANCEL_FD | KAIO_CANCEL_ALL;
         args.key = aiocbp as u64;
     }
-    match p.cancel_then_reap(|| p.cancel_match(&mut args)) {
+    let r = p.cancel_match(&mut args);
+    if r.is_ok() {
+        // The cancelled requests' events are in the ring: make their status final and
+        // their notifications delivered before returning.
+        p.reap_cancelled();
+    }
+    match r {
         Ok(_) if args.nr_running > 0 => AIO_NOTCANCELED,
         Ok(_) => AIO_CANCELED,
         Err(libc::EALREADY) => AIO_NOTCANCELED,
@@ -384,6 +379,15 @@ unsafe fn lio_impl(mode: c_int, list: *const *mut Aiocb, nent: c_int, sig: *cons
     } else {
         Notify::none()
     };
+    // SAFETY: the caller's aiocbs.
+    let any_notifies = notifies(&notify.0)
+        || list.iter().any(|&cb| !cb.is_null() && unsafe { (*cb).aio_lio_opcode != LIO_NOP && notifies(&(*cb).aio_sigevent) });
+    if any_notifies {
+        if let Err(e) = p.ensure_reaper() {
+            set_errno(e);
+            return -1;
+        }
+    }
     // Every request counts, plus one for this call until all are submitted.
     let group = Arc::new(ListGroup {
         remaining: AtomicU32::new(1),
@@ -448,15 +452,9 @@ unsafe fn lio_impl(mode: c_int, list: *const *mut Aiocb, nent: c_int, sig: *cons
     group.put();
     let refused = refused_with;
     if mode == LIO_WAIT {
-        loop {
-            let v = group.remaining.load(Ordering::Acquire);
-            if v == 0 {
-                break;
-            }
-            if futex_wait(&group.remaining, v, None) == Err(libc::EINTR) {
-                set_errno(libc::EINTR);
-                return -1;
-            }
+        if let Err(e) = p.wait_until(|| group.remaining.load(Ordering::Acquire) == 0, None) {
+            set_errno(e);
+            return -1;
         }
         if let Some(e) = refused {
             set_errno(if e == libc::EAGAIN { libc::EAGAIN } else { libc::EIO });

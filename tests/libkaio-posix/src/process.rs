@@ -2,11 +2,19 @@
 //! The process's one kaio context, its completion reaper, and notification delivery.
 //!
 //! One context per process, created on first use (`KAIO_SETUP_POLLED_RW`, or flags 0 on a
-//! module without it). Every request carries `IOCB_FLAG_RESFD` with the process's eventfd;
-//! a reaper thread (all signals blocked) sleeps in `read(eventfd)` and then reaps the
-//! mapped completion ring from user space. The ring is consumed only under
-//! [`Process::reap_lock`], by the reaper or by `aio_cancel`, so after `aio_cancel` has
-//! reaped under that lock the cancelled requests' status is final before it returns.
+//! module without it). The mapped completion ring is consumed only under
+//! [`Process::reap_lock`], by whichever thread wants a result: `aio_error`/`aio_return` and
+//! `aio_suspend` reap it from user space (no system call: a regular-file read has posted its
+//! event before `io_submit` returned); a waiter that still has nothing sleeps in
+//! `KAIO_IOC_GETEVENTS` holding the lock (the kernel's reader then is the only one), so the
+//! completion wakes it directly; other waiters sleep on [`Process::seq`] and one takes over
+//! when it leaves. Reaping stores each result in its aiocb and delivers its notification,
+//! whoever reaps. Requests with a notification (`SIGEV_SIGNAL`, `SIGEV_THREAD`, a
+//! `LIO_NOWAIT` list's) also carry `IOCB_FLAG_RESFD` with the process's eventfd: a reaper
+//! thread (all signals blocked, started by the first such request) sleeps in `read(eventfd)`
+//! and reaps, so that they are delivered even if nobody looks. `aio_cancel` runs its ioctl,
+//! then takes the lock and reaps (a lock holder blocked in `KAIO_IOC_GETEVENTS` is woken by
+//! the cancelled events) and waits for notifications being delivered by other threads.
 //!
 //! A request is a [`Req`] on the heap: its `iocb` is the first field, so an event's `obj`
 //! (the iocb's address) is the `Req`; `aio_data` is the `aiocb`'s address, which is what
@@ -14,9 +22,9 @@
 //!
 //! Status, as glibc keeps it: `aiocb.__error_code` is `EINPROGRESS` from submit until the
 //! event is reaped, then 0 or the error (written after `__return_value`, with release
-//! ordering); notifications are delivered after that, outside the lock. Waiters
-//! (`aio_suspend`, `lio_listio(LIO_WAIT)`) sleep on futex words: [`Process::seq`], bumped
-//! after every reap, and a list's remaining count.
+//! ordering); notifications are delivered after that, outside the lock, and then `seq` is
+//! bumped (a `lio_listio(LIO_WAIT)` caller waits for its list's count, which drops in the
+//! delivery).
 //!
 //! Fork: a `pthread_atfork` child handler forgets the parent's state (the reaper thread does
 //! not exist in the child, the context belongs to the parent's mm); the child's first call
@@ -24,13 +32,17 @@
 
 use crate::abi::*;
 use crate::uapi::*;
-use libc::{c_int, c_long, c_void};
+use libc::{c_int, c_long, c_void, timespec};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 /// Request slots of the context (`io_setup`'s `nr_events`): more requests in flight at once
 /// than this are refused with `EAGAIN` (POSIX: "not queued due to system resource limits").
 pub const NR_EVENTS: u32 = 1024;
+
+/// `sched_yield` calls a waiter makes, reaping between them, before it sleeps in
+/// `KAIO_IOC_GETEVENTS` (see `wait_until`).
+const YIELDS: u32 = 16;
 
 /// The calling thread's `errno`.
 pub fn errno() -> c_int {
@@ -194,7 +206,8 @@ pub struct Process {
     pub ctx: u64,
     /// The mapped ring's length, for `munmap` in a forked child.
     ring_len: usize,
-    /// Signalled by every completion (`IOCB_FLAG_RESFD`); the reaper sleeps on it.
+    /// Signalled by the completion of every request with a notification
+    /// (`IOCB_FLAG_RESFD`); the reaper sleeps on it.
     pub efd: c_int,
     /// The context was set up with `KAIO_SETUP_POLLED_RW`.
     pub polled_rw: bool,
@@ -204,6 +217,13 @@ pub struct Process {
     pub seq: AtomicU32,
     /// Threads sleeping on `seq`.
     pub waiters: AtomicU32,
+    /// The reaper thread runs (started by the first request with a notification).
+    reaper_started: AtomicBool,
+    /// Serialises the reaper's start.
+    reaper_start: Mutex<()>,
+    /// Threads that reaped events with notifications and have not delivered them all yet
+    /// (incremented under `reap_lock`); a futex word for `aio_cancel`.
+    delivering: AtomicU32,
 }
 
 static PROCESS: AtomicPtr<Process> = AtomicPtr::new(core::ptr::null_mut());
@@ -252,11 +272,7 @@ pub fn process() -> Result<&'static Process, c_int> {
     ) {
         Ok(_) => {
             // SAFETY: just published; leaked for the life of the process.
-            let p: &'static Process = unsafe { &*new };
-            if let Err(e) = p.start_reaper() {
-                return Err(e);
-            }
-            Ok(p)
+            Ok(unsafe { &*new })
         }
         Err(existing) => {
             // Another thread won the race: its context is the process's; drop ours.
@@ -320,6 +336,9 @@ impl Process {
             reap_lock: Mutex::new(()),
             seq: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
+            reaper_started: AtomicBool::new(false),
+            reaper_start: Mutex::new(()),
+            delivering: AtomicU32::new(0),
         })
     }
 
@@ -330,6 +349,22 @@ impl Process {
             libc::close(self.efd);
             libc::close(self.dev);
         }
+    }
+
+    /// Starts the reaper thread if it is not running yet: called before submitting a request
+    /// with a notification (`SIGEV_SIGNAL`, `SIGEV_THREAD`, or a `LIO_NOWAIT` list's), which
+    /// must be delivered even if nobody waits for it.
+    pub fn ensure_reaper(&'static self) -> Result<(), c_int> {
+        if self.reaper_started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _g = self.reaper_start.lock().unwrap_or_else(|e| e.into_inner());
+        if self.reaper_started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.start_reaper()?;
+        self.reaper_started.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Starts the reaper with every signal blocked (it inherits the mask), so that the
@@ -351,6 +386,8 @@ impl Process {
         }
     }
 
+    /// The reaper: woken by the eventfd (only requests with a notification signal it), reaps
+    /// whatever the ring holds. It never blocks holding `reap_lock`.
     fn reaper(&self) {
         loop {
             let mut count: u64 = 0;
@@ -365,46 +402,159 @@ impl Process {
         }
     }
 
-    /// Reaps every event in the ring and delivers their notifications.
+    /// Reaps every event in the ring and delivers their notifications, waiting for the ring
+    /// lock if another thread holds it (one blocked in `KAIO_IOC_GETEVENTS` returns as soon as
+    /// an event is posted).
     pub fn reap(&self) {
         let mut out = Vec::new();
         let completed;
         {
             let _guard = self.reap_lock.lock().unwrap_or_else(|e| e.into_inner());
             completed = self.drain(&mut out);
+            self.start_delivery(&out);
         }
-        self.finish(completed, out);
+        self.finish(completed, out, false);
     }
 
-    /// Runs `f` (a cancel) under the ring lock, then reaps: the cancelled requests' events
-    /// are in the ring when a cancel ioctl returns, so their status is final when this does.
-    pub fn cancel_then_reap<R>(&self, f: impl FnOnce() -> R) -> R {
+    /// Reaps the ring from user space if no other thread is reaping (no system call, no
+    /// waiting: `aio_error`, `aio_return`, a submit short of slots). Whoever holds the lock
+    /// stores what it reaps.
+    pub fn try_reap(&self) -> usize {
         let mut out = Vec::new();
-        let r;
         let completed;
         {
-            let _guard = self.reap_lock.lock().unwrap_or_else(|e| e.into_inner());
-            r = f();
+            let Ok(_guard) = self.reap_lock.try_lock() else { return 0 };
             completed = self.drain(&mut out);
+            self.start_delivery(&out);
         }
-        self.finish(completed, out);
-        r
+        self.finish(completed, out, false);
+        completed
     }
 
-    /// Wakes `aio_suspend` callers if anything completed, then delivers the notifications.
-    fn finish(&self, completed: usize, out: Vec<Delivery>) {
-        if completed == 0 {
-            return;
+    /// Waits until `done()` (a predicate on aiocb status that reaping makes true) holds, at
+    /// most until `deadline` (`CLOCK_MONOTONIC`). `Err(EAGAIN)` when the deadline passes,
+    /// `Err(EINTR)` when a signal handler ran.
+    ///
+    /// The waiter reaps the ring itself: if it gets `reap_lock` it consumes the ring from user
+    /// space, and if what it waits for is still not done it sleeps in `KAIO_IOC_GETEVENTS`
+    /// (`min_nr` 1) holding the lock, so the kernel wakes it directly. Other waiters sleep on
+    /// `seq`, which the lock holder bumps after every reap and when it leaves, so that one of
+    /// them takes over.
+    pub fn wait_until(&self, done: impl Fn() -> bool, deadline: Option<&timespec>) -> Result<(), c_int> {
+        let mut buf = [IoEvent::default(); 64];
+        loop {
+            let seq = self.seq.load(Ordering::SeqCst);
+            if done() {
+                return Ok(());
+            }
+            let left = match deadline {
+                None => None,
+                Some(d) => remaining(d),
+            };
+            if deadline.is_some() && left.is_none() {
+                self.try_reap();
+                return if done() { Ok(()) } else { Err(libc::EAGAIN) };
+            }
+            if let Ok(guard) = self.reap_lock.try_lock() {
+                let mut out = Vec::new();
+                let mut completed = self.drain(&mut out);
+                let mut r = Ok(0);
+                // Only with nothing reaped: what was reaped may be what `done` waits for,
+                // and list counts drop only when the notifications are delivered, below.
+                if completed == 0 {
+                    // Before sleeping, let what is runnable on this CPU run: a read that
+                    // waits on a pipe or socket is retried by a work item, queued on the CPU
+                    // of the write that made it ready (often this thread's own). Measured
+                    // (bench/): about half the round-trip time of sleeping at once on a
+                    // socket pair; bounded, so a long wait costs YIELDS system calls more.
+                    for _ in 0..YIELDS {
+                        // SAFETY: plain system call.
+                        unsafe { libc::sched_yield() };
+                        completed += self.drain(&mut out);
+                        if completed > 0 {
+                            break;
+                        }
+                    }
+                }
+                if completed == 0 {
+                    let ts = left.map(|l| KernelTimespec { tv_sec: l.tv_sec, tv_nsec: l.tv_nsec });
+                    let mut args = kaio_getevents_args {
+                        ctx_id: self.ctx,
+                        min_nr: 1,
+                        nr: buf.len() as i64,
+                        events: buf.as_mut_ptr() as u64,
+                        timeout: ts.as_ref().map_or(0, |t| t as *const KernelTimespec as u64),
+                    };
+                    r = ioctl(self.dev, KAIO_IOC_GETEVENTS, &mut args);
+                    if let Ok(n) = r {
+                        for &ev in &buf[..n as usize] {
+                            self.complete(ev, &mut out);
+                        }
+                        completed += n as usize;
+                        completed += self.drain(&mut out);
+                    }
+                }
+                self.start_delivery(&out);
+                drop(guard);
+                // Always wake the other waiters: one of them may have to take over.
+                self.finish(completed, out, true);
+                match r {
+                    Err(libc::EINTR) if !done() => return Err(libc::EINTR),
+                    Err(e) if e != libc::EINTR => return Err(e),
+                    _ => {}
+                }
+                continue;
+            }
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            let r = futex_wait(&self.seq, seq, left.as_ref());
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            match r {
+                Err(libc::EINTR) if !done() => return Err(libc::EINTR),
+                _ => {}
+            }
         }
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            futex_wake(&self.seq);
+    }
+
+    /// After `f` (a cancel ioctl, which posts the cancelled requests' events before it
+    /// returns) succeeded: reaps them (whoever holds the ring lock has reaped them or will,
+    /// and `reap` waits for it) and waits until their notifications have been delivered.
+    pub fn reap_cancelled(&self) {
+        self.reap();
+        loop {
+            let v = self.delivering.load(Ordering::SeqCst);
+            if v == 0 {
+                break;
+            }
+            let _ = futex_wait(&self.delivering, v, None);
         }
+    }
+
+    /// Called under `reap_lock`: notes that this thread has notifications to deliver.
+    fn start_delivery(&self, out: &[Delivery]) {
+        if !out.is_empty() {
+            self.delivering.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Delivers the notifications, then wakes `aio_suspend` callers if anything completed (or
+    /// always, with `wake`).
+    fn finish(&self, completed: usize, out: Vec<Delivery>, wake: bool) {
+        let delivered = !out.is_empty();
         for d in out {
             match d {
                 Delivery::Notify(n) => n.deliver(),
                 Delivery::ListDone(g) => g.put(),
             }
+        }
+        if delivered && self.delivering.fetch_sub(1, Ordering::SeqCst) == 1 {
+            futex_wake(&self.delivering);
+        }
+        if completed == 0 && !wake {
+            return;
+        }
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            futex_wake(&self.seq);
         }
     }
 
@@ -415,7 +565,8 @@ impl Process {
         let ring = self.ctx as *mut AioRing;
         // SAFETY: the ring stays mapped for the life of the process (only a forked child
         // unmaps it, and the child never uses this `Process`). `tail` is written by the
-        // kernel after the event (acquire here); `head` only by us, under the lock.
+        // kernel after the event (acquire here); `head` only by us, under the lock (the
+        // kernel's reader, `KAIO_IOC_GETEVENTS`, is only called with the lock held).
         unsafe {
             let nr = (*ring).nr;
             let events = (ring as *mut u8).add(core::mem::size_of::<AioRing>()) as *const IoEvent;
@@ -467,19 +618,59 @@ impl Process {
     }
 
     /// `io_submit` of `iocbs`: the number accepted, or the error of the first refused.
+    /// Completed but unreaped events hold their slots: short of slots, reap and try again.
     pub fn submit(&self, iocbs: &[*mut Iocb]) -> Result<usize, c_int> {
         let mut args = kaio_submit_args {
             ctx_id: self.ctx,
             nr: iocbs.len() as i64,
             iocbpp: iocbs.as_ptr() as u64,
         };
-        ioctl(self.dev, KAIO_IOC_SUBMIT, &mut args).map(|n| n as usize)
+        match ioctl(self.dev, KAIO_IOC_SUBMIT, &mut args) {
+            Err(libc::EAGAIN) if self.try_reap() > 0 => {
+                ioctl(self.dev, KAIO_IOC_SUBMIT, &mut args).map(|n| n as usize)
+            }
+            r => r.map(|n| n as usize),
+        }
     }
 
     /// `KAIO_IOC_CANCEL_MATCH` with `args` (its `ctx_id` filled in here).
     pub fn cancel_match(&self, args: &mut kaio_cancel_match_args) -> Result<c_long, c_int> {
         args.ctx_id = self.ctx;
         ioctl(self.dev, KAIO_IOC_CANCEL_MATCH, args)
+    }
+}
+
+fn now() -> timespec {
+    let mut t = timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes `t`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t
+}
+
+/// A deadline `t` from now (`CLOCK_MONOTONIC`).
+pub fn deadline_after(t: &timespec) -> timespec {
+    let n = now();
+    let mut d = timespec { tv_sec: n.tv_sec + t.tv_sec, tv_nsec: n.tv_nsec + t.tv_nsec };
+    if d.tv_nsec >= 1_000_000_000 {
+        d.tv_nsec -= 1_000_000_000;
+        d.tv_sec += 1;
+    }
+    d
+}
+
+/// The time left until `deadline`, `None` once it has passed.
+fn remaining(deadline: &timespec) -> Option<timespec> {
+    let n = now();
+    let mut s = deadline.tv_sec - n.tv_sec;
+    let mut ns = deadline.tv_nsec - n.tv_nsec;
+    if ns < 0 {
+        ns += 1_000_000_000;
+        s -= 1;
+    }
+    if s < 0 {
+        None
+    } else {
+        Some(timespec { tv_sec: s, tv_nsec: ns })
     }
 }
 
