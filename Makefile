@@ -11,7 +11,7 @@ SEED ?=
 V ?=
 BIN := tests/target/x86_64-unknown-linux-gnu/release
 
-.PHONY: all help setup kernels module tests check check-harness test run stress fuzz faults bench clean
+.PHONY: all help setup kernels module tests check check-harness check-bugs test run stress fuzz faults bench clean
 
 all: module
 
@@ -19,6 +19,7 @@ help:
 	@echo "make check                      set up, build, boot both guests, run every test"
 	@echo "make test TEST=name [CASE=name] [VARIANT=debug]   one tests.list entry / kaio-tests case"
 	@echo "make check-harness              broken modules (leak, WARN, sleep in atomic) must fail"
+	@echo "make check-bugs                 fixed fs/aio.c bugs put back: their history cases must fail"
 	@echo "make run [PROG=path] [ARGS='...'] [VARIANT=debug] [INTERACTIVE=1] [V=1] [TIMEOUT=s]"
 	@echo "make stress [SECONDS=600] [VARIANT=debug] [SEED=n]  the stress program, as long as asked"
 	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
@@ -47,6 +48,9 @@ check:
 
 check-harness:
 	tests/check-harness.sh
+
+check-bugs: tests
+	tests/check-bugs.sh
 
 test:
 	VARIANTS=$(VARIANT) TEST='$(TEST)' CASE='$(CASE)' tests/check.sh

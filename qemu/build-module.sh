@@ -10,7 +10,8 @@ variant=$1; shift
 kdir=$("$here/kernel-dir.sh" "$variant")
 [ -f "$kdir/.kaio-built" ] || "$here/build-kernel.sh" "$variant"
 # KAIO_INJECT (harness self-test) builds elsewhere so that it never replaces the real module.
-tag=$variant${KAIO_INJECT:+-inject-$KAIO_INJECT}
+# So does KAIO_BUG (a fixed fs/aio.c bug put back, tests/check-bugs.sh).
+tag=$variant${KAIO_INJECT:+-inject-$KAIO_INJECT}${KAIO_BUG:+-bug-$KAIO_BUG}
 out=$top/build/$tag/module
 mkdir -p "$out"
 # Concurrent builds of the same variant (parallel `make test` runs) take turns.
@@ -20,5 +21,5 @@ rsync -a --delete --exclude 'bindings_generated.rs' --exclude '*.o' --exclude '*
 	--exclude '*.ko' --exclude '*.mod*' --exclude '*.d' --exclude 'Module.symvers' \
 	--exclude 'modules.order' --exclude '.*.cmd' \
 	"$top/Kbuild" "$top/rust" "$out/"
-"${KAIO_KMAKE[@]}" -s -C "$kdir" M="$out" KAIO_INJECT="${KAIO_INJECT:-}" "$@" modules
+"${KAIO_KMAKE[@]}" -s -C "$kdir" M="$out" KAIO_INJECT="${KAIO_INJECT:-}" KAIO_BUG="${KAIO_BUG:-}" "$@" modules
 cp "$out/kaio.ko" "$top/build/$tag/kaio.ko"

@@ -89,7 +89,13 @@ impl Domain {
         Domain::watch_current_mm(this).map_err(|_| ENOMEM)?;
         let mm = MmId::current();
         let ctx = Kioctx::new(geometry, mm, polled_rw)?;
-        this.map_ring(file, &ctx, mm)?;
+        let mapped = this.map_ring(file, &ctx, mm);
+        // The bug put back (tests/check-bugs.sh): a failed mapping leaves a charge behind.
+        #[cfg(kaio_bug = "setup_error_leak")]
+        if mapped.is_err() {
+            let _ = limits::charge(geometry.max_reqs);
+        }
+        mapped?;
         if let Err(e) = limits::charge(geometry.max_reqs) {
             this.unmap_ring(&ctx);
             return Err(e);
@@ -102,9 +108,15 @@ impl Domain {
         let id = ctx.user_id() as u64;
         trace::setup(id, geometry.nr_events, geometry.size as u64);
         stats::add(Stat::Contexts, 1);
+        // The build with the check in `publish_debugfs` taken out widens the window in which a
+        // destroy by the published id comes first (tests/check-bugs.sh).
+        #[cfg(kaio_bug = "debugfs_after_kill")]
+        crate::sys::system::msleep(1);
         ctx.publish_debugfs();
         if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
-            // As Linux: the context is fully torn down (without waiting) before EFAULT.
+            // As Linux: the context is fully torn down (without waiting) before EFAULT (not in
+            // the build with this bug put back, tests/check-bugs.sh).
+            #[cfg(not(kaio_bug = "efault_no_teardown"))]
             let _ = this.kill(&ctx, true);
             return Err(e);
         }
@@ -223,10 +235,25 @@ impl Domain {
     pub(crate) fn destroy(&self, ctx_id: u64) -> Result<isize> {
         let ctx = self.lookup(ctx_id).ok_or(EINVAL)?;
         let arc = (*ctx).clone();
+        #[cfg(not(kaio_bug = "destroy_stale_base"))]
         let killed = self.kill(&arc, true);
+        // The bug put back (tests/check-bugs.sh): the ring's address is taken before the
+        // context is dead, so an mremap in between re-homes a ring that is then not unmapped.
+        #[cfg(kaio_bug = "destroy_stale_base")]
+        let killed = {
+            let stale = arc.take_mapping();
+            crate::sys::system::msleep(2);
+            let killed = self.kill(&arc, false);
+            if let (Ok(()), Some((addr, size))) = (&killed, stale) {
+                let _ = crate::sys::mm::unmap(addr, size);
+            }
+            killed
+        };
         // Drop the lookup's `users` reference before waiting: the cancel sweep waits for it.
         drop(ctx);
         killed?;
+        // Not in the build with that bug put back (tests/check-bugs.sh).
+        #[cfg(not(kaio_bug = "destroy_no_wait"))]
         arc.wait_drained();
         Ok(0)
     }

@@ -579,6 +579,19 @@ pub fn unmapped_addr() -> u64 {
     panic!("mmap at {at:#x}: errno {} (something stays mapped there)", kaio::raw::errno());
 }
 
+/// A fresh anonymous range of `len` bytes, left mapped (a target for `mremap`).
+pub fn reserve(len: usize) -> Result<u64, String> {
+    let m = Map::new(len)?;
+    let a = m.addr;
+    std::mem::forget(m);
+    Ok(a)
+}
+
+/// The ring mappings in /proc/self/maps (native: the `[aio]` pseudo file; kaio: `/dev/kaio`).
+pub fn ring_mappings() -> Vec<String> {
+    maps_lines().into_iter().filter(|l| l.contains("[aio]") || l.ends_with("/dev/kaio")).collect()
+}
+
 pub fn munmap(addr: u64, len: usize) -> Result<(), String> {
     // SAFETY: the caller unmaps memory it is done with.
     if unsafe { libc::munmap(addr as *mut libc::c_void, len) } < 0 {

@@ -3,8 +3,8 @@
 //! cancel_match (random flags, valid and not; selectors drawn from submitted iocbs, data, fds and
 //! opcodes; ALL/ANY; WAIT with short timeouts; RESULT into valid and bad memory), destroy,
 //! open/close of the device, fork
-//! (children exit or are killed with requests in flight), munmap/mremap of rings and scribbles
-//! on ring headers, with random fds, random iocb fields and random pointers into valid,
+//! (children exit or are killed with requests in flight), munmap/mremap of rings, anonymous
+//! MAP_FIXED mappings over ring ranges (racing setups that map there) and scribbles on ring headers, with random fds, random iocb fields and random pointers into valid,
 //! invalid and read-only memory. The seed is printed first: a kernel splat in the console can
 //! be replayed with `--seed` (thread interleavings vary from run to run, the operations do
 //! not).
@@ -89,11 +89,12 @@ fn findings(cat: u8) -> Vec<String> {
 
 const OPS: &[&str] = &[
     "open", "close", "setup", "destroy", "submit", "getevents", "cancel", "badioctl", "munmap", "mremap",
-    "scribble", "fork", "pipe", "truncate", "reset", "cancel_match", "pgetevents",
+    "scribble", "fork", "pipe", "truncate", "reset", "cancel_match", "pgetevents", "mapover",
 ];
-const NOPS: usize = 17;
+const NOPS: usize = 18;
 const OP_CANCEL_MATCH: usize = 15;
 const OP_PGETEVENTS: usize = 16;
+const OP_MAP_OVER: usize = 17;
 
 struct Stats {
     calls: [AtomicU64; NOPS],
@@ -1285,6 +1286,29 @@ fn op_munmap(t: &mut T) {
     unsafe { libc::munmap(c.id as *mut libc::c_void, c.size) };
 }
 
+/// Maps anonymous memory over a known ring's range (MAP_FIXED) and unmaps it again soon after:
+/// the context becomes unreachable, as after munmap, and a setup in another thread may be
+/// putting its ring into that very range (a destroyed ring's range is the next one handed out).
+/// Nothing is left mapped there, so the mapping count stays bounded.
+fn op_map_over(t: &mut T) {
+    let Some(c) = t.pick_ctx(false) else { return };
+    t.w.stats.calls[OP_MAP_OVER].fetch_add(1, Relaxed);
+    t.w.ctxs.lock().unwrap().retain(|x| x.id != c.id);
+    enter(t, format!("mmap(MAP_FIXED) over {:#x}, {:#x}", c.id, c.size));
+    // SAFETY: as in op_munmap: the range is (or was) a ring mapping of this program, and
+    // nothing of the program's own lives there.
+    let p = unsafe {
+        libc::mmap(c.id as *mut libc::c_void, c.size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0)
+    };
+    if p != libc::MAP_FAILED {
+        t.w.stats.ok[OP_MAP_OVER].fetch_add(1, Relaxed);
+        std::thread::yield_now();
+        // SAFETY: the anonymous mapping just made (or whatever replaced it: zone rules as above).
+        unsafe { libc::munmap(p, c.size) };
+    }
+    leave(t);
+}
+
 /// Moves a known ring (or whatever part of a ring its range now holds) with mremap into the
 /// move zone (see `MoveZone`); the new address becomes the handle.
 fn op_mremap(t: &mut T) {
@@ -1518,7 +1542,7 @@ fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Optio
     let mut done = 0u64;
     while !w.stop.load(Relaxed) && Instant::now() < deadline && iterations.is_none_or(|n| done < n) {
         done += 1;
-        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1, 1, 10, 8]) {
+        match t.rng.weighted(&[2, 1, 8, 5, 30, 25, 12, 3, 1, 1, 2, 1, 4, 1, 1, 10, 8, 1]) {
             0 => op_open(&mut t),
             1 => {
                 if t.rng.chance(1, 4) {
@@ -1547,7 +1571,8 @@ fn worker(w: &World, idx: usize, seed: u64, deadline: Instant, iterations: Optio
                 }
             }
             15 => op_cancel_match(&mut t),
-            _ => op_pgetevents(&mut t),
+            16 => op_pgetevents(&mut t),
+            _ => op_map_over(&mut t),
         }
     }
 }

@@ -15,6 +15,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case::both("history_getevents_waiters_vs_producer_then_destroy", history_getevents_waiters_vs_producer_then_destroy),
         Case::both("history_fd_replaced_while_in_flight", history_fd_replaced_while_in_flight),
+        Case::both("history_fsync_runs_with_submitter_creds", history_fsync_runs_with_submitter_creds),
     ]
 }
 
@@ -147,5 +148,117 @@ fn history_fd_replaced_while_in_flight(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     }
     let ev = ctx.wait_events(1, PROMPT)?;
     expect_eq!(o, "the FSYNC's event", (ev[0].data, ev[0].res), (2, 0));
+    Ok(())
+}
+
+const TRACING: &str = "/sys/kernel/tracing";
+const PROBE_GROUP: &str = "kaio_history";
+
+/// Two kprobes, traced in a tracing instance of their own while this lives: `override_creds`
+/// with the `fsuid` of the credentials it installs (`struct cred`: `usage` is 8 bytes, then
+/// uid, gid, suid, sgid, euid, egid, fsuid: offset 32 in Linux 6.12), and `vfs_fsync` (which
+/// both backends call; `vfs_fsync_range` is inlined into it).
+struct CredProbes;
+
+impl CredProbes {
+    fn instance() -> String {
+        format!("{TRACING}/instances/{PROBE_GROUP}")
+    }
+
+    fn define(line: &str) -> Result<(), String> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("{TRACING}/kprobe_events"))
+            .map_err(|e| format!("open kprobe_events: {e}"))?;
+        f.write_all(line.as_bytes()).map_err(|e| format!("kprobe_events {line:?}: {e}"))
+    }
+
+    fn on() -> Result<CredProbes, String> {
+        if !std::path::Path::new(&format!("{TRACING}/events")).exists() {
+            let _ = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", TRACING]).status();
+        }
+        // Leftovers of an interrupted run first.
+        CredProbes::remove();
+        CredProbes::define(&format!("p:{PROBE_GROUP}/override_creds override_creds fsuid=+32($arg1):u32\n"))?;
+        CredProbes::define(&format!("p:{PROBE_GROUP}/vfs_fsync vfs_fsync\n"))?;
+        let probes = CredProbes;
+        std::fs::create_dir(CredProbes::instance()).map_err(|e| format!("mkdir {}: {e}", CredProbes::instance()))?;
+        write_str(&format!("{}/events/{PROBE_GROUP}/enable", CredProbes::instance()), "1").map_err(|e| format!("enable the probes: {e}"))?;
+        Ok(probes)
+    }
+
+    fn remove() {
+        let _ = write_str(&format!("{}/events/{PROBE_GROUP}/enable", CredProbes::instance()), "0");
+        let _ = std::fs::remove_dir(CredProbes::instance());
+        let _ = CredProbes::define(&format!("-:{PROBE_GROUP}/override_creds\n"));
+        let _ = CredProbes::define(&format!("-:{PROBE_GROUP}/vfs_fsync\n"));
+    }
+
+    /// Each `vfs_fsync` hit: the task's pid, and the fsuid the last `override_creds` of
+    /// that task installed before it (None if it had installed none).
+    fn fsyncs(&self) -> Result<Vec<(i32, Option<u32>)>, String> {
+        let text = std::fs::read_to_string(format!("{}/trace", CredProbes::instance())).map_err(|e| format!("read the trace: {e}"))?;
+        let mut installed = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            // "   comm-pid   [cpu] flags  time: name: (sym+0x0/0x..) fsuid=N"
+            let Some(task) = line.split(" [").next() else { continue };
+            let Some(pid) = task.trim().rsplit('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+            if line.contains(": override_creds: ") {
+                let fsuid = line.rsplit("fsuid=").next().and_then(|v| v.trim().parse::<u32>().ok());
+                installed.insert(pid, fsuid);
+            } else if line.contains(": vfs_fsync: ") {
+                out.push((pid, installed.get(&pid).copied().flatten()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for CredProbes {
+    fn drop(&mut self) {
+        CredProbes::remove();
+    }
+}
+
+/// "aio: fix async fsync creds" (2020): the FSYNC runs later in a worker, and must run with the
+/// submitter's credentials, not the worker's. A thread whose fsuid is 4321 submits an FSYNC of
+/// a tmpfs file; kprobes on `override_creds` and `vfs_fsync` show the fsync ran in
+/// another task, after that task installed credentials with fsuid 4321.
+fn history_fsync_runs_with_submitter_creds(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    const FSUID: u32 = 4321;
+    let path = format!("/tmp/kaio-history-creds-{}-{}\0", std::process::id(), b.name());
+    // SAFETY: NUL-terminated path.
+    let f = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o600) };
+    if f < 0 {
+        return Err(format!("open {path}: errno {}", kaio::raw::errno()));
+    }
+    // SAFETY: as above.
+    unsafe { libc::unlink(path.as_ptr().cast()) };
+    write_all(f, b"data")?;
+    let ctx = Ctx::new(b, 4)?;
+    let probes = CredProbes::on()?;
+    let (tid, submitted) = std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: plain system calls; setfsuid changes this thread's credentials only.
+            let tid = unsafe {
+                libc::syscall(libc::SYS_setfsuid, FSUID);
+                libc::syscall(libc::SYS_gettid) as i32
+            };
+            let mut cb = iocb(IOCB_CMD_FSYNC, f, 7);
+            (tid, ctx.submit1(&mut cb))
+        })
+        .join()
+        .expect("submitting thread")
+    });
+    expect_eq!(o, "submit FSYNC as fsuid 4321", submitted, Ok(1));
+    let ev = ctx.wait_events(1, PROMPT)?;
+    expect_eq!(o, "the FSYNC's event", (ev[0].data, ev[0].res), (7, 0));
+    let fsyncs = probes.fsyncs()?;
+    drop(probes);
+    close(f);
+    let seen: Vec<(bool, Option<u32>)> = fsyncs.iter().map(|&(pid, fsuid)| (pid != tid, fsuid)).collect();
+    expect_eq!(o, "vfs_fsync calls: (in another task than the submitter, fsuid installed)", seen, vec![(true, Some(FSUID))]);
     Ok(())
 }

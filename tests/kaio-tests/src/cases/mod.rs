@@ -11,6 +11,7 @@ mod destroy;
 mod device;
 mod getevents;
 mod history;
+mod history_mm;
 mod lifecycle;
 mod opcodes;
 mod params;
@@ -44,6 +45,7 @@ pub fn all() -> Vec<Case> {
     v.extend(cancel_match::cases());
     v.extend(sockets::cases());
     v.extend(history::cases());
+    v.extend(history_mm::cases());
     v.extend(polled_rw::cases());
     v.extend(trace::cases());
     v.extend(stats::cases());

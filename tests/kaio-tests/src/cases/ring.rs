@@ -217,7 +217,7 @@ fn ring_id_corruption_einval(b: &dyn Aio, o: &mut Obs) -> CaseResult {
 
 /// Runs `body` in a forked child (its ring mappings go with it) and then checks that `nr` is
 /// back at the value it had before (which `body` gets): the child's exit tore its contexts down.
-fn in_child_nr_restored(b: &dyn Aio, o: &mut Obs, body: impl FnOnce(u64) -> Result<(), String>) -> CaseResult {
+pub(super) fn in_child_nr_restored(b: &dyn Aio, o: &mut Obs, body: impl FnOnce(u64) -> Result<(), String>) -> CaseResult {
     let base = read_u64(b.nr_path())?;
     o.rec("run in a child", ());
     in_child(PROMPT, || body(base))?;
@@ -286,13 +286,6 @@ fn ring_munmap_then_anon_remap_revives(b: &dyn Aio, o: &mut Obs) -> CaseResult {
         std::mem::forget(fx);
         Ok(())
     })
-}
-
-fn reserve(len: usize) -> Result<u64, String> {
-    let m = Map::new(len)?;
-    let a = m.addr;
-    std::mem::forget(m);
-    Ok(a)
 }
 
 fn ring_mremap_move_changes_handle(b: &dyn Aio, o: &mut Obs) -> CaseResult {

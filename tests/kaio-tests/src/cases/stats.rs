@@ -14,6 +14,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case::kaio("stats_follow_a_workload", stats_follow_a_workload),
         Case::kaio("stats_debugfs_per_context", stats_debugfs_per_context),
+        Case::kaio("stats_debugfs_setup_vs_destroy_race", stats_debugfs_setup_vs_destroy_race),
     ]
 }
 
@@ -144,4 +145,46 @@ fn stats_debugfs_per_context() -> CaseResult {
     }
     want_eq!("the directory after its last context", std::path::Path::new(&dir).exists(), false);
     Ok(())
+}
+
+/// A context destroyed by its id (from another thread) between its publication in the table
+/// and the creation of its debugfs file: no file may be made then, since the file holds the
+/// context until the kill removes it (kmemleak caught that leak under kaio-fuzz). Setups race
+/// a thread destroying whatever context is at the address they get; once every context is
+/// gone, so is the process's directory.
+fn stats_debugfs_setup_vs_destroy_race() -> CaseResult {
+    const ROUNDS: usize = 2000;
+    in_child(PROMPT, || {
+        let k = Kaio::open()?;
+        let first = Ctx::new(&k, 8)?;
+        let at = first.id;
+        check_eq!(first.destroy(), Ok(0));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let wins = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if k.destroy(at) == Ok(0) {
+                        wins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+            for _ in 0..ROUNDS {
+                let mut id = 0u64;
+                if k.setup(8, &mut id) == Ok(0) {
+                    let _ = k.destroy(id);
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        // SAFETY: plain system call.
+        let dir = format!("/sys/kernel/debug/kaio/{}", unsafe { libc::getpid() });
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        want_eq!("debugfs files left once every context is gone", left, Vec::<String>::new());
+        want_eq!("the process's directory once every context is gone", std::path::Path::new(&dir).exists(), false);
+        eprintln!("# the racing destroy won {} of {ROUNDS} setups", wins.load(std::sync::atomic::Ordering::SeqCst));
+        Ok(())
+    })
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The history cases' own test: for each fixed fs/aio.c bug that can be put back into kaio (a
+# `cfg(kaio_bug = "NAME")` in rust/, see Kbuild), build that broken kaio.ko, run the case that
+# reproduces the bug against it in the release guest, and require the case to FAIL (and, as a
+# control, the same case to pass on the real module in the same guest). Prints one "ok"/"FAIL"
+# line per bug and, last, "P F" (passed, failed), like ktap-summary.sh.
+#   check-bugs.sh [LOGDIR]
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+logroot=${1:-$top/build/logs/bugs-$(date +%Y%m%d-%H%M%S)}
+variant=release
+# NAME CASE: the bug put back, and the kaio-tests case that must catch it (tests/aio-bugs.md).
+bugs="
+fsync_creds        history_fsync_runs_with_submitter_creds
+destroy_no_wait    history_scribbled_ring_resfd_then_destroy
+destroy_stale_base history_ring_mremap_vs_destroy
+setup_error_leak   history_ring_mmap_over_rlimit_as
+efault_no_teardown history_setup_faulting_ctxp_vs_destroy
+debugfs_after_kill stats_debugfs_setup_vs_destroy_race
+"
+passed=0 failed=0
+mkdir -p "$logroot"
+payload=$logroot/payload
+rm -rf "$payload"
+# The real module, for the control runs (up to date after `make check`, built here otherwise).
+if ! "$top/qemu/build-module.sh" "$variant" > "$logroot/module-build.log" 2>&1; then
+	echo "FAIL bugs: building the real module (log $logroot/module-build.log)"; echo "0 1"; exit 0
+fi
+"$top/tests/make-payload.sh" "$variant" "$payload" 2>> "$logroot/payload.log"
+mkdir -p "$payload/bugs"
+: > "$payload/tests.list"
+while read -r bug case; do
+	[ -n "$bug" ] || continue
+	if ! KAIO_BUG=$bug "$top/qemu/build-module.sh" "$variant" > "$logroot/module-build-$bug.log" 2>&1; then
+		echo "FAIL bugs: building the module with KAIO_BUG=$bug (log $logroot/module-build-$bug.log)"; failed=$((failed + 1)); continue
+	fi
+	cp "$top/build/$variant-bug-$bug/kaio.ko" "$payload/bugs/$bug.ko"
+	echo "fixed_$bug 300 env KAIO_TEST_FILTER=$case sh selftests/with_module.sh bin/kaio-tests" >> "$payload/tests.list"
+	echo "bug_$bug 300 env KAIO_KO=/kaio/bugs/$bug.ko KAIO_TEST_FILTER=$case sh selftests/with_module.sh bin/kaio-tests" >> "$payload/tests.list"
+done <<< "$bugs"
+echo "sh /kaio/run-tests.sh" > "$payload/job"
+timeout_s=$(awk '{ s += $2 } END { print s + 120 }' "$payload/tests.list")
+"$top/qemu/boot.sh" "$variant" "$payload" "$logroot" "$timeout_s"
+# One test's output: the lines between its KAIO-TEST-BEGIN and KAIO-TEST-END markers.
+output() { tr -d '\r' < "$logroot/tests.log" | awk -v n="$1" '$1 == "KAIO-TEST-BEGIN" { on = ($2 == n); next } $1 == "KAIO-TEST-END" { on = 0 } on'; }
+while read -r bug case; do
+	[ -n "$bug" ] || continue
+	[ -f "$payload/bugs/$bug.ko" ] || continue
+	fixed=$(output "fixed_$bug") broken=$(output "bug_$bug")
+	if ! grep -q "^ok [0-9]* $case\$" <<< "$fixed"; then
+		echo "FAIL bugs: $case does not pass on the real module (log $logroot/tests.log)"; failed=$((failed + 1))
+	elif grep -q "^not ok [0-9]* $case\$" <<< "$broken"; then
+		why=$(grep -m1 "^# $case: " <<< "$broken" | sed "s/^# $case: //" | cut -c1-200)
+		echo "ok   bugs: $bug put back is caught by $case ($why)"; passed=$((passed + 1))
+	else
+		echo "FAIL bugs: $bug put back went unnoticed by $case (log $logroot/tests.log)"; failed=$((failed + 1))
+	fi
+done <<< "$bugs"
+echo "$passed $failed"
