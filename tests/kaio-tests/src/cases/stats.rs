@@ -153,7 +153,7 @@ fn stats_debugfs_per_context() -> CaseResult {
 /// a thread destroying whatever context is at the address they get; once every context is
 /// gone, so is the process's directory.
 fn stats_debugfs_setup_vs_destroy_race() -> CaseResult {
-    const ROUNDS: usize = 2000;
+    const ROUNDS: usize = 120;
     in_child(PROMPT, || {
         let k = Kaio::open()?;
         let first = Ctx::new(&k, 8)?;
