@@ -20,6 +20,9 @@
 //!   event (none lost);
 //! - fork children see none of the parent's contexts, and their exit waits for their requests
 //!   (their eventfd count equals what they had accepted);
+//! - rounds of fs/aio.c's bug history on contexts of their own (`op_history`): a scribbled ring
+//!   torn down with RESFD requests in flight, a ring moved with requests in flight, an EFAULT
+//!   `ctxp`, each with its own check;
 //! - at the end `nr` is back to its value at the start.
 //!
 //! Events not reaped when a context is destroyed are discarded with its ring: they are
@@ -112,6 +115,8 @@ const C_NAMES: &[&str] = &[
     "cm_calls", "cm_cancelled_calls", "cm_cancelled_reqs", "cm_nr_running", "cm_result", "cm_result_efault",
     "cm_eagain", "cm_ealready", "cm_enoent", "cm_etime", "cm_einval_none", "cm_dying", "cm_wait_verified",
     "cm_one_iocb", "cm_one_data", "cm_result_calls", "cm_all_op", "cm_all_fd", "cm_any", "cm_wait_calls",
+    // fs/aio.c history rounds
+    "history_scribble", "history_move", "history_efault",
 ];
 #[allow(non_camel_case_types, dead_code)]
 #[derive(Clone, Copy)]
@@ -126,6 +131,7 @@ enum C {
     cm_calls, cm_cancelled_calls, cm_cancelled_reqs, cm_nr_running, cm_result, cm_result_efault,
     cm_eagain, cm_ealready, cm_enoent, cm_etime, cm_einval_none, cm_dying, cm_wait_verified,
     cm_one_iocb, cm_one_data, cm_result_calls, cm_all_op, cm_all_fd, cm_any, cm_wait_calls,
+    history_scribble, history_move, history_efault,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1040,6 +1046,147 @@ fn close_domain(w: &World, dom: Arc<Domain>, rng: &mut Rng) {
     let _ = dom.serial;
 }
 
+// ---------------------------------------------------------------------------------------------
+// fs/aio.c's history (tests/aio-bugs.md), one round at a time amid the load
+
+/// One round of a scenario from fs/aio.c's bug history on a context of its own, in a domain
+/// the other threads are using (its close waits for the round):
+/// - scribble ("aio: Fix a trinity splat", "aio: block io_destroy() until all context requests
+///   are completed"): RESFD delays in flight while the ring's head and tail are scribbled and
+///   events are reaped from the garbage, then destroy: every eventfd count has arrived when it
+///   returns, none comes later;
+/// - move (the mremap hook): the ring moved with requests in flight; the old address is no
+///   handle, the new one reaps every event and destroys;
+/// - efault (io_setup's EFAULT path): `ctxp` on a read-only page holding 0 is EFAULT.
+fn op_history(w: &World, rng: &mut Rng) {
+    let dom = {
+        let doms = w.domains.lock().unwrap();
+        if doms.is_empty() {
+            return;
+        }
+        doms[rng.below(doms.len() as u64) as usize].clone()
+    };
+    let g = dom.fd.read().unwrap();
+    let Some(fd) = *g else { return };
+    let scenario = rng.below(3);
+    if scenario == 2 {
+        w.count(C::history_efault);
+        let ro = mem::readonly(&0u64.to_ne_bytes(), 0);
+        let _gate = w.addr_gate.write().unwrap();
+        let r = raw::setup(fd, 8, ro.ptr());
+        if r != Err(libc::EFAULT) {
+            fail(Cat::Returns, format!("history efault: setup with a read-only ctxp = {r:?}"));
+        }
+        return;
+    }
+    const N: usize = 8;
+    let mut id = 0u64;
+    {
+        let _gate = w.addr_gate.write().unwrap();
+        if let Err(e) = raw::setup(fd, 16, &mut id) {
+            fail(Cat::Returns, format!("history: setup(16): {}", errno_name(e)));
+            return;
+        }
+    }
+    let size = ring_bytes(16, w.cpus).unwrap_or(4096);
+    let evfd = eventfd();
+    let mut cbs: Vec<Iocb> = (0..N).map(|i| Iocb::delay(rng.range(0, 3_000_000) as i64, w.file_fd).with_data(i as u64).with_resfd(evfd)).collect();
+    let ptrs: Vec<*mut Iocb> = cbs.iter_mut().map(|c| c as *mut Iocb).collect();
+    let accepted = match raw::submit(fd, id, N as i64, ptrs.as_ptr()) {
+        Ok(n) => n as u64,
+        Err(e) => {
+            fail(Cat::Returns, format!("history: submit of {N} delays: {}", errno_name(e)));
+            0
+        }
+    };
+    let mut evs = [IoEvent::default(); 4];
+    let zero = KernelTimespec { tv_sec: 0, tv_nsec: 0 };
+    if scenario == 0 {
+        w.count(C::history_scribble);
+        for _ in 0..5 {
+            // SAFETY: the ring of this round's own context, mapped at `id` (head and tail at
+            // offsets 8 and 12); nobody else uses it.
+            unsafe {
+                std::ptr::write_volatile((id + 8) as *mut u32, rng.next_u32());
+                std::ptr::write_volatile((id + 12) as *mut u32, rng.next_u32());
+            }
+            // Whatever the garbage yields.
+            let _ = raw::getevents(fd, id, 0, 4, evs.as_mut_ptr(), &zero);
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        match raw::destroy(fd, id) {
+            Ok(0) => {
+                let at_return = eventfd_take(evfd);
+                std::thread::sleep(Duration::from_millis(1));
+                let late = eventfd_take(evfd);
+                if (at_return, late) != (accepted, 0) {
+                    fail(Cat::Teardown, format!("history scribble: eventfd {at_return} when destroy returned, {late} later; {accepted} accepted"));
+                }
+            }
+            r => fail(Cat::Returns, format!("history scribble: destroy = {r:?}")),
+        }
+    } else {
+        w.count(C::history_move);
+        let target = mem::Mapping::anon(size, libc::PROT_NONE);
+        let to = target.addr as u64;
+        // The ring replaces the reserved range, and destroy unmaps it.
+        std::mem::forget(target);
+        let moved = {
+            // The old range is free once the ring moved: no setup may reuse it before the
+            // checks of the old handle.
+            let _gate = w.addr_gate.write().unwrap();
+            // SAFETY: moves this round's own ring onto the range reserved for it.
+            let p = unsafe {
+                libc::mremap(id as *mut libc::c_void, size, size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, to as *mut libc::c_void)
+            };
+            if p as u64 != to {
+                fail(Cat::Returns, format!("history move: mremap of a live ring: {}", errno_name(errno())));
+                // SAFETY: the reserved range, not taken over.
+                unsafe { libc::munmap(to as *mut libc::c_void, size) };
+                false
+            } else {
+                let old = (raw::getevents(fd, id, 0, 1, evs.as_mut_ptr(), &zero), raw::destroy(fd, id));
+                if old != (Err(libc::EINVAL), Err(libc::EINVAL)) {
+                    fail(Cat::Returns, format!("history move: the old address is still a handle: getevents, destroy = {old:?}"));
+                }
+                true
+            }
+        };
+        let at = if moved { to } else { id };
+        let mut got = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got < accepted && Instant::now() < deadline {
+            let t = KernelTimespec { tv_sec: 0, tv_nsec: 50_000_000 };
+            match raw::getevents(fd, at, 1, 4, evs.as_mut_ptr(), &t) {
+                Ok(n) => {
+                    for e in &evs[..n as usize] {
+                        if e.data >= N as u64 || e.res != 0 {
+                            fail(Cat::Events, format!("history move: event {e:?}"));
+                        }
+                    }
+                    got += n as u64;
+                }
+                Err(e) => {
+                    fail(Cat::Returns, format!("history move: getevents on the moved ring: {}", errno_name(e)));
+                    break;
+                }
+            }
+        }
+        if got != accepted {
+            fail(Cat::Events, format!("history move: {got} events of {accepted} through the moved ring"));
+        }
+        if let Err(e) = raw::destroy(fd, at) {
+            fail(Cat::Returns, format!("history move: destroy by the new address: {}", errno_name(e)));
+        }
+        let n = eventfd_take(evfd);
+        if n != accepted {
+            fail(Cat::Teardown, format!("history move: eventfd {n}, {accepted} accepted"));
+        }
+    }
+    // SAFETY: this round's eventfd.
+    unsafe { libc::close(evfd) };
+}
+
 fn op_close(w: &World, rng: &mut Rng) {
     let dom = {
         let doms = w.domains.lock().unwrap();
@@ -1416,6 +1563,7 @@ fn worker(w: &World, mut rng: Rng, deadline: Instant, iterations: Option<u64>) {
             if old { 40 } else if live > 1 { 3 } else { 0 },             // destroy
             1,                                                           // close a domain
             1,                                                           // fork
+            2,                                                           // history
         ];
         match rng.weighted(&weights) {
             0 => op_setup(w, &mut rng),
@@ -1429,11 +1577,12 @@ fn worker(w: &World, mut rng: Rng, deadline: Instant, iterations: Option<u64>) {
                     op_close(w, &mut rng)
                 }
             }
-            _ => {
+            7 => {
                 if throttle(&w.next_fork, &mut rng, 20, 150) {
                     op_fork(w, &mut rng)
                 }
             }
+            _ => op_history(w, &mut rng),
         }
     }
 }
@@ -1612,6 +1761,12 @@ fn main() {
         c(C::cm_wait_calls), c(C::cm_cancelled_reqs), c(C::cm_cancelled_calls), c(C::cm_nr_running), c(C::cm_result),
         c(C::cm_result_efault), c(C::cm_eagain), c(C::cm_ealready), c(C::cm_enoent), c(C::cm_etime), c(C::cm_einval_none),
         c(C::cm_dying), c(C::cm_wait_verified)
+    ));
+    k.diag(&format!(
+        "fs/aio.c history rounds (tests/aio-bugs.md): scribbled ring then destroy {}, ring moved with requests in flight {}, EFAULT ctxp {}",
+        c(C::history_scribble),
+        c(C::history_move),
+        c(C::history_efault)
     ));
     k.diag(&format!(
         "delays reaped: res 0 {}, -ECANCELED {}",
