@@ -5,7 +5,9 @@
 //!
 //! Each considered request is looked up under `ctx_lock`. A cancellable one is taken off the
 //! index and claimed there; once the lock is dropped the canceller posts its event (or copies
-//! it to the caller in RESULT mode), so the event is in the ring before the ioctl returns. A
+//! it to the caller in RESULT mode), so the event is in the ring before the ioctl returns. An
+//! ALL cancel into the ring takes up to [`TAKE_BATCH`] requests per hold of the lock and posts
+//! their events together. A
 //! running one (read, write, fsync) is counted, and with WAIT waited for once every
 //! cancellable match has been cancelled. With ALL, the requests listed before the call started
 //! are considered once each, whatever is submitted during it.
@@ -13,7 +15,7 @@
 use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
 use crate::errors::etime;
 use crate::inflight::{Selector, Step};
-use crate::req::Kiocb;
+use crate::req::{Kiocb, QueueRefs};
 use crate::uapi::IoEvent;
 use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
 
@@ -39,13 +41,9 @@ pub(crate) struct Outcome {
     pub(crate) running: u32,
 }
 
-/// What one look at the index found.
-enum Found {
-    Cancelled(Arc<Kiocb>),
-    Running(Arc<Kiocb>),
-    Skipped,
-    Done,
-}
+/// Most requests an ALL cancel into the ring takes off the index under one hold of `ctx_lock`
+/// (then posted under one hold of `completion_lock`, with one wake-up).
+const TAKE_BATCH: usize = 16;
 
 /// Runs `c` on `ctx`. The error, if any, is WAIT's `ETIME`/`EINTR` or RESULT's `EFAULT`; the
 /// outcome counts what was done either way.
@@ -53,54 +51,75 @@ pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
     let mut out = Outcome::default();
     // With ALL, requests listed from now on are not considered.
     let before = if c.all { ctx.inflight.lock().boundary() } else { u64::MAX };
+    let batch = if c.all && c.result.is_none() { TAKE_BATCH } else { 1 };
     let mut from = c.sel.start();
     let mut considered_running = None;
-    loop {
-        let found = {
+    let mut done = false;
+    while !done {
+        let mut taken: [Option<Arc<Kiocb>>; TAKE_BATCH] = core::array::from_fn(|_| None);
+        let mut queue_refs: [QueueRefs; TAKE_BATCH] = core::array::from_fn(|_| [None, None]);
+        let mut n = 0;
+        let mut steps = 0;
+        {
             let mut inflight = ctx.inflight.lock();
-            match inflight.find(&c.sel, from, before) {
-                Step::Done => Found::Done,
-                Step::Pause(next) => {
-                    from = next;
-                    Found::Skipped
-                }
-                Step::Match(req, next) => {
-                    from = next;
-                    if req.cancellable() {
-                        let taken = inflight.unlist(&req);
-                        // Dropped after ctx_lock (never the last reference: `req` is one).
-                        let _queue_refs = taken.as_ref().map(|r| r.claim());
-                        drop(inflight);
-                        match taken {
-                            Some(req) => Found::Cancelled(req),
-                            None => Found::Skipped,
+            loop {
+                match inflight.find(&c.sel, from, before) {
+                    Step::Done => {
+                        done = true;
+                        break;
+                    }
+                    // Let go of the lock, then go on.
+                    Step::Pause(next) => {
+                        from = next;
+                        break;
+                    }
+                    // `req` is never the last reference here: the index holds one, or `taken`.
+                    Step::Match(req, next) => {
+                        from = next;
+                        steps += 1;
+                        let considered = if req.cancellable() {
+                            match inflight.unlist(&req) {
+                                Some(req) => {
+                                    // Dropped after ctx_lock.
+                                    queue_refs[n] = req.claim();
+                                    taken[n] = Some(req);
+                                    n += 1;
+                                    out.cancelled += 1;
+                                    true
+                                }
+                                // Its completion or the teardown took it first.
+                                None => false,
+                            }
+                        } else if c.cancellable_only {
+                            false
+                        } else {
+                            // A polled read/write mid-attempt ends at its next wait instead.
+                            req.stop();
+                            out.running += 1;
+                            if !c.all {
+                                considered_running = Some(req);
+                            }
+                            true
+                        };
+                        if considered && !c.all {
+                            done = true;
+                            break;
                         }
-                    } else if c.cancellable_only {
-                        Found::Skipped
-                    } else {
-                        // A polled read/write mid-attempt ends at its next wait instead.
-                        req.stop();
-                        Found::Running(req)
+                        // Bounded holds of the lock, however many matches are skipped.
+                        if n == batch || steps == TAKE_BATCH {
+                            break;
+                        }
                     }
                 }
             }
-        };
-        match found {
-            Found::Done => break,
-            Found::Skipped => continue,
-            Found::Cancelled(req) => {
-                out.cancelled += 1;
-                if let Err(e) = deliver(req, c.result) {
-                    return (out, Err(e));
-                }
-            }
-            Found::Running(req) => {
-                out.running += 1;
-                considered_running = Some(req);
-            }
         }
-        if !c.all {
-            break;
+        drop(queue_refs);
+        if batch > 1 {
+            Kiocb::complete_claimed(ctx, &taken[..n]);
+        } else if let Some(req) = taken[0].take() {
+            if let Err(e) = deliver(req, c.result) {
+                return (out, Err(e));
+            }
         }
     }
     let Some(deadline) = &c.wait else { return (out, Ok(())) };

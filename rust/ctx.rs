@@ -490,6 +490,22 @@ impl Kioctx {
     /// counted here.
     pub(crate) fn post_event(&self, event: &IoEvent, posted: &AtomicBool) -> bool {
         let mut c = self.completion.lock();
+        self.post_locked(&mut c, event, posted);
+        c.sleepers != 0
+    }
+
+    /// [`Kioctx::post_event`] for several events under one hold of `completion_lock` (a cancel
+    /// of many requests). Returns whether anyone waits.
+    pub(crate) fn post_events<'a>(&self, events: impl Iterator<Item = (IoEvent, &'a AtomicBool)>) -> bool {
+        let mut c = self.completion.lock();
+        for (event, posted) in events {
+            self.post_locked(&mut c, &event, posted);
+        }
+        c.sleepers != 0
+    }
+
+    /// Writes one event at the tail and publishes it, `completion_lock` held.
+    fn post_locked(&self, c: &mut CompletionState, event: &IoEvent, posted: &AtomicBool) {
         let tail = c.tail;
         self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
         // The event must be visible before the tail that covers it (smp_wmb).
@@ -503,9 +519,8 @@ impl Kioctx {
         // After the tail: a reader that sees this count also sees the tail (Acquire below).
         self.posted.fetch_add(1, Ordering::Release);
         if c.completed_events > 1 {
-            self.refill(&mut c, head, tail);
+            self.refill(c, head, tail);
         }
-        c.sleepers != 0
     }
 
     /// The second half of `aio_complete`: wakes the getevents waiters. Each one goes back to

@@ -285,6 +285,25 @@ impl Kiocb {
         IoEvent { res, res2: 0, ..self.template }
     }
 
+    /// Completes requests a cancel claimed and took off the index, all of `ctx`, each with its
+    /// cancelled `res`: the events are posted under one hold of `completion_lock`, then each
+    /// eventfd is signalled, then the waiters are woken once. Process context.
+    pub(crate) fn complete_claimed(ctx: &Kioctx, reqs: &[Option<Arc<Kiocb>>]) {
+        let claimed = || reqs.iter().flatten();
+        for req in claimed() {
+            req.trace_event(req.cancelled_res());
+        }
+        let waiters = ctx.post_events(claimed().map(|req| (req.event(req.cancelled_res()), &req.posted)));
+        for req in claimed() {
+            if let Some(eventfd) = &req.eventfd {
+                eventfd.signal();
+            }
+        }
+        if waiters {
+            ctx.wake_waiters();
+        }
+    }
+
     /// `iocb_put` → `aio_complete`: posts the one event of this request with `res`, then
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
