@@ -247,6 +247,10 @@ struct World {
     stop: AtomicBool,
     next_close: Mutex<Instant>,
     next_fork: Mutex<Instant>,
+    /// For `op_history`: a read-only page holding 0 (a faulting `ctxp`), and a reserved
+    /// PROT_NONE range a ring is moved onto (one round runs at a time).
+    history_ro: u64,
+    history_zone: u64,
     c: Counters,
 }
 
@@ -1049,6 +1053,11 @@ fn close_domain(w: &World, dom: Arc<Domain>, rng: &mut Rng) {
 // ---------------------------------------------------------------------------------------------
 // fs/aio.c's history (tests/aio-bugs.md), one round at a time amid the load
 
+/// The size of a history round's context, and the bytes the move zone reserves (more than its
+/// ring on any CPU count).
+const HISTORY_NR: u32 = 16;
+const HISTORY_RING_BYTES: usize = 1 << 20;
+
 /// One round of a scenario from fs/aio.c's bug history on a context of its own, in a domain
 /// the other threads are using (its close waits for the round):
 /// - scribble ("aio: Fix a trinity splat", "aio: block io_destroy() until all context requests
@@ -1066,14 +1075,17 @@ fn op_history(w: &World, rng: &mut Rng) {
         }
         doms[rng.below(doms.len() as u64) as usize].clone()
     };
+    // The other operations' order: the gate, then the domain's fd. The round maps, moves and
+    // unmaps rings, so it holds the gate throughout (no setup meanwhile, and the old range of
+    // a moved ring cannot be reused before the old handle is checked); holding the fd keeps
+    // the domain from being closed under it.
+    let _gate = w.addr_gate.write().unwrap();
     let g = dom.fd.read().unwrap();
     let Some(fd) = *g else { return };
     let scenario = rng.below(3);
     if scenario == 2 {
         w.count(C::history_efault);
-        let ro = mem::readonly(&0u64.to_ne_bytes(), 0);
-        let _gate = w.addr_gate.write().unwrap();
-        let r = raw::setup(fd, 8, ro.ptr());
+        let r = raw::setup(fd, 8, w.history_ro as *mut u64);
         if r != Err(libc::EFAULT) {
             fail(Cat::Returns, format!("history efault: setup with a read-only ctxp = {r:?}"));
         }
@@ -1081,14 +1093,11 @@ fn op_history(w: &World, rng: &mut Rng) {
     }
     const N: usize = 8;
     let mut id = 0u64;
-    {
-        let _gate = w.addr_gate.write().unwrap();
-        if let Err(e) = raw::setup(fd, 16, &mut id) {
-            fail(Cat::Returns, format!("history: setup(16): {}", errno_name(e)));
-            return;
-        }
+    if let Err(e) = raw::setup(fd, HISTORY_NR, &mut id) {
+        fail(Cat::Returns, format!("history: setup({HISTORY_NR}): {}", errno_name(e)));
+        return;
     }
-    let size = ring_bytes(16, w.cpus).unwrap_or(4096);
+    let size = ring_bytes(HISTORY_NR, w.cpus).unwrap_or(4096);
     let evfd = eventfd();
     let mut cbs: Vec<Iocb> = (0..N).map(|i| Iocb::delay(rng.range(0, 3_000_000) as i64, w.file_fd).with_data(i as u64).with_resfd(evfd)).collect();
     let ptrs: Vec<*mut Iocb> = cbs.iter_mut().map(|c| c as *mut Iocb).collect();
@@ -1127,22 +1136,15 @@ fn op_history(w: &World, rng: &mut Rng) {
         }
     } else {
         w.count(C::history_move);
-        let target = mem::Mapping::anon(size, libc::PROT_NONE);
-        let to = target.addr as u64;
-        // The ring replaces the reserved range, and destroy unmaps it.
-        std::mem::forget(target);
+        let to = w.history_zone;
         let moved = {
-            // The old range is free once the ring moved: no setup may reuse it before the
-            // checks of the old handle.
-            let _gate = w.addr_gate.write().unwrap();
-            // SAFETY: moves this round's own ring onto the range reserved for it.
+            // SAFETY: moves this round's own ring onto the start of the range reserved for it
+            // (no ring is larger than the range).
             let p = unsafe {
                 libc::mremap(id as *mut libc::c_void, size, size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, to as *mut libc::c_void)
             };
             if p as u64 != to {
                 fail(Cat::Returns, format!("history move: mremap of a live ring: {}", errno_name(errno())));
-                // SAFETY: the reserved range, not taken over.
-                unsafe { libc::munmap(to as *mut libc::c_void, size) };
                 false
             } else {
                 let old = (raw::getevents(fd, id, 0, 1, evs.as_mut_ptr(), &zero), raw::destroy(fd, id));
@@ -1181,6 +1183,13 @@ fn op_history(w: &World, rng: &mut Rng) {
         let n = eventfd_take(evfd);
         if n != accepted {
             fail(Cat::Teardown, format!("history move: eventfd {n}, {accepted} accepted"));
+        }
+        if moved {
+            // Destroy unmapped the ring: reserve the range again.
+            // SAFETY: the reserved range, which nothing else maps (the gate is held).
+            unsafe {
+                libc::mmap(to as *mut libc::c_void, size, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0)
+            };
         }
     }
     // SAFETY: this round's eventfd.
@@ -1671,6 +1680,18 @@ fn main() {
         stop: AtomicBool::new(false),
         next_close: Mutex::new(Instant::now() + Duration::from_millis(300)),
         next_fork: Mutex::new(Instant::now() + Duration::from_millis(50)),
+        history_ro: {
+            let m = mem::readonly(&0u64.to_ne_bytes(), 0);
+            let a = m.addr as u64;
+            std::mem::forget(m);
+            a
+        },
+        history_zone: {
+            let m = mem::Mapping::anon(HISTORY_RING_BYTES, libc::PROT_NONE);
+            let a = m.addr as u64;
+            std::mem::forget(m);
+            a
+        },
         c: Counters::new(C_NAMES),
     });
 
