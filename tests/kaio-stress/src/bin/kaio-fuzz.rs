@@ -18,7 +18,8 @@
 //! and `nr` returns to its starting value once every fd and ring mapping is gone. For the version-2
 //! calls: cancel_match returns what ABI.md's rules allow for its flags, with `nr_running` written
 //! back exactly when it must be; an event returned through RESULT is that of a cancellable request
-//! the selector names (POLL res 0, DELAY -ECANCELED), counts as reaped, and never also comes
+//! the selector names (POLL res 0, DELAY -ECANCELED, a read or write waiting in a
+//! KAIO_SETUP_POLLED_RW context -ECANCELED), counts as reaped, and never also comes
 //! out of a ring; delays reaped from a ring have res 0 or -ECANCELED; pgetevents leaves the
 //! thread's signal mask as it found it.
 //!
@@ -248,6 +249,9 @@ struct World {
     /// Ring headers may be written (scribbles; ring addresses as ctxp and iocb pointers).
     ring_writes: bool,
     reg: Mutex<Registry>,
+    /// The ids (ring addresses) of KAIO_SETUP_POLLED_RW contexts, where a waiting read or write
+    /// is cancellable; an address a plain context gets is taken out again.
+    polled: Mutex<std::collections::HashSet<u64>>,
     /// Where mremap moves rings to (see `op_mremap`).
     zone: MoveZone,
     stats: Stats,
@@ -667,6 +671,14 @@ fn op_setup(t: &mut T) {
                     finding(F_RING, format!("setup(nr {nr:#x}) at {id:#x}: header {h:?}, want nr {want}"));
                 }
             }
+            {
+                let mut polled = t.w.polled.lock().unwrap();
+                if flags & KAIO_SETUP_POLLED_RW != 0 {
+                    polled.insert(id);
+                } else {
+                    polled.remove(&id);
+                }
+            }
             let mut c = t.w.ctxs.lock().unwrap();
             if c.len() >= 64 {
                 let i = t.rng.below(c.len() as u64) as usize;
@@ -1056,7 +1068,8 @@ fn op_cancel_match(t: &mut T) {
                 if own_result {
                     // SAFETY: this thread's RESULT slot, just written by the kernel.
                     let e = unsafe { *(result as *const IoEvent) };
-                    check_result_event(t.w, &e, flags, key, opcode, &call);
+                    let polled = t.w.polled.lock().unwrap().contains(&id);
+                    check_result_event(t.w, &e, flags, key, opcode, polled, &call);
                 }
             } else {
                 if n < 1 || (flags & (KAIO_CANCEL_ALL | KAIO_CANCEL_ANY) == 0 && n != 1) {
@@ -1101,10 +1114,12 @@ fn op_cancel_match(t: &mut T) {
 
 /// An event returned through KAIO_CANCEL_RESULT: that of a cancellable request the selector
 /// names, with the res a cancel gives it, and from now on never to come out of a ring.
-fn check_result_event(w: &World, e: &IoEvent, flags: u32, key: u64, opcode: u16, call: &str) {
+/// `polled`: the context is a KAIO_SETUP_POLLED_RW one, where a waiting read or write is
+/// cancelled with -ECANCELED.
+fn check_result_event(w: &World, e: &IoEvent, flags: u32, key: u64, opcode: u16, polled: bool, call: &str) {
     let mut why = Vec::new();
     if e.res2 != 0 || (e.res != 0 && e.res != ECANCELED) {
-        why.push(format!("res {} res2 {} (a cancelled POLL gives 0, a DELAY -ECANCELED)", e.res, e.res2));
+        why.push(format!("res {} res2 {} (a cancelled POLL gives 0, a DELAY or polled read/write -ECANCELED)", e.res, e.res2));
     }
     if flags & KAIO_CANCEL_IOCB != 0 && e.obj != key {
         why.push("obj is not the iocb asked for".into());
@@ -1117,6 +1132,7 @@ fn check_result_event(w: &World, e: &IoEvent, flags: u32, key: u64, opcode: u16,
         let want = match op {
             IOCB_CMD_POLL => Some(0),
             KAIO_CMD_DELAY => Some(ECANCELED),
+            IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV if polled => Some(ECANCELED),
             _ => None,
         };
         match want {
@@ -1327,6 +1343,12 @@ fn op_mremap(t: &mut T) {
             if x.id == c.id {
                 x.id = p as u64;
             }
+        }
+        let mut polled = t.w.polled.lock().unwrap();
+        if polled.remove(&c.id) {
+            polled.insert(p as u64);
+        } else {
+            polled.remove(&(p as u64));
         }
     }
 }
@@ -1739,6 +1761,7 @@ fn main() {
         stop: AtomicBool::new(false),
         ring_writes,
         reg: Mutex::new(Registry::default()),
+        polled: Mutex::new(std::collections::HashSet::new()),
         zone: MoveZone::new(max_ring_bytes(cpus)),
         stats: Stats {
             calls: [const { AtomicU64::new(0) }; NOPS],
