@@ -1068,13 +1068,7 @@ const HISTORY_RING_BYTES: usize = 1 << 20;
 ///   handle, the new one reaps every event and destroys;
 /// - efault (io_setup's EFAULT path): `ctxp` on a read-only page holding 0 is EFAULT.
 fn op_history(w: &World, rng: &mut Rng) {
-    let dom = {
-        let doms = w.domains.lock().unwrap();
-        if doms.is_empty() {
-            return;
-        }
-        doms[rng.below(doms.len() as u64) as usize].clone()
-    };
+    let Some(dom) = any_domain(w, rng) else { return };
     // The other operations' order: the gate, then the domain's fd. The round maps, moves and
     // unmaps rings, so it holds the gate throughout (no setup meanwhile, and the old range of
     // a moved ring cannot be reused before the old handle is checked); holding the fd keeps
@@ -1196,14 +1190,17 @@ fn op_history(w: &World, rng: &mut Rng) {
     unsafe { libc::close(evfd) };
 }
 
+/// A domain open now, picked at random.
+fn any_domain(w: &World, rng: &mut Rng) -> Option<Arc<Domain>> {
+    let doms = w.domains.lock().unwrap();
+    if doms.is_empty() {
+        return None;
+    }
+    Some(doms[rng.below(doms.len() as u64) as usize].clone())
+}
+
 fn op_close(w: &World, rng: &mut Rng) {
-    let dom = {
-        let doms = w.domains.lock().unwrap();
-        if doms.is_empty() {
-            return;
-        }
-        doms[rng.below(doms.len() as u64) as usize].clone()
-    };
+    let Some(dom) = any_domain(w, rng) else { return };
     close_domain(w, dom, rng);
 }
 
