@@ -24,6 +24,8 @@ cp -a "$payload/." "$root/kaio/"
 # 5-level direct map, for an interrupt taken during early boot (identify_cpu), before the
 # module or any test ran. 4-level paging, as on most machines, avoids that path.
 append="console=ttyS0 panic=-1 nokaslr no5lvl"
+# Two emulated NUMA nodes of 1 GiB: move_pages(2) then has somewhere to move a ring's pages.
+append+=" numa=fake=2"
 # Under TCG the guest's TSC is the host's, but the guest cannot calibrate it (no HPET or PM
 # timer without ACPI, and PIT calibration fails when emulation is slow), marks it unstable
 # and falls back to jiffies: 4 ms timers. Tell it the host's TSC frequency, and that the TSC is

@@ -125,6 +125,11 @@ impl Table {
         let Some(table) = self.published.load(&guard) else { return false };
         for i in 0..table.len() {
             if let Some(ctx) = table.get(i, &guard) {
+                // The bug put back (tests/check-bugs.sh): any address space's copy of the ring
+                // re-homes the context, as a fork child's did ("aio: fix mremap after fork
+                // null-deref").
+                #[cfg(kaio_bug = "mremap_any_mm")]
+                let mm = ctx.mm;
                 if ctx.ring_holds_pgoff(pgoff) && ctx.mm == mm && !ctx.dead.load(Ordering::Acquire) {
                     ctx.move_mapping(new_addr);
                     return true;

@@ -9,15 +9,27 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 logroot=${1:-$top/build/logs/bugs-$(date +%Y%m%d-%H%M%S)}
 variant=release
-# NAME CASE: the bug put back, and the kaio-tests case that must catch it (tests/aio-bugs.md).
+# NAME PROGRAM CASE: the bug put back, and the case of kaio-tests or kaio-diff (its kaio half)
+# that must catch it (tests/aio-bugs.md).
 bugs="
-fsync_creds        history_fsync_runs_with_submitter_creds
-destroy_no_wait    history_scribbled_ring_resfd_then_destroy
-destroy_stale_base history_ring_mremap_vs_destroy
-setup_error_leak   history_ring_mmap_over_rlimit_as
-efault_no_teardown history_setup_faulting_ctxp_vs_destroy
-debugfs_after_kill stats_debugfs_setup_vs_destroy_race
+fsync_creds        tests history_fsync_runs_with_submitter_creds
+destroy_no_wait    tests history_scribbled_ring_resfd_then_destroy
+destroy_stale_base tests history_ring_mremap_vs_destroy
+setup_error_leak   tests history_ring_mmap_over_rlimit_as
+efault_no_teardown tests history_setup_faulting_ctxp_vs_destroy
+debugfs_after_kill tests stats_debugfs_setup_vs_destroy_race
+rw_no_verify_area  tests socket_rw_huge_lengths
+poll_off_queue     diff  poll_spurious_wakeups_keep_waiting.kaio
+mremap_any_mm      diff  mremap_ring_after_fork.kaio
+poll_resfd_inline  diff  poll_resfd_eventfd_recursion.kaio
 "
+# The guest command that runs one case of PROGRAM.
+case_command() {
+	case $1 in
+	tests) echo "env KAIO_TEST_FILTER=$2 sh selftests/with_module.sh bin/kaio-tests" ;;
+	diff) echo "sh selftests/with_module.sh bin/kaio-diff --races -t $2" ;;
+	esac
+}
 passed=0 failed=0
 mkdir -p "$logroot"
 payload=$logroot/payload
@@ -29,21 +41,21 @@ fi
 "$top/tests/make-payload.sh" "$variant" "$payload" 2>> "$logroot/payload.log"
 mkdir -p "$payload/bugs"
 : > "$payload/tests.list"
-while read -r bug case; do
+while read -r bug prog case; do
 	[ -n "$bug" ] || continue
 	if ! KAIO_BUG=$bug "$top/qemu/build-module.sh" "$variant" > "$logroot/module-build-$bug.log" 2>&1; then
 		echo "FAIL bugs: building the module with KAIO_BUG=$bug (log $logroot/module-build-$bug.log)"; failed=$((failed + 1)); continue
 	fi
 	cp "$top/build/$variant-bug-$bug/kaio.ko" "$payload/bugs/$bug.ko"
-	echo "fixed_$bug 300 env KAIO_TEST_FILTER=$case sh selftests/with_module.sh bin/kaio-tests" >> "$payload/tests.list"
-	echo "bug_$bug 300 env KAIO_KO=/kaio/bugs/$bug.ko KAIO_TEST_FILTER=$case sh selftests/with_module.sh bin/kaio-tests" >> "$payload/tests.list"
+	echo "fixed_$bug 300 $(case_command "$prog" "$case")" >> "$payload/tests.list"
+	echo "bug_$bug 300 env KAIO_KO=/kaio/bugs/$bug.ko $(case_command "$prog" "$case")" >> "$payload/tests.list"
 done <<< "$bugs"
 echo "sh /kaio/run-tests.sh" > "$payload/job"
 timeout_s=$(awk '{ s += $2 } END { print s + 120 }' "$payload/tests.list")
 "$top/qemu/boot.sh" "$variant" "$payload" "$logroot" "$timeout_s"
 # One test's output: the lines between its KAIO-TEST-BEGIN and KAIO-TEST-END markers.
 output() { tr -d '\r' < "$logroot/tests.log" | awk -v n="$1" '$1 == "KAIO-TEST-BEGIN" { on = ($2 == n); next } $1 == "KAIO-TEST-END" { on = 0 } on'; }
-while read -r bug case; do
+while read -r bug prog case; do
 	[ -n "$bug" ] || continue
 	[ -f "$payload/bugs/$bug.ko" ] || continue
 	fixed=$(output "fixed_$bug") broken=$(output "bug_$bug")

@@ -133,7 +133,12 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
             let res = mangle(mask);
             // Signalling an eventfd from inside a wake-up can recurse through epoll into this
             // same queue lock: with an eventfd, the worker posts the event.
+            #[cfg(not(kaio_bug = "poll_resfd_inline"))]
             let deferred = req.has_eventfd();
+            // The bug put back (tests/check-bugs.sh): "aio: prevent potential eventfd recursion
+            // on poll" undone.
+            #[cfg(kaio_bug = "poll_resfd_inline")]
+            let deferred = false;
             if deferred {
                 st.deferred_res.store(res, Ordering::Relaxed);
                 st.deferred.store(true, Ordering::Release);
@@ -156,6 +161,10 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     } else if let Some(owner) = waker.owner() {
         st.work_scheduled.store(true, Ordering::Relaxed);
         req.work.queue(owner);
+        // The bug put back (tests/check-bugs.sh): the entry leaves its queue at the wake-up,
+        // as `aio_poll_wake` did before "aio: keep poll requests on waitqueue until completed".
+        #[cfg(kaio_bug = "poll_off_queue")]
+        drop(waker.detach());
     }
     if mask & POLLFREE != 0 {
         // The queue is going away: leave it now, and let the worker complete the request.

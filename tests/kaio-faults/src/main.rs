@@ -381,12 +381,12 @@ fn main() {
         match soak::run(&fi, kmsg.as_ref(), seed, length) {
             Ok(s) => {
                 soak_line = Some(format!(
-                    "#   {:<34} {:<16} {:<16} {:<16} ({} calls, {} of them failed; {} cancel_match, {} pgetevents)",
-                    "soak (random faults)", s.counts[0], s.counts[1], s.counts[2], s.calls, s.errors, s.v2[0], s.v2[1]
+                    "#   {:<34} {:<16} {:<16} {:<16} ({} calls, {} of them failed; {} cancel_match, {} pgetevents; history: {} scribbled, {} moved, {} faulting ctxp)",
+                    "soak (random faults)", s.counts[0], s.counts[1], s.counts[2], s.calls, s.errors, s.v2[0], s.v2[1], s.history[0], s.history[1], s.history[2]
                 ));
                 out(&format!(
-                    "ok {n} soak: {} calls ({} cancel_match, {} pgetevents) with random kaio faults (probability {}%, task-filter, seed {seed:#x}): injected slab {} page {} usercopy {}",
-                    s.calls, s.v2[0], s.v2[1], soak::PERCENT, s.counts[0], s.counts[1], s.counts[2]
+                    "ok {n} soak: {} calls ({} cancel_match, {} pgetevents, {} history scenarios) with random kaio faults (probability {}%, task-filter, seed {seed:#x}): injected slab {} page {} usercopy {}",
+                    s.calls, s.v2[0], s.v2[1], s.history.iter().sum::<u32>(), soak::PERCENT, s.counts[0], s.counts[1], s.counts[2]
                 ));
             }
             Err(e) => {

@@ -13,6 +13,7 @@ use crate::scenarios_v2::{cancel_match, match_args, thread_mask, SENTINEL};
 use crate::util::*;
 use kaio::uapi::*;
 use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub const PERCENT: u32 = 10;
@@ -33,6 +34,8 @@ pub enum Length {
 
 pub struct SoakResult {
     pub calls: u32,
+    /// Of the steps: historical bug scenarios run (scribbled ring, moved ring, faulting ctxp).
+    pub history: [u32; 3],
     /// Calls that returned an error.
     pub errors: u32,
     pub counts: [u32; 3],
@@ -91,6 +94,8 @@ struct State {
     lost: Vec<String>,
     /// CANCEL_MATCH and PGETEVENTS calls made.
     v2: [u32; 2],
+    /// History scenarios run, per kind.
+    history: [u32; 3],
 }
 
 impl State {
@@ -131,6 +136,16 @@ impl State {
     }
 
     fn step(&mut self, rng: &mut Rng) -> Res {
+        self.one_step(rng)?;
+        // One step in 16 is also one of fs/aio.c's historical bug scenarios (tests/aio-bugs.md)
+        // under the same faults, drawn from the second generator.
+        if self.rng2.below(16) == 0 {
+            self.history()?;
+        }
+        Ok(())
+    }
+
+    fn one_step(&mut self, rng: &mut Rng) -> Res {
         let (fd, ctx) = (self.fd, self.ctx);
         let busy = self.reqs.len() > 48;
         match rng.below(8) {
@@ -324,6 +339,157 @@ impl State {
         Ok(())
     }
 
+    /// One historical bug scenario, on a context of its own, under the soak's faults:
+    /// 0. "aio: Fix a trinity splat" / "block io_destroy() until all context requests are
+    ///    completed": RESFD requests in flight, head and tail scribbled, a getevents from the
+    ///    garbage, destroy: every accepted request's eventfd count is there when destroy
+    ///    returns, none comes later.
+    /// 1. The ring moved by mremap with requests in flight, then destroyed by its new address:
+    ///    the old address is no handle, no ring stays mapped.
+    /// 2. io_setup with a read-only `ctxp`: EFAULT (or ENOMEM), never a context, nothing mapped.
+    fn history(&mut self) -> Res {
+        let fd = self.fd;
+        let kind = self.rng2.below(3) as usize;
+        self.history[kind] += 1;
+        let maps = kaio_maps();
+        match kind {
+            0 => {
+                // SAFETY: a plain system call.
+                let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+                if efd < 0 {
+                    return Err(format!("eventfd: {}", ename(errno())));
+                }
+                let r = self.history_scribbled(efd);
+                close_fd(efd);
+                r?;
+            }
+            1 => self.history_moved()?,
+            _ => {
+                // SAFETY: a fresh anonymous page, made read-only; unmapped below.
+                let page = unsafe {
+                    libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+                };
+                if page == libc::MAP_FAILED {
+                    return Err(format!("mmap: {}", ename(errno())));
+                }
+                let r = kaio::raw::setup(fd, 8, page.cast());
+                // SAFETY: the page mapped above.
+                unsafe { libc::munmap(page, 4096) };
+                self.note(format!("history: setup into a read-only ctxp: {}", rstr(&r)));
+                allowed("setup into a read-only ctxp", &r, &[libc::EFAULT, libc::ENOMEM])?;
+                if r.is_ok() {
+                    return Err("setup into a read-only ctxp succeeded".into());
+                }
+            }
+        }
+        if kaio_maps() != maps {
+            return Err(format!("history scenario {kind}: {} ring mappings after it, {maps} before", kaio_maps()));
+        }
+        Ok(())
+    }
+
+    /// Destroys `id`, again while an injected fault makes it fail (it must fail only as Linux
+    /// can: EFAULT or EINVAL from the lookup's copy).
+    fn destroy_retrying(&mut self, id: u64, what: &str) -> Res {
+        for _ in 0..64 {
+            let r = destroy(self.fd, id);
+            self.note(format!("history: destroy {what}: {}", rstr(&r)));
+            allowed("destroy", &r, &[libc::EFAULT, libc::EINVAL])?;
+            if r.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(format!("destroy {what}: failed 64 times in a row"))
+    }
+
+    fn history_scribbled(&mut self, efd: RawFd) -> Res {
+        let fd = self.fd;
+        let mut id = 0u64;
+        let r = kaio::raw::setup(fd, 16, &mut id);
+        self.note(format!("history: setup (scribbled ring): {}", rstr(&r)));
+        allowed("setup", &r, &[libc::ENOMEM, libc::EFAULT])?;
+        if r.is_err() {
+            return Ok(());
+        }
+        let mut iocbs: Vec<Box<Iocb>> = (0..9u64)
+            .map(|i| {
+                let ns = if i < 6 { self.rng2.below(3_000_000) as i64 } else { LONG_NS };
+                Box::new(Iocb::delay(ns, fd).with_data(i).with_resfd(efd))
+            })
+            .collect();
+        let ptrs: Vec<*mut Iocb> = iocbs.iter_mut().map(|b| &mut **b as *mut Iocb).collect();
+        let r = submit(fd, id, &ptrs);
+        self.note(format!("history: submit 9 RESFD delays: {}", rstr(&r)));
+        allowed("submit", &r, LOOKUP)?;
+        let accepted = r.unwrap_or(0) as u64;
+        let p = id as *mut u32;
+        // SAFETY: the ring of live context `id` is mapped at `id`; head and tail are words 2
+        // and 3 of its header, which user space may write (the kernel must cope).
+        unsafe {
+            std::ptr::write_volatile(p.add(2), self.rng2.next() as u32);
+            std::ptr::write_volatile(p.add(3), self.rng2.next() as u32);
+        }
+        let mut evs = [IoEvent::default(); 8];
+        let r = getevents(fd, id, 0, &mut evs, Some(Duration::ZERO));
+        self.note(format!("history: getevents from the scribbled ring: {}", rstr(&r)));
+        allowed("getevents", &r, &[libc::EFAULT, libc::EINVAL])?;
+        self.destroy_retrying(id, "of the scribbled ring")?;
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into `count` from our eventfd (non-blocking).
+        let n = unsafe { libc::read(efd, (&mut count as *mut u64).cast(), 8) };
+        let got = if n == 8 { count } else { 0 };
+        if got != accepted {
+            return Err(format!("scribbled ring: io_destroy returned with {got} of {accepted} eventfd counts"));
+        }
+        std::thread::sleep(Duration::from_millis(4));
+        // SAFETY: as above.
+        let n = unsafe { libc::read(efd, (&mut count as *mut u64).cast(), 8) };
+        if n == 8 {
+            return Err(format!("scribbled ring: {count} eventfd count(s) after io_destroy returned"));
+        }
+        drop(iocbs);
+        Ok(())
+    }
+
+    fn history_moved(&mut self) -> Res {
+        let fd = self.fd;
+        let mut id = 0u64;
+        let r = kaio::raw::setup(fd, 8, &mut id);
+        self.note(format!("history: setup (moved ring): {}", rstr(&r)));
+        allowed("setup", &r, &[libc::ENOMEM, libc::EFAULT])?;
+        if r.is_err() {
+            return Ok(());
+        }
+        let mut iocbs: Vec<Box<Iocb>> = (0..2u64).map(|i| Box::new(Iocb::delay(LONG_NS, fd).with_data(i))).collect();
+        let ptrs: Vec<*mut Iocb> = iocbs.iter_mut().map(|b| &mut **b as *mut Iocb).collect();
+        let r = submit(fd, id, &ptrs);
+        self.note(format!("history: submit 2 long delays: {}", rstr(&r)));
+        allowed("submit", &r, LOOKUP)?;
+        let len = mapping_len(id).ok_or_else(|| format!("no ring mapped at {id:#x}"))?;
+        // SAFETY: reserves a fresh range for the move (no access).
+        let to = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        if to == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", ename(errno())));
+        }
+        // SAFETY: moves this process's ring mapping onto the range reserved above; nothing in
+        // Rust's view points into either.
+        let moved = unsafe { libc::mremap(id as *mut libc::c_void, len, len, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, to) };
+        if moved == libc::MAP_FAILED {
+            let e = errno();
+            // SAFETY: the reserved range, still ours.
+            unsafe { libc::munmap(to, len) };
+            return Err(format!("mremap of a ring: {}", ename(e)));
+        }
+        let new = moved as u64;
+        self.destroy_retrying(new, "by the ring's new address")?;
+        let again = destroy(fd, id);
+        if again != Err(libc::EINVAL) {
+            return Err(format!("the ring moved and its context destroyed: io_destroy by the old address = {}", rstr(&again)));
+        }
+        drop(iocbs);
+        Ok(())
+    }
+
     /// Faults off: cancels what is still in flight and collects every outstanding event.
     fn drain(&mut self) -> Res {
         let (fd, ctx) = (self.fd, self.ctx);
@@ -375,6 +541,7 @@ pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, seed: u64, length: Length) -> Result<So
         rng2: Rng(seed ^ 0x7632_7632_7632_7632),
         lost: Vec::new(),
         v2: [0, 0],
+        history: [0; 3],
     };
     let mut rng = Rng(seed);
     fi.select(&KINDS)?;
@@ -446,7 +613,7 @@ pub fn run(fi: &Fi, kmsg: Option<&Kmsg>, seed: u64, length: Length) -> Result<So
             counts[2]
         ));
     }
-    Ok(SoakResult { calls, errors: st.errors, counts, v2: st.v2 })
+    Ok(SoakResult { calls, errors: st.errors, counts, v2: st.v2, history: st.history })
 }
 
 fn out_note(s: &str) {

@@ -224,6 +224,17 @@ pub fn kaio_maps() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(usize::MAX, |m| m.lines().filter(|l| l.ends_with("/dev/kaio")).count())
 }
 
+/// The length of the mapping that starts at `addr` in this process.
+pub fn mapping_len(addr: u64) -> Option<usize> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|l| {
+        let range = l.split_whitespace().next()?;
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
+        (a == addr).then_some((b - a) as usize)
+    })
+}
+
 pub fn expect_maps(want: usize) -> Res {
     let got = kaio_maps();
     if got != want {

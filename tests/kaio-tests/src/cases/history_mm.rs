@@ -1,8 +1,9 @@
 //! Bugs fs/aio.c had around the ring's mapping (its address space side), as cases run on
 //! native AIO and on kaio and compared: mremap against io_destroy, io_setup against the range
 //! its ring is going to, a scribbled ring torn down with RESFD requests in flight, the ring's
-//! mmap refused for a user-space reason, a faulting `ctxp` against io_destroy. Each runs in a
-//! forked child, whose exit must then give every charge back (`nr` as before).
+//! mmap refused for a user-space reason, a faulting `ctxp` against io_destroy, the ring's pages
+//! migrated under a busy ring. Each runs in a forked child, whose exit must then give every
+//! charge back (`nr` as before).
 
 use super::ring::in_child_nr_restored;
 use crate::aio::*;
@@ -13,7 +14,7 @@ use crate::util::*;
 use kaio::uapi::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -24,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("history_ring_mmap_over_rlimit_as", history_ring_mmap_over_rlimit_as),
         Case::both("history_ring_mmap_over_max_map_count", history_ring_mmap_over_max_map_count),
         Case::both("history_setup_faulting_ctxp_vs_destroy", history_setup_faulting_ctxp_vs_destroy),
+        Case::both("history_ring_pages_moved_under_busy_ring", history_ring_pages_moved_under_busy_ring),
     ]
 }
 
@@ -429,6 +431,134 @@ fn history_setup_faulting_ctxp_vs_destroy(b: &dyn Aio, o: &mut Obs) -> CaseResul
         let ctx = Ctx::new(b, 8)?;
         check!(ctx.destroy() == Ok(0), "io_destroy after the race");
         eprintln!("# {}: the racing io_destroy won {} of {ROUNDS} setups", b.name(), wins.load(SeqCst));
+        Ok(())
+    })
+}
+
+/// `move_pages(2)` on this process: moves each page of `pages` to `node` (or, with `None`,
+/// queries where each is). The per-page status: a node, or a negative errno.
+fn move_pages(pages: &[u64], node: Option<i32>) -> Result<Vec<i32>, Errno> {
+    let nodes = vec![node.unwrap_or(0); pages.len()];
+    let mut status = vec![i32::MIN; pages.len()];
+    const MPOL_MF_MOVE: libc::c_long = 1 << 1;
+    // SAFETY: the arrays hold `pages.len()` entries each and outlive the call; the kernel only
+    // reads `pages` and `nodes` and writes `status`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0 as libc::c_long,
+            pages.len() as libc::c_ulong,
+            pages.as_ptr(),
+            if node.is_some() { nodes.as_ptr() } else { std::ptr::null() },
+            status.as_mut_ptr(),
+            if node.is_some() { MPOL_MF_MOVE } else { 0 },
+        )
+    };
+    if r < 0 {
+        Err(Errno(kaio::raw::errno()))
+    } else {
+        Ok(status)
+    }
+}
+
+/// Ring pages migrated under a busy ring: fs/aio.c's ring pages are movable (its
+/// `aio_migrate_folio` copies a page under `ring_lock` and `completion_lock`; the 2013-2014
+/// fixes that serialise `ring_pages` against migration, completion and teardown). Requests complete without pause and are reaped, half from user space
+/// (through the mapping that moves) and half by io_getevents, while another thread moves every
+/// ring page between the two emulated NUMA nodes (boot.sh: `numa=fake=2`) with move_pages(2).
+/// Every event is seen exactly once with its `res`. Native's pages must really move (else the
+/// case proves nothing); kaio's ring pages are the module's own kernel pages, which migration
+/// cannot move: move_pages must report each of them unmoved, and the ring keeps working.
+fn history_ring_pages_moved_under_busy_ring(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    const BATCH: u64 = 32;
+    const NR: u32 = 1024;
+    check!(
+        std::path::Path::new("/sys/devices/system/node/node1").exists(),
+        "one NUMA node: the guest kernel needs CONFIG_NUMA_EMU and boot.sh's numa=fake=2"
+    );
+    in_child_nr_restored(b, o, |_base| {
+        let fx = Fx::new()?;
+        let ctx = Ctx::new(b, NR)?;
+        let pages: Vec<u64> = (0..ring_len(NR) as u64 / 4096).map(|i| ctx.id + i * 4096).collect();
+        let stop = AtomicBool::new(false);
+        let budget = Instant::now();
+        let (mut batches, mut seen_total) = (0u64, 0u64);
+        let mut seen = vec![false; 0];
+        let moves = std::thread::scope(|s| -> Result<Vec<(i32, u64)>, String> {
+            let mover = s.spawn(|| {
+                block_all_signals();
+                // Per status (a node or a negative errno): how many page moves gave it.
+                let mut tally: Vec<(i32, u64)> = Vec::new();
+                let mut round = 0i32;
+                while !stop.load(SeqCst) {
+                    let node = round % 2;
+                    match move_pages(&pages, Some(node)) {
+                        Ok(st) => {
+                            for v in st {
+                                let v = if v == node { 1000 } else { v };
+                                match tally.iter_mut().find(|(k, _)| *k == v) {
+                                    Some((_, n)) => *n += 1,
+                                    None => tally.push((v, 1)),
+                                }
+                            }
+                        }
+                        Err(e) => tally.push((-10000 - e.0, 1)),
+                    }
+                    round += 1;
+                }
+                tally
+            });
+            let res = (|| -> CaseResult {
+                while batches < 400 && budget.elapsed() < Duration::from_secs(3) {
+                    let first = batches * BATCH;
+                    let mut cbs: Vec<Iocb> = (first..first + BATCH).map(|d| fx.ready(b, d)).collect();
+                    ctx.submit_all(&mut cbs)?;
+                    seen.resize(((batches + 1) * BATCH) as usize, false);
+                    let mut got = 0u64;
+                    let deadline = Instant::now() + PROMPT;
+                    while got < BATCH {
+                        check!(Instant::now() < deadline, "batch {batches}: {got} of {BATCH} events");
+                        let evs = if batches % 2 == 0 {
+                            user_reap(ctx.id)
+                        } else {
+                            ctx.getev(1, BATCH as usize, Some(ts(0, 10_000_000))).map_err(|e| format!("io_getevents: {e:?}"))?
+                        };
+                        for ev in evs {
+                            check!(ev.data >= first && ev.data < first + BATCH, "batch {batches}: an event of another batch (data {})", ev.data);
+                            check!(!seen[ev.data as usize], "event {} seen twice", ev.data);
+                            check!(ev.res == ready_res(b), "event {}: res {:#x}", ev.data, ev.res);
+                            seen[ev.data as usize] = true;
+                            got += 1;
+                        }
+                    }
+                    seen_total += got;
+                    batches += 1;
+                }
+                Ok(())
+            })();
+            stop.store(true, SeqCst);
+            let tally = mover.join().map_err(|_| "mover thread panicked".to_string())?;
+            res.map(|()| tally)
+        })?;
+        check!(seen_total == batches * BATCH, "{seen_total} events seen of {}", batches * BATCH);
+        check!(ctx.getev(0, 8, Some(ts(0, 0))).map(|v| v.len()) == Ok(0), "events left after the last batch");
+        let moved = moves.iter().find(|(k, _)| *k == 1000).map_or(0, |(_, n)| *n);
+        let name = |k: i32| match k {
+            1000 => "moved".to_string(),
+            k if k <= -10000 => format!("move_pages {}", errno_name(-(k + 10000))),
+            k if k < 0 => format!("unmoved {}", errno_name(-k)),
+            k => format!("left on node {k}"),
+        };
+        let shown: Vec<String> = moves.iter().map(|(k, n)| format!("{} {n}", name(*k))).collect();
+        eprintln!("# {}: {seen_total} events in {batches} batches; ring page moves: {}", b.name(), shown.join(", "));
+        if b.is_kaio() {
+            check!(moved == 0, "a kaio ring page moved ({moved} times): {}", shown.join(", "));
+            check!(moves.iter().all(|(k, _)| *k < 0 && *k > -10000), "kaio: {}", shown.join(", "));
+        } else {
+            check!(moved > 0, "native: no ring page moved, the case proves nothing: {}", shown.join(", "));
+            let now = move_pages(&pages, None).map_err(|e| format!("move_pages query: {e:?}"))?;
+            check!(now.iter().all(|n| *n == 0 || *n == 1), "native ring pages after the moves: {now:?}");
+        }
         Ok(())
     })
 }
