@@ -435,11 +435,15 @@ fn history_setup_faulting_ctxp_vs_destroy(b: &dyn Aio, o: &mut Obs) -> CaseResul
     })
 }
 
-/// `move_pages(2)` on this process: moves each page of `pages` to `node` (or, with `None`,
-/// queries where each is). The per-page status: a node, or a negative errno.
-fn move_pages(pages: &[u64], node: Option<i32>) -> Result<Vec<i32>, Errno> {
-    let nodes = vec![node.unwrap_or(0); pages.len()];
-    let mut status = vec![i32::MIN; pages.len()];
+/// Status of a page that move_pages(2) did not reach: the call gave up on its batch and returned
+/// how many pages it did not migrate.
+const NOT_REACHED: i32 = i32::MIN;
+
+/// `move_pages(2)` on this process: moves each page of `pages` to its node in `nodes` (or, with
+/// `None`, queries where each is). The per-page status: a node, a negative errno, or
+/// `NOT_REACHED`.
+fn move_pages(pages: &[u64], nodes: Option<&[i32]>) -> Result<Vec<i32>, Errno> {
+    let mut status = vec![NOT_REACHED; pages.len()];
     const MPOL_MF_MOVE: libc::c_long = 1 << 1;
     // SAFETY: the arrays hold `pages.len()` entries each and outlive the call; the kernel only
     // reads `pages` and `nodes` and writes `status`.
@@ -449,9 +453,9 @@ fn move_pages(pages: &[u64], node: Option<i32>) -> Result<Vec<i32>, Errno> {
             0 as libc::c_long,
             pages.len() as libc::c_ulong,
             pages.as_ptr(),
-            if node.is_some() { nodes.as_ptr() } else { std::ptr::null() },
+            nodes.map_or(std::ptr::null(), |n| n.as_ptr()),
             status.as_mut_ptr(),
-            if node.is_some() { MPOL_MF_MOVE } else { 0 },
+            if nodes.is_some() { MPOL_MF_MOVE } else { 0 },
         )
     };
     if r < 0 {
@@ -461,14 +465,52 @@ fn move_pages(pages: &[u64], node: Option<i32>) -> Result<Vec<i32>, Errno> {
     }
 }
 
-/// Ring pages migrated under a busy ring: fs/aio.c's ring pages are movable (its
-/// `aio_migrate_folio` copies a page under `ring_lock` and `completion_lock`; the 2013-2014
-/// fixes that serialise `ring_pages` against migration, completion and teardown). Requests complete without pause and are reaped, half from user space
-/// (through the mapping that moves) and half by io_getevents, while another thread moves every
-/// ring page between the two emulated NUMA nodes (boot.sh: `numa=fake=2`) with move_pages(2).
-/// Every event is seen exactly once with its `res`. Native's pages must really move (else the
-/// case proves nothing); kaio's ring pages are the module's own kernel pages, which migration
-/// cannot move: move_pages must report each of them unmoved, and the ring keeps working.
+/// One round of the mover: where each page is, then each page that is on a node sent to the
+/// other one. Tallies per outcome: "moved", "unmoved ERRNO", "not present ERRNO", "not reached",
+/// "move_pages ERRNO".
+fn move_ring_pages_once(pages: &[u64], tally: &mut std::collections::BTreeMap<String, u64>) {
+    let mut count = |k: String| *tally.entry(k).or_insert(0) += 1;
+    let before = match move_pages(pages, None) {
+        Ok(v) => v,
+        Err(e) => return count(format!("move_pages query {}", errno_name(e.0))),
+    };
+    let mut targets = Vec::new();
+    let mut moving = Vec::new();
+    for (page, at) in pages.iter().zip(&before) {
+        match *at {
+            0 | 1 => {
+                moving.push(*page);
+                targets.push(1 - *at);
+            }
+            e if e < 0 && e != NOT_REACHED => count(format!("not present {}", errno_name(-e))),
+            e => count(format!("query status {e}")),
+        }
+    }
+    match move_pages(&moving, Some(&targets)) {
+        Ok(after) => {
+            for (to, st) in targets.iter().zip(after) {
+                match st {
+                    NOT_REACHED => count("not reached".into()),
+                    st if st == *to => count("moved".into()),
+                    st if st < 0 => count(format!("unmoved {}", errno_name(-st))),
+                    st => count(format!("left on node {st}")),
+                }
+            }
+        }
+        Err(e) => count(format!("move_pages {}", errno_name(e.0))),
+    }
+}
+
+/// Ring pages migrated under a busy ring: "aio: fix race in ring buffer page lookup introduced
+/// by page migration support" (2013) and "aio: v4 ensure access to ctx->ring_pages is correctly
+/// serialised for migration" (2014). fs/aio.c's ring pages are movable: `aio_migrate_folio`
+/// copies a page under `ring_lock` and `completion_lock`. For 1.5 s requests complete without
+/// pause and are reaped, alternate batches from user space (through the mapping whose pages
+/// move) and by io_getevents, while another thread moves every ring page between the two
+/// emulated NUMA nodes (boot.sh: `numa=fake=2`) with move_pages(2), and compacts memory now and
+/// then. Every event is seen exactly once with its `res`. Native's pages must really move (else the case proves
+/// nothing); kaio's ring pages are the module's own kernel pages, which migration cannot move:
+/// move_pages must report each of them unmoved, and the ring keeps working.
 fn history_ring_pages_moved_under_busy_ring(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     const BATCH: u64 = 32;
     const NR: u32 = 1024;
@@ -481,35 +523,28 @@ fn history_ring_pages_moved_under_busy_ring(b: &dyn Aio, o: &mut Obs) -> CaseRes
         let ctx = Ctx::new(b, NR)?;
         let pages: Vec<u64> = (0..ring_len(NR) as u64 / 4096).map(|i| ctx.id + i * 4096).collect();
         let stop = AtomicBool::new(false);
+        let compactions = AtomicU64::new(0);
         let budget = Instant::now();
         let (mut batches, mut seen_total) = (0u64, 0u64);
         let mut seen = vec![false; 0];
-        let moves = std::thread::scope(|s| -> Result<Vec<(i32, u64)>, String> {
+        let moves = std::thread::scope(|s| -> Result<std::collections::BTreeMap<String, u64>, String> {
             let mover = s.spawn(|| {
                 block_all_signals();
-                // Per status (a node or a negative errno): how many page moves gave it.
-                let mut tally: Vec<(i32, u64)> = Vec::new();
-                let mut round = 0i32;
+                let mut tally = std::collections::BTreeMap::new();
+                let mut round = 0u32;
                 while !stop.load(SeqCst) {
-                    let node = round % 2;
-                    match move_pages(&pages, Some(node)) {
-                        Ok(st) => {
-                            for v in st {
-                                let v = if v == node { 1000 } else { v };
-                                match tally.iter_mut().find(|(k, _)| *k == v) {
-                                    Some((_, n)) => *n += 1,
-                                    None => tally.push((v, 1)),
-                                }
-                            }
-                        }
-                        Err(e) => tally.push((-10000 - e.0, 1)),
+                    // Every 16th round, compaction too (it migrates movable pages, a native
+                    // ring's among them, to make free blocks).
+                    if round % 16 == 15 && std::fs::write("/proc/sys/vm/compact_memory", "1").is_ok() {
+                        compactions.fetch_add(1, SeqCst);
                     }
+                    move_ring_pages_once(&pages, &mut tally);
                     round += 1;
                 }
                 tally
             });
             let res = (|| -> CaseResult {
-                while batches < 400 && budget.elapsed() < Duration::from_secs(3) {
+                while budget.elapsed() < Duration::from_millis(1500) {
                     let first = batches * BATCH;
                     let mut cbs: Vec<Iocb> = (first..first + BATCH).map(|d| fx.ready(b, d)).collect();
                     ctx.submit_all(&mut cbs)?;
@@ -542,18 +577,17 @@ fn history_ring_pages_moved_under_busy_ring(b: &dyn Aio, o: &mut Obs) -> CaseRes
         })?;
         check!(seen_total == batches * BATCH, "{seen_total} events seen of {}", batches * BATCH);
         check!(ctx.getev(0, 8, Some(ts(0, 0))).map(|v| v.len()) == Ok(0), "events left after the last batch");
-        let moved = moves.iter().find(|(k, _)| *k == 1000).map_or(0, |(_, n)| *n);
-        let name = |k: i32| match k {
-            1000 => "moved".to_string(),
-            k if k <= -10000 => format!("move_pages {}", errno_name(-(k + 10000))),
-            k if k < 0 => format!("unmoved {}", errno_name(-k)),
-            k => format!("left on node {k}"),
-        };
-        let shown: Vec<String> = moves.iter().map(|(k, n)| format!("{} {n}", name(*k))).collect();
-        eprintln!("# {}: {seen_total} events in {batches} batches; ring page moves: {}", b.name(), shown.join(", "));
+        let moved = moves.get("moved").copied().unwrap_or(0);
+        let shown: Vec<String> = moves.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!(
+            "# {}: {seen_total} events in {batches} batches; ring page moves: {}; {} compactions",
+            b.name(),
+            shown.join(", "),
+            compactions.load(SeqCst)
+        );
         if b.is_kaio() {
             check!(moved == 0, "a kaio ring page moved ({moved} times): {}", shown.join(", "));
-            check!(moves.iter().all(|(k, _)| *k < 0 && *k > -10000), "kaio: {}", shown.join(", "));
+            check!(moves.keys().all(|k| k.starts_with("unmoved ")), "kaio: {}", shown.join(", "));
         } else {
             check!(moved > 0, "native: no ring page moved, the case proves nothing: {}", shown.join(", "));
             let now = move_pages(&pages, None).map_err(|e| format!("move_pages query: {e:?}"))?;
