@@ -12,16 +12,16 @@ variant=release
 # NAME PROGRAM CASE: the bug put back, and the case of kaio-tests or kaio-diff (its kaio half)
 # that must catch it (tests/aio-bugs.md).
 bugs="
-fsync_creds        tests history_fsync_runs_with_submitter_creds
-destroy_no_wait    tests history_scribbled_ring_resfd_then_destroy
-destroy_stale_base tests history_ring_mremap_vs_destroy
-setup_error_leak   tests history_ring_mmap_over_rlimit_as
-efault_no_teardown tests history_setup_faulting_ctxp_vs_destroy
-debugfs_after_kill tests stats_debugfs_setup_vs_destroy_race
-rw_no_verify_area  tests socket_rw_huge_lengths
-poll_off_queue     diff  poll_spurious_wakeups_keep_waiting.kaio
-mremap_any_mm      diff  mremap_ring_after_fork.kaio
-poll_resfd_inline  diff  poll_resfd_eventfd_recursion.kaio
+fsync_creds         tests history_fsync_runs_with_submitter_creds
+destroy_no_wait     tests history_scribbled_ring_resfd_then_destroy
+destroy_stale_base  tests history_ring_mremap_vs_destroy
+setup_error_leak    tests history_ring_mmap_over_rlimit_as
+efault_no_teardown  tests history_setup_faulting_ctxp_vs_destroy
+debugfs_after_kill  tests stats_debugfs_setup_vs_destroy_race
+rw_no_verify_area   tests history_rw_offsets_past_llong_max
+rw_nbytes_unchecked tests socket_rw_huge_lengths
+mremap_any_mm       diff  mremap_ring_after_fork.kaio
+poll_resfd_inline   diff  poll_resfd_eventfd_recursion.kaio
 "
 # The guest command that runs one case of PROGRAM.
 case_command() {

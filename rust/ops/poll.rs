@@ -161,10 +161,6 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     } else if let Some(owner) = waker.owner() {
         st.work_scheduled.store(true, Ordering::Relaxed);
         req.work.queue(owner);
-        // The bug put back (tests/check-bugs.sh): the entry leaves its queue at the wake-up,
-        // as `aio_poll_wake` did before "aio: keep poll requests on waitqueue until completed".
-        #[cfg(kaio_bug = "poll_off_queue")]
-        drop(waker.detach());
     }
     if mask & POLLFREE != 0 {
         // The queue is going away: leave it now, and let the worker complete the request.

@@ -327,10 +327,9 @@ impl<T: RwDone> RwKiocb<T> {
         }
         // `import_iovec` returns the (capped) total; `import_ubuf` caps the length itself.
         let count = if vectored { imported as usize } else { (nbytes as usize).min(MAX_RW_COUNT) };
-        // The bug put back (tests/check-bugs.sh): a single buffer's length is not verified
-        // (CVE-2012-6701, CVE-2015-8830).
-        #[cfg(kaio_bug = "rw_no_verify_area")]
-        if !vectored {
+        // The bug put back (tests/check-bugs.sh): the range is not verified (CVE-2012-6701, "vfs:
+        // make AIO use the proper rw_verify_area() area helpers" undone).
+        if cfg!(kaio_bug = "rw_no_verify_area") {
             return Ok(());
         }
         self.verify_area(count)

@@ -67,12 +67,17 @@ fn start_watchdog() {
 /// Runs `cases` (those whose name contains `filter`), printing KTAP; returns the exit status.
 pub fn run(cases: &[Case], filter: Option<&str>, skip_all: Option<&str>) -> i32 {
     let selected: Vec<&Case> =
-        cases.iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
+        cases.iter().filter(|c| filter.is_none_or(|f| f.split('|').any(|part| c.name.contains(part)))).collect();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "KTAP version 1");
     if let Some(why) = skip_all {
         let _ = writeln!(out, "1..0 # SKIP {why}");
         return 4;
+    }
+    if let (Some(f), true) = (filter, selected.is_empty()) {
+        // A misspelt filter must not pass as an empty, successful run.
+        let _ = writeln!(out, "Bail out! no case name contains any of {f:?}");
+        return 1;
     }
     let _ = writeln!(out, "1..{}", selected.len());
     let _ = out.flush();

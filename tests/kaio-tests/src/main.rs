@@ -3,7 +3,8 @@
 //! Usage: `kaio-tests [-l] [-t NAME] [--backend both|native|kaio] [--allow-sysctl]`
 //!
 //! * `-l` lists the cases (of the selected backend), `-t NAME` (or the environment variable
-//!   `KAIO_TEST_FILTER`) runs the cases whose name contains NAME.
+//!   `KAIO_TEST_FILTER`) runs the cases whose name contains NAME (`A|B`: contains A or B); a
+//!   filter that selects no case fails.
 //! * `--backend both` (the default) runs every case; a case defined for native AIO runs on the
 //!   native system calls and on `/dev/kaio` and both must give the documented result. Exits 4
 //!   (skip) when `/dev/kaio` is absent.

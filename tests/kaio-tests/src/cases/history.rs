@@ -16,6 +16,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("history_getevents_waiters_vs_producer_then_destroy", history_getevents_waiters_vs_producer_then_destroy),
         Case::both("history_fd_replaced_while_in_flight", history_fd_replaced_while_in_flight),
         Case::both("history_fsync_runs_with_submitter_creds", history_fsync_runs_with_submitter_creds),
+        Case::both("history_rw_offsets_past_llong_max", history_rw_offsets_past_llong_max),
     ]
 }
 
@@ -260,5 +261,51 @@ fn history_fsync_runs_with_submitter_creds(b: &dyn Aio, o: &mut Obs) -> CaseResu
     close(f);
     let seen: Vec<(bool, Option<u32>)> = fsyncs.iter().map(|&(pid, fsuid)| (pid != tid, fsuid)).collect();
     expect_eq!(o, "vfs_fsync calls: (in another task than the submitter, fsuid installed)", seen, vec![(true, Some(FSUID))]);
+    Ok(())
+}
+
+/// CVE-2012-6701, "vfs: make AIO use the proper rw_verify_area() area helpers" (2012): AIO
+/// reads and writes skipped `rw_verify_area`, so an offset that is negative or that the length
+/// carries past LLONG_MAX reached the file system. PREAD, PREADV and PWRITE on a tmpfs file at
+/// offsets around LLONG_MAX and below 0: every submit's result and every event's `res` as
+/// native's (EINVAL at submit where the range overflows or the offset is negative).
+fn history_rw_offsets_past_llong_max(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    let ctx = Ctx::new(b, 16)?;
+    let path = format!("/tmp/kaio-history-offsets-{}-{}\0", std::process::id(), b.name());
+    // SAFETY: NUL-terminated path.
+    let f = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o600) };
+    if f < 0 {
+        return Err(format!("open {path}: errno {}", kaio::raw::errno()));
+    }
+    // SAFETY: as above.
+    unsafe { libc::unlink(path.as_ptr().cast()) };
+    write_all(f, &[0x5a; 8192])?;
+    let mut buf = vec![0u8; 4096];
+    let iov = [libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 }];
+    let offsets: [(i64, u64, &str); 4] = [
+        (i64::MAX - 10, 100, "LLONG_MAX-10, 100 bytes (past LLONG_MAX)"),
+        (i64::MAX - 4096, 4096, "LLONG_MAX-4096, 4096 bytes (ending at LLONG_MAX)"),
+        (-1, 100, "-1"),
+        (i64::MIN, 100, "LLONG_MIN"),
+    ];
+    for (offset, len, name) in offsets {
+        let ops: &[(u16, &str)] = if offset == i64::MAX - 10 {
+            &[(IOCB_CMD_PREAD, "pread"), (IOCB_CMD_PREADV, "preadv"), (IOCB_CMD_PWRITE, "pwrite")]
+        } else {
+            &[(IOCB_CMD_PREAD, "pread"), (IOCB_CMD_PREADV, "preadv")]
+        };
+        for &(op, opname) in ops {
+            let (aio_buf, aio_nbytes) =
+                if op == IOCB_CMD_PREADV { (iov.as_ptr() as u64, 1) } else { (buf.as_mut_ptr() as u64, len) };
+            let mut cb = Iocb { aio_buf, aio_nbytes, aio_offset: offset, ..iocb(op, f, 9) };
+            let r = ctx.submit1(&mut cb);
+            o.rec(format!("{opname} at {name}: submit"), r);
+            if r == Ok(1) {
+                let ev = ctx.wait_events(1, PROMPT)?;
+                o.rec(format!("{opname} at {name}: res"), ev[0].res);
+            }
+        }
+    }
+    close(f);
     Ok(())
 }

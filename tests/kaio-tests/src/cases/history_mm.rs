@@ -232,10 +232,10 @@ fn history_setup_vs_ring_range_remapped(b: &dyn Aio, o: &mut Obs) -> CaseResult 
 }
 
 /// "aio: Fix a trinity splat" (2013) and the RESFD teardown: requests that signal an eventfd
-/// are in flight (16 that only a teardown ends, 32 completing within 35 ms) while the ring's
-/// `head` and `tail` are scribbled over and events are reaped from the garbage. Then the
-/// context is destroyed: when io_destroy returns every eventfd count has arrived, and none
-/// comes later.
+/// are in flight (192 that only a teardown ends, so many that their completions outlast a
+/// destroy that forgot to wait; 32 completing within 35 ms) while the ring's `head` and `tail`
+/// are scribbled over and events are reaped from the garbage. Then the context is destroyed:
+/// when io_destroy returns every eventfd count has arrived, and none comes later.
 fn history_scribbled_ring_resfd_then_destroy(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     scribbled_ring_resfd(b, o, false)
 }
@@ -247,17 +247,17 @@ fn history_scribbled_ring_resfd_then_exit(b: &dyn Aio, o: &mut Obs) -> CaseResul
 }
 
 fn scribbled_ring_resfd(b: &dyn Aio, o: &mut Obs, by_exit: bool) -> CaseResult {
-    const PENDING: u64 = 16;
+    const PENDING: u64 = 192;
     const LATER: u64 = 32;
     let efd = EventFd::new()?;
     let base = read_u64(b.nr_path())?;
     o.rec("run in a child", ());
     in_child(PROMPT, || {
         let fx = Fx::new()?;
-        let ctx = Ctx::new(b, 64)?;
+        let ctx = Ctx::new(b, 256)?;
         let mut cbs: Vec<Iocb> = (0..PENDING)
             .map(|d| fx.pending(b, d).with_resfd(efd.0))
-            .chain((0..LATER).map(|d| fx.later(b, 100 + d, ms(2 + d)).with_resfd(efd.0)))
+            .chain((0..LATER).map(|d| fx.later(b, 1000 + d, ms(2 + d)).with_resfd(efd.0)))
             .collect();
         ctx.submit_all(&mut cbs)?;
         let fire = fx.fire(b, ms(15));
