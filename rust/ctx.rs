@@ -238,11 +238,12 @@ impl Kioctx {
         {
             ring.write_u32(4 * i, word);
         }
+        let inflight = InFlight::new(geometry.nr_events)?;
         let ctx = Arc::pin_init(
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
-                inflight <- new_irq_spinlock!(InFlight::new(), "kioctx::ctx_lock"),
+                inflight <- new_irq_spinlock!(inflight, "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
                     CompletionState { tail: 0, completed_events: 0, sleepers: 0 },
                     "kioctx::completion_lock"

@@ -19,10 +19,16 @@
 //! Within one key the oldest request comes first. A walk never holds the lock for more than
 //! [`SCAN_BATCH`] requests: it stops with a [`Resume`] point and goes on after the lock was
 //! dropped.
+//!
+//! In front of `BY_OBJ`, a hash by iocb address (`by_obj`, about one bucket per two ring
+//! slots) finds a request by its iocb in one short chain instead of a walk down the tree, which
+//! is most of a cancel's growth with the number in flight. A chain longer than [`SCAN_BATCH`]
+//! (colliding or repeated addresses) is left for the tree.
 
 use crate::req::Kiocb;
+use crate::sys::hash_chains::{impl_hash_item, HashChains};
 use crate::sys::rb_forest::{impl_forest_item, Forest, ForestItem, Key};
-use kernel::sync::Arc;
+use kernel::{prelude::*, sync::Arc};
 
 /// The trees of the index.
 pub(crate) const BY_OBJ: usize = 0;
@@ -44,6 +50,8 @@ impl_forest_item!(Kiocb, links, TREES, |req, tree| {
     };
     (key, req.seq())
 });
+
+impl_hash_item!(Kiocb, obj_link, |req| req.obj());
 
 /// What a cancel matches (ABI `KAIO_CANCEL_IOCB/DATA/FD/OP`); all `None` is ANY.
 #[derive(Clone, Copy, Default)]
@@ -102,6 +110,8 @@ pub(crate) enum Step {
 /// The in-flight requests of a context.
 pub(crate) struct InFlight {
     forest: Forest<Kiocb, TREES>,
+    /// The requests of `forest` again, by iocb address.
+    by_obj: HashChains<Kiocb>,
     next_seq: u64,
     /// Requests listed now.
     len: usize,
@@ -126,8 +136,15 @@ fn op_index(opcode: u16) -> Option<usize> {
 }
 
 impl InFlight {
-    pub(crate) fn new() -> Self {
-        InFlight { forest: Forest::new(), next_seq: 1, len: 0, per_op: [0; OPCODES.len()] }
+    /// An empty index for a context of `slots` ring slots (at most that many in flight).
+    pub(crate) fn new(slots: u32) -> Result<Self> {
+        Ok(InFlight {
+            forest: Forest::new(),
+            by_obj: HashChains::new(slots as usize / 2)?,
+            next_seq: 1,
+            len: 0,
+            per_op: [0; OPCODES.len()],
+        })
     }
 
     /// Lists `req` under the next sequence number (`list_add_tail`).
@@ -138,6 +155,8 @@ impl InFlight {
         if self.forest.insert(req.clone()).is_err() {
             kernel::pr_warn!("kaio: request listed twice\n");
         } else {
+            // Not in any hash: it was in no forest either.
+            let _ = self.by_obj.insert(req.clone());
             self.len += 1;
             if let Some(i) = op_index(req.opcode()) {
                 self.per_op[i] += 1;
@@ -160,6 +179,7 @@ impl InFlight {
     pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
         let taken = self.forest.remove(req);
         if taken.is_some() {
+            drop(self.by_obj.remove(req));
             self.len -= 1;
             if let Some(i) = op_index(req.opcode()) {
                 self.per_op[i] -= 1;
@@ -177,6 +197,9 @@ impl InFlight {
     /// From `from`, the next request that matches `sel`, was listed before `before` and has
     /// not posted its event yet.
     pub(crate) fn find(&self, sel: &Selector, from: Resume, before: u64) -> Step {
+        if let Some(step) = sel.iocb.and_then(|obj| self.find_by_obj(obj, sel, from, before)) {
+            return step;
+        }
         let (tree, key) = sel.tree();
         let mut next = self.forest.lower_bound(tree, from.0);
         let mut looked = 0;
@@ -198,5 +221,34 @@ impl InFlight {
             next = self.forest.next(tree, req);
         }
         Step::Done
+    }
+
+    /// [`InFlight::find`] for a selector with an iocb, through `by_obj`: the oldest match at or
+    /// after `from` (whose key is `obj`), as the walk of `BY_OBJ` would find it. `None` if the
+    /// chain is longer than [`SCAN_BATCH`]: the tree walk does it then.
+    fn find_by_obj(&self, obj: u64, sel: &Selector, from: Resume, before: u64) -> Option<Step> {
+        let mut oldest: Option<&Kiocb> = None;
+        for (looked, req) in self.by_obj.chain_of(obj).enumerate() {
+            if looked == SCAN_BATCH {
+                return None;
+            }
+            let seq = req.seq();
+            if req.obj() == obj
+                && seq >= from.0 .1
+                && seq < before
+                && oldest.map_or(true, |o| seq < o.seq())
+                && !req.is_posted()
+                && sel.matches(req)
+            {
+                oldest = Some(req);
+            }
+        }
+        Some(match oldest.and_then(|req| self.by_obj.get(req)) {
+            Some(req) => {
+                let after = Resume((obj, req.seq().saturating_add(1)));
+                Step::Match(req, after)
+            }
+            None => Step::Done,
+        })
     }
 }

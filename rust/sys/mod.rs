@@ -12,6 +12,7 @@ pub(crate) mod completion;
 pub(crate) mod cred;
 pub(crate) mod debugfs;
 pub(crate) mod fd;
+pub(crate) mod hash_chains;
 pub(crate) mod hrtimer;
 pub(crate) mod irq_spinlock;
 pub(crate) mod mm;
