@@ -482,7 +482,8 @@ impl State {
         }
         let new = moved as u64;
         self.destroy_retrying(new, "by the ring's new address")?;
-        let again = destroy(fd, id);
+        // An injected user-copy fault makes the call EFAULT before the lookup: ask again.
+        let again = (0..64).map(|_| destroy(fd, id)).find(|r| *r != Err(libc::EFAULT)).unwrap_or(Err(libc::EFAULT));
         if again != Err(libc::EINVAL) {
             return Err(format!("the ring moved and its context destroyed: io_destroy by the old address = {}", rstr(&again)));
         }
