@@ -23,6 +23,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("cancel_one_of_many", cancel_one_of_many),
         Case::both("cancel_then_destroy", cancel_then_destroy),
         Case::both("cancel_same_address_oldest_first", cancel_same_address_oldest_first),
+        Case::both("cancel_same_address_40_oldest_first", cancel_same_address_40_oldest_first),
     ]
 }
 
@@ -227,5 +228,34 @@ fn cancel_same_address_oldest_first(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     let ev = ctx.wait_events(1, PROMPT)?;
     check_event("then the second", &ev[0], 2, &cb, cancel_res(b))?;
     expect_eq!(o, "cancel a third time", ctx.cancel(&mut cb), Err(EINVAL));
+    Ok(())
+}
+
+/// 40 requests from one iocb address (its `aio_data` changed between submits) among 40 from
+/// others: io_cancel of that address takes them oldest first, one per call, then EINVAL. In
+/// kaio the first ones are found by the iocb tree (the address's hash chain is longer than a
+/// lock hold may look at) and the last ones in the chain: both must agree on the order.
+fn cancel_same_address_40_oldest_first(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    const SAME: u64 = 40;
+    let fx = Fx::new()?;
+    let ctx = Ctx::new(b, 128)?;
+    let mut others: Vec<Iocb> = (0..SAME).map(|d| fx.pending(b, 1000 + d)).collect();
+    let mut cb = fx.pending(b, 0);
+    for d in 0..SAME {
+        cb.aio_data = d;
+        ctx.submit1(&mut cb).map_err(|e| format!("submit {d} from the same address: {e:?}"))?;
+        ctx.submit1(&mut others[d as usize]).map_err(|e| format!("submit another: {e:?}"))?;
+    }
+    for d in 0..SAME {
+        check!(ctx.cancel(&mut cb) == Err(EINPROGRESS), "cancel {d} of the same address");
+        let ev = ctx.wait_events(1, PROMPT)?;
+        check_event(&format!("cancel {d}: the oldest left"), &ev[0], d, &cb, cancel_res(b))?;
+    }
+    expect_eq!(o, "cancel once more", ctx.cancel(&mut cb), Err(EINVAL));
+    for other in others.iter_mut() {
+        check!(ctx.cancel(other) == Err(EINPROGRESS), "cancel request {}", other.aio_data);
+    }
+    let ev = ctx.wait_events(SAME as usize, PROMPT)?;
+    expect_eq!(o, "the others' events", ev.len() as u64, SAME);
     Ok(())
 }
