@@ -402,15 +402,19 @@ impl State {
         Err(format!("destroy {what}: failed 64 times in a row"))
     }
 
+    /// io_setup for a history scenario's own context: its id, or `None` when an injected fault
+    /// made it fail as Linux can (ENOMEM, EFAULT).
+    fn history_setup(&mut self, nr: u32, what: &str) -> Result<Option<u64>, String> {
+        let mut id = 0u64;
+        let r = kaio::raw::setup(self.fd, nr, &mut id);
+        self.note(format!("history: setup ({what}): {}", rstr(&r)));
+        allowed("setup", &r, &[libc::ENOMEM, libc::EFAULT])?;
+        Ok(r.is_ok().then_some(id))
+    }
+
     fn history_scribbled(&mut self, efd: RawFd) -> Res {
         let fd = self.fd;
-        let mut id = 0u64;
-        let r = kaio::raw::setup(fd, 16, &mut id);
-        self.note(format!("history: setup (scribbled ring): {}", rstr(&r)));
-        allowed("setup", &r, &[libc::ENOMEM, libc::EFAULT])?;
-        if r.is_err() {
-            return Ok(());
-        }
+        let Some(id) = self.history_setup(16, "scribbled ring")? else { return Ok(()) };
         let mut iocbs: Vec<Box<Iocb>> = (0..9u64)
             .map(|i| {
                 let ns = if i < 6 { self.rng2.below(3_000_000) as i64 } else { LONG_NS };
@@ -453,13 +457,7 @@ impl State {
 
     fn history_moved(&mut self) -> Res {
         let fd = self.fd;
-        let mut id = 0u64;
-        let r = kaio::raw::setup(fd, 8, &mut id);
-        self.note(format!("history: setup (moved ring): {}", rstr(&r)));
-        allowed("setup", &r, &[libc::ENOMEM, libc::EFAULT])?;
-        if r.is_err() {
-            return Ok(());
-        }
+        let Some(id) = self.history_setup(8, "moved ring")? else { return Ok(()) };
         let mut iocbs: Vec<Box<Iocb>> = (0..2u64).map(|i| Box::new(Iocb::delay(LONG_NS, fd).with_data(i))).collect();
         let ptrs: Vec<*mut Iocb> = iocbs.iter_mut().map(|b| &mut **b as *mut Iocb).collect();
         let r = submit(fd, id, &ptrs);
