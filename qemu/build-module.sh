@@ -17,6 +17,12 @@ mkdir -p "$out"
 # Concurrent builds of the same variant (parallel `make test` runs) take turns.
 exec 9>"$out.lock"
 flock 9
+# Objects built against another kernel (a config change gives a new kernel directory) are not
+# rebuilt by Kbuild, whose command lines name the kernel's headers by relative paths: start over.
+if [ "$(cat "$out/.kernel-dir" 2>/dev/null)" != "$kdir" ]; then
+	find "$out" -mindepth 1 -delete
+	echo "$kdir" > "$out/.kernel-dir"
+fi
 rsync -a --delete --exclude 'bindings_generated.rs' --exclude '*.o' --exclude '*.cmd' \
 	--exclude '*.ko' --exclude '*.mod*' --exclude '*.d' --exclude 'Module.symvers' \
 	--exclude 'modules.order' --exclude '.*.cmd' \
