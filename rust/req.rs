@@ -24,9 +24,9 @@ use crate::ctx::Kioctx;
 use crate::inflight::TREES;
 use crate::ops::{
     delay::{self, Delay},
-    fsync,
-    poll::{self, PollState},
-    polled_rw::{self, PolledRw},
+    fsync::{self, Fsync},
+    poll::{self, Poll},
+    polled_rw::{self, Polled, PolledRw},
     rw,
 };
 use crate::sys::{
@@ -34,12 +34,13 @@ use crate::sys::{
     fd::{EventFd, FileRef},
     hash_chains::HashLink,
     hrtimer::TimerCallback,
-    poll::{PollWait, PollWake, Waker},
+    one_of::{InitOneOf, OneOf},
+    poll::{PollWake, Waker},
     rb_forest::Links,
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
     stats::{self, Stat},
     trace::{self, How},
-    work::{Work, WorkCallback},
+    work::WorkCallback,
 };
 use crate::uapi::*;
 use core::mem::{offset_of, size_of};
@@ -75,25 +76,14 @@ pub(crate) struct Kiocb {
     swept: AtomicBool,
     /// `IOCB_FLAG_RESFD`: signalled after the event is posted.
     eventfd: Option<EventFd>,
-    /// `KAIO_CMD_DELAY`'s timer (idle for other opcodes).
+    /// The state of the request's own operation, and of no other.
     #[pin]
-    pub(crate) delay: Delay,
-    /// The kiocb of a read or write, and the file of every opcode that keeps one.
-    #[pin]
-    pub(crate) rw: RwKiocb<Kiocb>,
-    /// Deferred work: the fsync itself.
-    #[pin]
-    pub(crate) work: Work<Kiocb>,
-    /// FSYNC/FDSYNC: the submitter's credentials and whether it is FDSYNC.
-    pub(crate) fsync: Option<(Creds, bool)>,
-    /// POLL: the wait-queue entry, and its state.
-    #[pin]
-    pub(crate) poll: PollWait<Kiocb>,
-    pub(crate) poll_state: PollState,
-    /// A read or write of a `KAIO_SETUP_POLLED_RW` context that may wait.
-    pub(crate) polled: Option<Pin<KBox<PolledRw>>>,
-    kind: Kind,
+    op: OpState,
 }
+
+/// A request's operation state, one of delay, read/write, fsync, poll, polled read/write (the
+/// union in fs/aio.c's `struct aio_kiocb`).
+type OpState = OneOf<Delay, RwKiocb<Kiocb>, Fsync, Poll, Polled>;
 
 /// The references wait queues held on a request, returned by whoever took its entries off
 /// them, to be dropped once `ctx_lock` is released.
@@ -109,7 +99,7 @@ pub(crate) enum Op {
 }
 
 /// Which operation a request carries.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Delay,
     Rw,
@@ -121,14 +111,17 @@ enum Kind {
 impl Kiocb {
     fn new(ctx: &Arc<Kioctx>, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         let ctx = ctx.clone();
-        let (kind, delay_ns, file, dir, fsync, polled) = match op {
-            Op::Delay(ns) => (Kind::Delay, ns, None, Dir::Read, None, None),
-            Op::Rw(file, dir) => (Kind::Rw, 0, Some(file), dir, None, None),
-            Op::Fsync(file, creds, datasync) => (Kind::Fsync, 0, Some(file), Dir::Write, Some((creds, datasync)), None),
-            Op::Poll(file) => (Kind::Poll, 0, Some(file), Dir::Read, None, None),
-            Op::PolledRw(file, dir, state) => (Kind::PolledRw, 0, Some(file), dir, None, Some(state)),
+        let file_key = match &op {
+            Op::Delay(_) => 0,
+            Op::Rw(file, _) | Op::Fsync(file, ..) | Op::Poll(file) | Op::PolledRw(file, ..) => file.id(),
         };
-        let file_key = file.as_ref().map_or(0, FileRef::id);
+        let op = match op {
+            Op::Delay(ns) => InitOneOf::A(Delay::new(ns)),
+            Op::Rw(file, dir) => InitOneOf::B(RwKiocb::new(Some(file), dir)),
+            Op::Fsync(file, creds, datasync) => InitOneOf::C(Fsync::new(file, creds, datasync)),
+            Op::Poll(file) => InitOneOf::D(Poll::new(file)),
+            Op::PolledRw(file, dir, state) => InitOneOf::E(Polled::new(file, dir, state)),
+        };
         try_pin_init!(Kiocb {
             ctx,
             template,
@@ -141,15 +134,61 @@ impl Kiocb {
             claimed: AtomicBool::new(false),
             swept: AtomicBool::new(false),
             eventfd,
-            delay <- Delay::new(delay_ns),
-            rw <- RwKiocb::new(file, dir),
-            work <- Work::new(),
-            fsync,
-            poll <- PollWait::new(),
-            poll_state: PollState::new(),
-            polled,
-            kind,
-        })
+            op <- op,
+        }? Error)
+    }
+
+    fn kind(&self) -> Kind {
+        match self.op {
+            OneOf::A(_) => Kind::Delay,
+            OneOf::B(_) => Kind::Rw,
+            OneOf::C(_) => Kind::Fsync,
+            OneOf::D(_) => Kind::Poll,
+            OneOf::E(_) => Kind::PolledRw,
+        }
+    }
+
+    // The accessors of each operation's state are called only on paths of that operation.
+
+    /// A delay's timer.
+    pub(crate) fn delay(&self) -> &Delay {
+        match &self.op {
+            OneOf::A(delay) => delay,
+            _ => unreachable!("{:?} request has no delay", self.kind()),
+        }
+    }
+
+    /// The kiocb of a read or write (polled or not).
+    pub(crate) fn rw(&self) -> &RwKiocb<Kiocb> {
+        match &self.op {
+            OneOf::B(rw) => rw,
+            OneOf::E(polled) => &polled.rw,
+            _ => unreachable!("{:?} request has no kiocb", self.kind()),
+        }
+    }
+
+    /// An fsync's file, credentials and worker.
+    pub(crate) fn fsync(&self) -> &Fsync {
+        match &self.op {
+            OneOf::C(fsync) => fsync,
+            _ => unreachable!("{:?} request is no fsync", self.kind()),
+        }
+    }
+
+    /// A poll's file, entry, flags and worker.
+    pub(crate) fn poll(&self) -> &Poll {
+        match &self.op {
+            OneOf::D(poll) => poll,
+            _ => unreachable!("{:?} request is no poll", self.kind()),
+        }
+    }
+
+    /// A polled read or write's waiting state.
+    pub(crate) fn polled(&self) -> &PolledRw {
+        match &self.op {
+            OneOf::E(polled) => &polled.state,
+            _ => unreachable!("{:?} request is not polled", self.kind()),
+        }
     }
 
     /// Whether `IOCB_FLAG_RESFD` gave the request an eventfd.
@@ -200,9 +239,9 @@ impl Kiocb {
     /// Whether a cancel can stop the request now: POLL and DELAY, and a polled read or write
     /// still waiting with nothing moved. Others run on. Under `ctx_lock`.
     pub(crate) fn cancellable(&self) -> bool {
-        match self.kind {
+        match self.kind() {
             Kind::Delay | Kind::Poll => true,
-            Kind::PolledRw => self.polled.as_ref().is_some_and(|p| p.cancellable()),
+            Kind::PolledRw => self.polled().cancellable(),
             Kind::Rw | Kind::Fsync => false,
         }
     }
@@ -237,13 +276,13 @@ impl Kiocb {
     /// Whether the teardown sweep takes the request off the index and kicks it ([`Kiocb::cancel`])
     /// rather than leaving it listed until its event ([`Kiocb::stop`]).
     pub(crate) fn swept_off(&self) -> bool {
-        matches!(self.kind, Kind::Delay | Kind::Poll)
+        matches!(self.kind(), Kind::Delay | Kind::Poll)
     }
 
     /// Asks a running request to end at its next wait (a polled read or write); nothing for
     /// other kinds, which run to their end. Under `ctx_lock`.
     pub(crate) fn stop(self: &Arc<Self>) {
-        if self.kind == Kind::PolledRw {
+        if self.kind() == Kind::PolledRw {
             polled_rw::stop(self);
         }
     }
@@ -251,8 +290,8 @@ impl Kiocb {
     /// `ki_cancel` of the teardown sweep: kicks the operation; called under `ctx_lock` after
     /// the request was taken off the index. The event comes from the operation's own path.
     pub(crate) fn cancel(self: &Arc<Self>) {
-        match self.kind {
-            Kind::Delay => self.delay.cancel(),
+        match self.kind() {
+            Kind::Delay => self.delay().cancel(),
             Kind::Poll => poll::cancel(self),
             // Never swept off the index.
             Kind::Rw | Kind::Fsync | Kind::PolledRw => {}
@@ -265,9 +304,9 @@ impl Kiocb {
     /// after the lock.
     pub(crate) fn claim(self: &Arc<Self>) -> QueueRefs {
         self.claimed.store(true, Ordering::Relaxed);
-        match self.kind {
+        match self.kind() {
             Kind::Delay => {
-                self.delay.claim();
+                self.delay().claim();
                 [None, None]
             }
             Kind::Poll => [poll::claim(self), None],
@@ -278,7 +317,7 @@ impl Kiocb {
 
     /// The `res` of a cancelled request's event: 0 for POLL (as Linux), else `-ECANCELED`.
     pub(crate) fn cancelled_res(&self) -> i64 {
-        match self.kind {
+        match self.kind() {
             Kind::Poll => 0,
             _ => crate::errors::ECANCELED,
         }
@@ -313,7 +352,7 @@ impl Kiocb {
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
         self.trace_event(res);
         let waiters = self.ctx.post_event(&self.event(res), &self.posted);
-        if matches!(self.kind, Kind::Rw | Kind::Fsync | Kind::PolledRw) {
+        if matches!(self.kind(), Kind::Rw | Kind::Fsync | Kind::PolledRw) {
             // Listed until now, so that a cancel finds it running until its event is posted.
             drop(self.ctx.inflight.lock().unlist(&self));
         }
@@ -334,7 +373,7 @@ impl RwDone for Kiocb {
 
 impl WorkCallback for Kiocb {
     fn run(this: Arc<Self>) {
-        match this.kind {
+        match this.kind() {
             Kind::Poll => poll::work(this),
             Kind::PolledRw => polled_rw::work(this),
             _ => fsync::run(this),
@@ -344,7 +383,7 @@ impl WorkCallback for Kiocb {
 
 impl PollWake for Kiocb {
     fn wake(this: &Self, waiter: &Waker<'_, Self>, mask: u32) -> kernel::ffi::c_int {
-        match this.kind {
+        match this.kind() {
             Kind::PolledRw => polled_rw::wake(this, waiter, mask),
             _ => poll::wake(this, waiter, mask),
         }
@@ -456,7 +495,7 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
     // The request's `reqs` reference, dropped with the request.
     ctx.reqs.get();
     // On error the request is dropped here: no event, and the slot goes back.
-    match req.kind {
+    match req.kind() {
         Kind::Delay => delay::start(req),
         Kind::Fsync => {
             ctx.inflight.lock().list(&req);
@@ -467,7 +506,7 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
             // Listed before the transfer starts: a read blocked inside it is in flight.
             ctx.inflight.lock().list(&req);
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-            let started = match req.kind {
+            let started = match req.kind() {
                 Kind::Rw => rw::start(req.clone(), &iocb, vectored),
                 _ => polled_rw::start(req.clone(), &iocb, vectored),
             };

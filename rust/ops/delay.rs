@@ -60,7 +60,8 @@ pub(crate) fn start(req: Arc<Kiocb>) {
     let ctx = req.ctx.clone();
     let mut inflight = ctx.inflight.lock();
     inflight.list(&req);
-    req.delay.timer.start(req.clone(), req.delay.ns);
+    let delay = req.delay();
+    delay.timer.start(req.clone(), delay.ns);
     drop(inflight);
 }
 

@@ -21,13 +21,36 @@
 //! entry left the queue), as in Linux; `cancelled` is read without it.
 
 use crate::req::Kiocb;
-use crate::sys::poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN};
+use crate::sys::{
+    fd::FileRef,
+    poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN},
+    work::Work,
+};
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use kernel::{ffi::c_int, prelude::*, sync::Arc};
 
-/// The poll state of a request (`struct poll_iocb` without the entry and the work).
-pub(crate) struct PollState {
+/// A poll request's own state (`struct poll_iocb`).
+#[pin_data]
+pub(crate) struct Poll {
+    file: FileRef,
+    /// The entry on the file's wait queue.
+    #[pin]
+    wait: PollWait<Kiocb>,
+    state: PollState,
+    /// The worker: re-polls, or posts a deferred completion.
+    #[pin]
+    work: Work<Kiocb>,
+}
+
+impl Poll {
+    pub(crate) fn new(file: FileRef) -> impl PinInit<Self> {
+        pin_init!(Poll { file, wait <- PollWait::new(), state: PollState::new(), work <- Work::new() })
+    }
+}
+
+/// The flags of a poll request.
+struct PollState {
     events: AtomicU32,
     cancelled: AtomicBool,
     work_scheduled: AtomicBool,
@@ -39,7 +62,7 @@ pub(crate) struct PollState {
 }
 
 impl PollState {
-    pub(crate) const fn new() -> Self {
+    const fn new() -> Self {
         PollState {
             events: AtomicU32::new(0),
             cancelled: AtomicBool::new(false),
@@ -70,10 +93,11 @@ fn mangle(mask: u32) -> i64 {
 /// Registers the request and decides, under `ctx_lock`, between completing now, rejecting,
 /// and waiting in the index (`aio_poll`).
 pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
-    let st = &req.poll_state;
+    let p = req.poll();
+    let st = &p.state;
     st.events.store(events, Ordering::Relaxed);
-    let Some(file) = req.rw.file() else { return Err(EBADF) };
-    let armed = req.poll.arm(&req, file, events);
+    let file = &p.file;
+    let armed = p.wait.arm(&req, file, events);
     let mut mask = armed.mask & events;
     let mut error = armed.error;
     let mut stolen = None;
@@ -81,7 +105,7 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
     {
         let mut inflight = req.ctx.inflight.lock();
         if armed.queued {
-            let queue = req.poll.lock_queue();
+            let queue = p.wait.lock_queue();
             let on_queue = queue.is_some();
             let mut cancel = false;
             if !on_queue || st.work_scheduled.load(Ordering::Relaxed) {
@@ -121,7 +145,8 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
 
 /// `aio_poll_wake`.
 pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
-    let st = &req.poll_state;
+    let p = req.poll();
+    let st = &p.state;
     let events = st.events.load(Ordering::Relaxed);
     if mask != 0 && mask & events == 0 {
         return 0;
@@ -143,7 +168,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                 st.deferred_res.store(res, Ordering::Relaxed);
                 st.deferred.store(true, Ordering::Release);
                 if let Some(r) = &queue_ref {
-                    req.work.queue(r.clone());
+                    p.work.queue(r.clone());
                 }
             }
             drop(inflight);
@@ -160,7 +185,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
         st.need_resched.store(true, Ordering::Relaxed);
     } else if let Some(owner) = waker.owner() {
         st.work_scheduled.store(true, Ordering::Relaxed);
-        req.work.queue(owner);
+        p.work.queue(owner);
     }
     if mask & POLLFREE != 0 {
         // The queue is going away: leave it now, and let the worker complete the request.
@@ -172,7 +197,8 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
 
 /// The worker (`aio_poll_complete_work`, or `aio_poll_put_work` for a deferred completion).
 pub(crate) fn work(req: Arc<Kiocb>) {
-    let st = &req.poll_state;
+    let p = req.poll();
+    let st = &p.state;
     if st.deferred.swap(false, Ordering::AcqRel) {
         let res = st.deferred_res.load(Ordering::Relaxed);
         req.complete(res);
@@ -181,18 +207,16 @@ pub(crate) fn work(req: Arc<Kiocb>) {
     let events = st.events.load(Ordering::Relaxed);
     let mut mask = 0;
     if !st.cancelled.load(Ordering::Relaxed) {
-        if let Some(file) = req.rw.file() {
-            mask = PollWait::<Kiocb>::poll_now(file, events) & events;
-        }
+        mask = PollWait::<Kiocb>::poll_now(&p.file, events) & events;
     }
     let (queue_ref, listed) = {
         let mut inflight = req.ctx.inflight.lock();
         let mut queue_ref = None;
-        if let Some(queue) = req.poll.lock_queue() {
+        if let Some(queue) = p.wait.lock_queue() {
             if mask == 0 && !st.cancelled.load(Ordering::Relaxed) {
                 // Not ready after all: wait on, or run again if another wake-up came.
                 if st.need_resched.swap(false, Ordering::Relaxed) {
-                    req.work.queue(req.clone());
+                    p.work.queue(req.clone());
                 } else {
                     st.work_scheduled.store(false, Ordering::Relaxed);
                 }
@@ -215,11 +239,12 @@ pub(crate) fn work(req: Arc<Kiocb>) {
 /// `aio_poll_cancel` for the teardown sweep, under `ctx_lock`: mark cancelled and let the
 /// worker complete it (res 0).
 pub(crate) fn cancel(req: &Arc<Kiocb>) {
-    let st = &req.poll_state;
-    if let Some(queue) = req.poll.lock_queue() {
+    let p = req.poll();
+    let st = &p.state;
+    if let Some(queue) = p.wait.lock_queue() {
         st.cancelled.store(true, Ordering::Relaxed);
         if !st.work_scheduled.swap(true, Ordering::Relaxed) {
-            req.work.queue(req.clone());
+            p.work.queue(req.clone());
         }
         drop(queue);
     }
@@ -230,8 +255,9 @@ pub(crate) fn cancel(req: &Arc<Kiocb>) {
 /// its queue (no wake-up reaches it any more) and a worker already queued will find the
 /// request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
 pub(crate) fn claim(req: &Arc<Kiocb>) -> Option<Arc<Kiocb>> {
-    let st = &req.poll_state;
-    let queue = req.poll.lock_queue();
+    let p = req.poll();
+    let st = &p.state;
+    let queue = p.wait.lock_queue();
     st.cancelled.store(true, Ordering::Relaxed);
     // No wake-up may complete it inline or queue the worker from now on.
     st.work_scheduled.store(true, Ordering::Relaxed);

@@ -35,7 +35,9 @@ use crate::sys::{
     cred::Creds,
     mm::MmRef,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
-    rw::{Attempt, Dir, HeldBuf, Waiting},
+    fd::FileRef,
+    rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
+    work::Work,
 };
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
@@ -52,6 +54,21 @@ const RUNNING: u8 = 0;
 const WAITING: u8 = 1;
 /// A cancel ioctl took it: nothing may complete it but the canceller.
 const CLAIMED: u8 = 2;
+
+/// A polled read or write's own part of the request: the kiocb, and the rest (used only once
+/// it waits, allocated at submit) behind a pointer.
+#[pin_data]
+pub(crate) struct Polled {
+    #[pin]
+    pub(crate) rw: RwKiocb<Kiocb>,
+    pub(crate) state: Pin<KBox<PolledRw>>,
+}
+
+impl Polled {
+    pub(crate) fn new(file: FileRef, dir: Dir, state: Pin<KBox<PolledRw>>) -> impl PinInit<Self> {
+        pin_init!(Polled { rw <- RwKiocb::new(Some(file), dir), state })
+    }
+}
 
 /// The state of a polled read or write.
 #[pin_data]
@@ -71,9 +88,14 @@ pub(crate) struct PolledRw {
     events: AtomicU32,
     /// Non-zero from arming until someone takes the next attempt (see above).
     armed: AtomicU32,
-    /// The entry for a second queue (the first is the request's `poll`).
+    /// The entries on the file's queues (the second for a file with two).
+    #[pin]
+    first: PollWait<Kiocb>,
     #[pin]
     second: PollWait<Kiocb>,
+    /// The worker: the attempts after a wake-up, and the blocking ones.
+    #[pin]
+    work: Work<Kiocb>,
     /// The user buffer, imported once; used by the one attempting owner.
     #[pin]
     held: Mutex<Pin<KBox<HeldBuf>>>,
@@ -98,7 +120,9 @@ impl PolledRw {
                 moved: AtomicI64::new(0),
                 events: AtomicU32::new(0),
                 armed: AtomicU32::new(0),
+                first <- PollWait::new(),
                 second <- PollWait::new(),
+                work <- Work::new(),
                 held <- new_mutex!(held, "kaio::polled_rw::held"),
                 mm,
                 creds,
@@ -113,21 +137,16 @@ impl PolledRw {
     }
 }
 
-fn polled(req: &Kiocb) -> &PolledRw {
-    // Only called for requests built with a `PolledRw`.
-    req.polled.as_deref().unwrap_or_else(|| unreachable!())
-}
-
 /// Checks as a plain read/write does (`aio_prep_rw`, the open mode, the method, the buffer,
 /// `rw_verify_area`), then makes the first attempt (or waits first). The request is listed.
 pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
     let ioprio = (iocb.aio_flags & crate::uapi::IOCB_FLAG_IOPRIO != 0).then_some(iocb.aio_reqprio);
-    req.rw.prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
-    req.rw.check_file()?;
+    req.rw().prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
+    req.rw().check_file()?;
     {
-        let p = polled(&req);
+        let p = req.polled();
         let mut held = p.held.lock();
-        req.rw.import_held(held.as_mut(), iocb.aio_buf, iocb.aio_nbytes, vectored)?;
+        req.rw().import_held(held.as_mut(), iocb.aio_buf, iocb.aio_nbytes, vectored)?;
     }
     attempts(req, false);
     Ok(())
@@ -146,7 +165,7 @@ enum Armed {
 /// The attempts of the current owner of the request (the submitter, or the worker), until
 /// the request completes or is parked on the file's queue.
 fn attempts(req: Arc<Kiocb>, in_worker: bool) {
-    let p = polled(&req);
+    let p = req.polled();
     // In the worker, a wake-up (readiness) or a stop brought us here.
     let mut ready = in_worker;
     loop {
@@ -169,7 +188,7 @@ fn attempts(req: Arc<Kiocb>, in_worker: bool) {
         }
         let attempt = {
             let mut held = p.held.lock();
-            let mut run = || req.rw.attempt(req.clone(), held.as_mut(), !blocking);
+            let mut run = || req.rw().attempt(req.clone(), held.as_mut(), !blocking);
             if in_worker {
                 match p.mm.run_in(|| p.creds.run_as(run)) {
                     Some(a) => a,
@@ -187,7 +206,7 @@ fn attempts(req: Arc<Kiocb>, in_worker: bool) {
             Ok(Attempt::Queued) => return,
             Ok(Attempt::Done(res)) => {
                 let held_left = p.held.lock().remaining();
-                if req.rw.dir() == Dir::Write && res > 0 && held_left > 0 && !blocking {
+                if req.rw().dir() == Dir::Write && res > 0 && held_left > 0 && !blocking {
                     // A blocking write goes on until everything is written.
                     p.moved.fetch_add(res, Ordering::Relaxed);
                     continue;
@@ -214,17 +233,17 @@ fn attempts(req: Arc<Kiocb>, in_worker: bool) {
 /// Registers the entries on the file's queues for the transfer's direction; parks the request
 /// there unless the file is ready already.
 fn arm(req: &Arc<Kiocb>) -> Armed {
-    let p = polled(req);
-    let events = match req.rw.dir() {
+    let p = req.polled();
+    let events = match req.rw().dir() {
         Dir::Read => EPOLLIN | EPOLLRDNORM,
         Dir::Write => EPOLLOUT | EPOLLWRNORM,
     } | EPOLLERR
         | EPOLLHUP;
     p.events.store(events, Ordering::Relaxed);
-    let Some(file) = req.rw.file() else { return Armed::NoQueue };
+    let Some(file) = req.rw().file() else { return Armed::NoQueue };
     // Before the entries are visible: a wake-up during `vfs_poll` may take the next attempt.
     p.armed.store(1, Ordering::Release);
-    let armed = req.poll.arm_pair(&p.second, req, file, events);
+    let armed = p.first.arm_pair(&p.second, req, file, events);
     let usable = armed.queued && armed.error == 0;
     let ready = armed.mask & events != 0;
     let taken;
@@ -253,13 +272,13 @@ fn arm(req: &Arc<Kiocb>) -> Armed {
 /// Takes the entries off their queues, under `ctx_lock`; returns the queue references, to be
 /// dropped after it.
 fn detach_entries(req: &Kiocb) -> [Option<Arc<Kiocb>>; 2] {
-    let p = polled(req);
-    [req.poll.lock_queue().and_then(|q| q.detach()), p.second.lock_queue().and_then(|q| q.detach())]
+    let p = req.polled();
+    [p.first.lock_queue().and_then(|q| q.detach()), p.second.lock_queue().and_then(|q| q.detach())]
 }
 
 fn queue_worker(req: Arc<Kiocb>) {
     let r = req.clone();
-    if !req.work.queue(r) {
+    if !req.polled().work.queue(r) {
         // Only when the module's queue is gone, which cannot happen while a file is open.
         finish(req, -(kernel::bindings::EIO as i64));
     }
@@ -267,7 +286,7 @@ fn queue_worker(req: Arc<Kiocb>) {
 
 /// Completes with `res`, counting the bytes earlier attempts of a write moved.
 fn finish(req: Arc<Kiocb>, res: i64) {
-    let moved = polled(&req).moved.load(Ordering::Relaxed);
+    let moved = req.polled().moved.load(Ordering::Relaxed);
     let res = match (moved, res) {
         (0, res) => res,
         // An error after a part was written reports the part, as write(2) does.
@@ -285,7 +304,7 @@ fn finish_stopped(req: Arc<Kiocb>) {
 /// The wake function: takes this entry off its queue and, unless someone took it already,
 /// the next attempt, queueing the worker. Queue lock held, any context.
 pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
-    let p = polled(req);
+    let p = req.polled();
     let taken = if mask & POLLFREE != 0 {
         p.queue_gone.store(true, Ordering::Release);
         waker.detach_pollfree()
@@ -296,7 +315,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     };
     if let Some(owner) = taken {
         if p.armed.swap(0, Ordering::AcqRel) != 0 {
-            req.work.queue(owner);
+            p.work.queue(owner);
         }
         // Else another entry's wake-up, a stop or the owner took it; this entry is done.
     }
@@ -307,7 +326,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
 pub(crate) fn work(req: Arc<Kiocb>) {
     let taken = {
         let _inflight = req.ctx.inflight.lock();
-        let p = polled(&req);
+        let p = req.polled();
         if p.state.load(Ordering::Relaxed) == CLAIMED {
             return;
         }
@@ -323,7 +342,7 @@ pub(crate) fn work(req: Arc<Kiocb>) {
 /// the entries leave their queues, and a worker already queued finds it claimed. Returns the
 /// queue references, to be dropped after `ctx_lock`.
 pub(crate) fn claim(req: &Arc<Kiocb>) -> [Option<Arc<Kiocb>>; 2] {
-    let p = polled(req);
+    let p = req.polled();
     p.state.store(CLAIMED, Ordering::Relaxed);
     p.armed.store(0, Ordering::Release);
     detach_entries(req)
@@ -332,7 +351,7 @@ pub(crate) fn claim(req: &Arc<Kiocb>) -> [Option<Arc<Kiocb>>; 2] {
 /// Asks the request to end at its next wait, under `ctx_lock` (a cancel that found it running,
 /// or the teardown sweep). A parked request is woken for it: its worker ends it.
 pub(crate) fn stop(req: &Arc<Kiocb>) {
-    let p = polled(req);
+    let p = req.polled();
     p.stop.store(true, Ordering::Release);
     if p.state.load(Ordering::Relaxed) != WAITING || p.armed.swap(0, Ordering::AcqRel) == 0 {
         // Someone owns the next attempt (running, or a queued worker): it sees `stop` before
@@ -342,5 +361,5 @@ pub(crate) fn stop(req: &Arc<Kiocb>) {
     let [first, second] = detach_entries(req);
     // Any reference does for the worker; without the entries' (cannot be: they were armed and
     // nobody took them), a new one.
-    req.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
+    p.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
 }

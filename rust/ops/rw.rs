@@ -14,9 +14,9 @@ use kernel::{prelude::*, sync::Arc};
 /// the buffer import, `rw_verify_area`).
 pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
     let ioprio = (iocb.aio_flags & IOCB_FLAG_IOPRIO != 0).then_some(iocb.aio_reqprio);
-    req.rw.prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
-    req.rw.check_file()?;
-    if let Some(res) = req.rw.start(req.clone(), iocb.aio_buf, iocb.aio_nbytes, vectored)? {
+    req.rw().prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
+    req.rw().check_file()?;
+    if let Some(res) = req.rw().start(req.clone(), iocb.aio_buf, iocb.aio_nbytes, vectored)? {
         req.complete(res);
     }
     Ok(())
