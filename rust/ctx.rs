@@ -20,6 +20,7 @@
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
 use crate::inflight::{InFlight, Selector, Step, OPCODES};
+use crate::ops::polled_rw::{self, ReadyList};
 use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
@@ -208,6 +209,9 @@ pub(crate) struct Kioctx {
     pub(crate) mm: MmId,
     /// `KAIO_SETUP_POLLED_RW`: reads and writes that would block wait without blocking.
     pub(crate) polled_rw: bool,
+    /// Polled reads and writes whose next attempt a reaper may make (empty otherwise).
+    #[pin]
+    pub(crate) ready: ReadyList,
     /// The process that created the context (its debugfs directory).
     owner_pid: i32,
     /// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`, from setup until the context is killed (it
@@ -239,6 +243,7 @@ impl Kioctx {
             ring.write_u32(4 * i, word);
         }
         let inflight = InFlight::new(geometry.nr_events)?;
+        let ready_capacity = if polled_rw { geometry.nr_events as usize } else { 0 };
         let ctx = Arc::pin_init(
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
@@ -263,6 +268,7 @@ impl Kioctx {
                 ring_pgoff: AtomicUsize::new(0),
                 mm,
                 polled_rw,
+                ready <- ReadyList::new(ready_capacity),
                 owner_pid: system::current_tgid(),
                 debugfs <- new_mutex!(None, "kioctx::debugfs"),
             }),
@@ -530,6 +536,11 @@ impl Kioctx {
         self.waiters.notify_all();
     }
 
+    /// Whether a task sleeps in io_getevents on the context. Any context.
+    pub(crate) fn has_sleepers(&self) -> bool {
+        self.completion.lock().sleepers != 0
+    }
+
     /// Events in the ring as the waker of Linux counts them (`tail` against the user-visible
     /// `head`); empty counts as 0 here, so a waiter never spins.
     fn available(&self, c: &CompletionState) -> u32 {
@@ -575,6 +586,11 @@ impl Kioctx {
         let mut wait: Option<Wait> = None;
         let mut stop = false;
         let result = loop {
+            // Retries of polled reads and writes that are ready: made here rather than by
+            // the worker, whose events this call may be waiting for.
+            if !self.ready.is_empty() {
+                polled_rw::run_ready(self);
+            }
             // Completions posted from here on are news to this pass (read before the ring is,
             // so none is missed).
             let seen = self.posted.load(Ordering::Acquire);
@@ -595,7 +611,11 @@ impl Kioctx {
             // Sleep until a completion posted after `seen` leaves the events still needed in
             // the ring. Counting alone is not enough: `available` trusts the kernel's tail, the
             // reader the user-visible one, which user space may have rewritten.
-            while !(self.posted.load(Ordering::Relaxed) != seen && self.available(&c) >= need) && !self.dead.load(Ordering::Acquire) {
+            // A polled read or write readied meanwhile wakes it too, to make the attempt.
+            while !(self.posted.load(Ordering::Relaxed) != seen && self.available(&c) >= need)
+                && !self.dead.load(Ordering::Acquire)
+                && self.ready.is_empty()
+            {
                 match wait {
                     Wait::Forever => {
                         if self.waiters.wait_interruptible(&mut c) {

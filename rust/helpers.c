@@ -22,7 +22,7 @@ MODULE_PARM_DESC(nr, "request slots of all live contexts (aio-nr)");
  * parameters /sys/module/kaio/parameters/stat_* (rust/sys/stats.rs). The order is
  * rust/sys/stats.rs's `Stat`.
  */
-#define KAIO_NR_STATS 16
+#define KAIO_NR_STATS 18
 static DEFINE_PER_CPU(long [KAIO_NR_STATS], kaio_stats);
 
 void kaio_stat_add(unsigned int i, long v) { this_cpu_add(kaio_stats[i], v); }
@@ -31,7 +31,7 @@ int kaio_next_possible_cpu(int cpu) { return cpumask_next(cpu, cpu_possible_mask
 unsigned int kaio_nr_cpu_ids(void) { return nr_cpu_ids; }
 
 static const struct kernel_param_ops kaio_stat_ops = { .get = kaio_stat_get };
-static const unsigned int kaio_stat_index[KAIO_NR_STATS] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+static const unsigned int kaio_stat_index[KAIO_NR_STATS] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17 };
 module_param_cb(stat_contexts, &kaio_stat_ops, (void *)&kaio_stat_index[0], 0444);
 MODULE_PARM_DESC(stat_contexts, "live contexts");
 module_param_cb(stat_submitted, &kaio_stat_ops, (void *)&kaio_stat_index[1], 0444);
@@ -64,6 +64,10 @@ module_param_cb(stat_in_flight_delay, &kaio_stat_ops, (void *)&kaio_stat_index[1
 MODULE_PARM_DESC(stat_in_flight_delay, "requests in flight, DELAY");
 module_param_cb(stat_teardowns, &kaio_stat_ops, (void *)&kaio_stat_index[15], 0444);
 MODULE_PARM_DESC(stat_teardowns, "contexts torn down (destroy, close, exit)");
+module_param_cb(stat_polled_retries_worker, &kaio_stat_ops, (void *)&kaio_stat_index[16], 0444);
+MODULE_PARM_DESC(stat_polled_retries_worker, "polled read/write attempts made by the worker");
+module_param_cb(stat_polled_retries_reaper, &kaio_stat_ops, (void *)&kaio_stat_index[17], 0444);
+MODULE_PARM_DESC(stat_polled_retries_reaper, "polled read/write attempts made by a task in getevents");
 
 /* 0 skips the calls into the tracepoints altogether (to measure what a disabled one costs). */
 static bool kaio_trace_calls = true;

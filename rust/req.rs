@@ -392,7 +392,10 @@ impl PollWake for Kiocb {
 
 impl TimerCallback for Kiocb {
     fn run(this: Arc<Self>) {
-        delay::expired(this);
+        match this.kind() {
+            Kind::PolledRw => polled_rw::fallback_expired(this),
+            _ => delay::expired(this),
+        }
     }
 }
 

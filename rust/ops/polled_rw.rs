@@ -36,7 +36,11 @@ use crate::sys::{
     mm::MmRef,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
+    hrtimer::HrTimer,
+    kvec_take,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
+    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    stats::{self, Stat},
     work::Work,
 };
 use crate::uapi::Iocb;
@@ -47,6 +51,12 @@ const EPOLLIN: u32 = 0x1;
 const EPOLLOUT: u32 = 0x4;
 const EPOLLRDNORM: u32 = 0x40;
 const EPOLLWRNORM: u32 = 0x100;
+
+/// How long an attempt readied by the submitter's own process waits for a reaper of that
+/// process before the worker makes it: a task that writes to its own pipe or socket and then
+/// reaps makes the read itself, as io_uring runs it from the submitter's task work; one that
+/// only watches the ring gets its event this much later.
+const REAPER_GRACE_NS: u64 = 100_000;
 
 /// An attempt may run (or runs); not cancellable.
 const RUNNING: u8 = 0;
@@ -86,6 +96,9 @@ pub(crate) struct PolledRw {
     moved: AtomicI64,
     /// The events the entries wait for.
     events: AtomicU32,
+    /// The next attempt was handed on to the worker (and, after a wake-up, to a reaper through
+    /// the context's [`ReadyList`]): whichever swaps it back to false makes the attempt.
+    retry: AtomicBool,
     /// Non-zero from arming until someone takes the next attempt (see above).
     armed: AtomicU32,
     /// The entries on the file's queues (the second for a file with two).
@@ -96,6 +109,10 @@ pub(crate) struct PolledRw {
     /// The worker: the attempts after a wake-up, and the blocking ones.
     #[pin]
     work: Work<Kiocb>,
+    /// Queues the worker for an attempt handed on to a reaper of the submitter's process that
+    /// has not come within [`REAPER_GRACE_NS`].
+    #[pin]
+    fallback: HrTimer<Kiocb>,
     /// The user buffer, imported once; used by the one attempting owner.
     #[pin]
     held: Mutex<Pin<KBox<HeldBuf>>>,
@@ -119,10 +136,12 @@ impl PolledRw {
                 block_next: AtomicBool::new(false),
                 moved: AtomicI64::new(0),
                 events: AtomicU32::new(0),
+                retry: AtomicBool::new(false),
                 armed: AtomicU32::new(0),
                 first <- PollWait::new(),
                 second <- PollWait::new(),
                 work <- Work::new(),
+                fallback <- HrTimer::new(),
                 held <- new_mutex!(held, "kaio::polled_rw::held"),
                 mm,
                 creds,
@@ -148,7 +167,7 @@ pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
         let mut held = p.held.lock();
         req.rw().import_held(held.as_mut(), iocb.aio_buf, iocb.aio_nbytes, vectored)?;
     }
-    attempts(req, false);
+    attempts(req, Runner::Submitter);
     Ok(())
 }
 
@@ -162,12 +181,23 @@ enum Armed {
     NoQueue,
 }
 
-/// The attempts of the current owner of the request (the submitter, or the worker), until
-/// the request completes or is parked on the file's queue.
-fn attempts(req: Arc<Kiocb>, in_worker: bool) {
+/// Who makes an attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runner {
+    /// The submitter, inside io_submit.
+    Submitter,
+    /// The worker, a kernel thread: it takes on the submitter's address space.
+    Worker,
+    /// A task of the submitter's address space reaping the context (`KAIO_IOC_GETEVENTS`).
+    Reaper,
+}
+
+/// The attempts of the current owner of the request (the submitter, the worker or a reaper),
+/// until the request completes or is parked on the file's queue.
+fn attempts(req: Arc<Kiocb>, runner: Runner) {
     let p = req.polled();
-    // In the worker, a wake-up (readiness) or a stop brought us here.
-    let mut ready = in_worker;
+    // After submit, a wake-up (readiness) or a stop brought us here.
+    let mut ready = runner != Runner::Submitter;
     loop {
         if p.stop.load(Ordering::Acquire) {
             return finish_stopped(req);
@@ -181,22 +211,23 @@ fn attempts(req: Arc<Kiocb>, in_worker: bool) {
             }
             continue;
         }
-        if blocking && !in_worker {
-            // Never in io_submit: the worker makes the blocking attempt.
+        if blocking && runner != Runner::Worker {
+            // Never in io_submit or getevents: the worker makes the blocking attempt.
             p.block_next.store(true, Ordering::Relaxed);
             return queue_worker(req);
         }
         let attempt = {
             let mut held = p.held.lock();
             let mut run = || req.rw().attempt(req.clone(), held.as_mut(), !blocking);
-            if in_worker {
-                match p.mm.run_in(|| p.creds.run_as(run)) {
+            match runner {
+                Runner::Submitter => run(),
+                Runner::Worker => match p.mm.run_in(|| p.creds.run_as(run)) {
                     Some(a) => a,
                     // The submitter's address space is gone: its process is exiting.
                     None => Err(EFAULT),
-                }
-            } else {
-                run()
+                },
+                // Same address space (checked); the submitter's credentials.
+                Runner::Reaper => p.creds.run_as(run),
             }
         };
         ready = false;
@@ -276,12 +307,13 @@ fn detach_entries(req: &Kiocb) -> [Option<Arc<Kiocb>>; 2] {
     [p.first.lock_queue().and_then(|q| q.detach()), p.second.lock_queue().and_then(|q| q.detach())]
 }
 
+/// Hands the next attempt on to the worker (the caller owns it).
 fn queue_worker(req: Arc<Kiocb>) {
-    let r = req.clone();
-    if !req.polled().work.queue(r) {
-        // Only when the module's queue is gone, which cannot happen while a file is open.
-        finish(req, -(kernel::bindings::EIO as i64));
-    }
+    let p = req.polled();
+    p.retry.store(true, Ordering::Release);
+    // `false`: it is queued already and will find `retry` set; the module's queue cannot be
+    // gone while a file is open.
+    p.work.queue(req.clone());
 }
 
 /// Completes with `res`, counting the bytes earlier attempts of a write moved.
@@ -315,15 +347,62 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     };
     if let Some(owner) = taken {
         if p.armed.swap(0, Ordering::AcqRel) != 0 {
-            p.work.queue(owner);
+            // The next attempt goes to the worker, or to a task reaping the context if one
+            // gets there first (it is woken if it sleeps).
+            p.retry.store(true, Ordering::Release);
+            let listed = req.ctx.ready.push(owner.clone());
+            let reaper_sleeps = listed && req.ctx.has_sleepers();
+            if listed && (reaper_sleeps || p.mm.is_current()) {
+                // A task of the submitter's process sleeps in io_getevents (it is woken below),
+                // or that process made the file ready (writing to its own pipe or socket) and is
+                // likely to reap next: the worker waits for the reaper a little.
+                p.fallback.start(owner, REAPER_GRACE_NS);
+            } else {
+                p.work.queue(owner);
+            }
+            if reaper_sleeps {
+                req.ctx.wake_waiters();
+            }
         }
         // Else another entry's wake-up, a stop or the owner took it; this entry is done.
     }
     1
 }
 
-/// The worker: the next attempt, unless a cancel claimed the request.
+/// The worker: the next attempt, unless a reaper made it or a cancel claimed the request.
 pub(crate) fn work(req: Arc<Kiocb>) {
+    // Every entry in the ready list has a worker queued that takes it out: none outlives it.
+    drop(req.ctx.ready.remove(&req));
+    if req.polled().retry.swap(false, Ordering::AcqRel) {
+        next_attempt(req, Runner::Worker);
+    }
+}
+
+/// Makes the attempts a wake-up or a stop handed on, in a task reaping the context
+/// (`KAIO_IOC_GETEVENTS`) rather than in the worker: the requests of the ready list its
+/// address space can run (the others stay with their worker). Process context, no lock held.
+pub(crate) fn run_ready(ctx: &crate::ctx::Kioctx) {
+    // Bounded: requests readied again while this runs are left to their workers.
+    for _ in 0..ctx.ready.len() {
+        let Some(req) = ctx.ready.pop() else { break };
+        let p = req.polled();
+        if p.mm.is_current() && p.retry.swap(false, Ordering::AcqRel) {
+            // The worker is no longer needed (if it is queued already, it finds nothing).
+            p.fallback.try_cancel();
+            next_attempt(req, Runner::Reaper);
+        }
+    }
+}
+
+/// The fallback timer (hard irq): no reaper took the attempt in time; the worker does. The
+/// worker also takes the timer's reference, so that a request is never freed in hard irq.
+pub(crate) fn fallback_expired(req: Arc<Kiocb>) {
+    let p = req.polled();
+    p.work.queue(req.clone());
+}
+
+/// The next attempt, after a hand-off, unless a cancel claimed the request.
+fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
     let taken = {
         let _inflight = req.ctx.inflight.lock();
         let p = req.polled();
@@ -335,7 +414,8 @@ pub(crate) fn work(req: Arc<Kiocb>) {
         detach_entries(&req)
     };
     drop(taken);
-    attempts(req, true);
+    stats::add(if runner == Runner::Worker { Stat::PolledRetriesWorker } else { Stat::PolledRetriesReaper }, 1);
+    attempts(req, runner);
 }
 
 /// A cancel ioctl's claim, under `ctx_lock`, of a cancellable request taken off the index:
@@ -361,5 +441,71 @@ pub(crate) fn stop(req: &Arc<Kiocb>) {
     let [first, second] = detach_entries(req);
     // Any reference does for the worker; without the entries' (cannot be: they were armed and
     // nobody took them), a new one.
+    p.retry.store(true, Ordering::Release);
     p.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
+}
+
+/// Polled reads and writes of a context whose next attempt a wake-up handed on: each also has
+/// its worker queued, but a task reaping the context (`KAIO_IOC_GETEVENTS`) makes the attempt
+/// itself if it gets there first, saving the switch to the worker and back (io_uring runs such
+/// retries as task work of the submitter). An entry leaves when a reaper pops it or its worker
+/// runs, so none outlives its worker.
+#[pin_data]
+pub(crate) struct ReadyList {
+    /// Room for every request the context can have in flight, so that a push in a wake-up
+    /// never allocates.
+    #[pin]
+    reqs: SpinLockIrq<KVec<Arc<Kiocb>>>,
+    /// Entries now, for a lock-free look.
+    len: AtomicU32,
+}
+
+impl ReadyList {
+    /// A list for `capacity` requests (0 for a context without polled reads and writes).
+    pub(crate) fn new(capacity: usize) -> impl PinInit<Self, Error> {
+        try_pin_init!(ReadyList {
+            reqs <- new_spinlock_irq!(KVec::with_capacity(capacity, GFP_KERNEL)?, "kioctx::ready"),
+            len: AtomicU32::new(0),
+        }? Error)
+    }
+
+    /// Adds `req`; `false` if there is no room (never expected: then only its worker runs it).
+    /// Any context.
+    fn push(&self, req: Arc<Kiocb>) -> bool {
+        let mut reqs = self.reqs.lock();
+        if reqs.len() == reqs.capacity() {
+            return false;
+        }
+        let pushed = reqs.push(req, GFP_ATOMIC).is_ok();
+        self.len.store(reqs.len() as u32, Ordering::Release);
+        pushed
+    }
+
+    fn pop(&self) -> Option<Arc<Kiocb>> {
+        let mut reqs = self.reqs.lock();
+        let req = kvec_take::pop(&mut reqs);
+        self.len.store(reqs.len() as u32, Ordering::Release);
+        req
+    }
+
+    /// Takes `req`'s entry out, if it has one.
+    fn remove(&self, req: &Kiocb) -> Option<Arc<Kiocb>> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut reqs = self.reqs.lock();
+        let i = reqs.iter().position(|r| core::ptr::eq(&**r, req))?;
+        let taken = kvec_take::swap_remove(&mut reqs, i);
+        self.len.store(reqs.len() as u32, Ordering::Release);
+        taken
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire) as usize
+    }
+
+    /// Whether no request waits for a reaper (a hint: read without the lock).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

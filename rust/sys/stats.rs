@@ -27,6 +27,8 @@ pub(crate) enum Stat {
     InFlightPwritev = 13,
     InFlightDelay = 14,
     Teardowns = 15,
+    PolledRetriesWorker = 16,
+    PolledRetriesReaper = 17,
 }
 
 /// Adds `v` to `stat` on this CPU. Any context.

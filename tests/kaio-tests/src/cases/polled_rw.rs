@@ -34,7 +34,23 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_two_queue_files", polled_rw_two_queue_files),
         Case::kaio("polled_rw_pollfree_signalfd", polled_rw_pollfree_signalfd),
         Case::kaio("polled_rw_mixed_storm", polled_rw_mixed_storm),
+        Case::kaio("polled_rw_reaper_makes_the_attempt", polled_rw_reaper_makes_the_attempt),
+        Case::kaio("polled_rw_sleeping_reaper_woken_for_the_attempt", polled_rw_sleeping_reaper_woken_for_the_attempt),
+        Case::kaio("polled_rw_ring_watcher_gets_the_event", polled_rw_ring_watcher_gets_the_event),
+        Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
     ]
+}
+
+/// A module statistic (`/sys/module/kaio/parameters/stat_NAME`).
+fn stat(name: &str) -> Result<i64, String> {
+    let path = format!("/sys/module/kaio/parameters/stat_{name}");
+    let v = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    v.trim().parse().map_err(|e| format!("{path}: {v:?}: {e}"))
+}
+
+/// Attempts made after a hand-off, by the worker and by reapers, since the module loaded.
+fn retries() -> Result<(i64, i64), String> {
+    Ok((stat("polled_retries_worker")?, stat("polled_retries_reaper")?))
 }
 
 /// How long a submission may take and still count as "not blocked".
@@ -925,5 +941,136 @@ fn polled_rw_mixed_storm() -> CaseResult {
     check!(p.is_empty(), "{} problems, first: {:?}", p.len(), &p[..p.len().min(5)]);
     check!(left == 0, "{left} requests never got their event");
     check!(c[0] > 100 && c[2] > 10, "too little happened: {:?}", *c);
+    Ok(())
+}
+
+/// The process writes to its own pipe, then reaps with io_getevents: the attempt the wake-up
+/// hands on is made once, by the worker or by the reaper (the module counts which), with the
+/// bytes written; and the reaper, arriving within the worker's grace period, makes it in some
+/// rounds (most when the guest is not loaded; with the hand-off to reapers gone, in none).
+fn polled_rw_reaper_makes_the_attempt() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let rounds = 20;
+    let (worker0, reaper0) = retries()?;
+    for round in 0..rounds {
+        let mut buf = [0u8; 64];
+        let mut cb = read_iocb(p.r, &mut buf, round);
+        submit_unblocked(&ctx, &mut cb)?;
+        let data = [b'a' + round as u8; 7];
+        write_all(p.w, &data)?;
+        let ev = ctx.wait_events(1, PROMPT)?;
+        check_event("read", &ev[0], round, &cb, 7)?;
+        want_eq!("bytes read", &buf[..7], &data);
+    }
+    let (worker, reaper) = retries()?;
+    let (worker, reaper) = (worker - worker0, reaper - reaper0);
+    println!("# {rounds} reads made ready by the process itself: {reaper} attempts made by the reaper, {worker} by the worker");
+    want_eq!("attempts made after a hand-off", worker + reaper, rounds as i64);
+    check!(reaper > 0, "the reaper made none of {rounds} attempts");
+    Ok(())
+}
+
+/// A thread sleeps in io_getevents while another writes to the pipe: the sleeper is woken to
+/// make the attempt (or the worker makes it); one event each round, right bytes, one attempt.
+fn polled_rw_sleeping_reaper_woken_for_the_attempt() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let rounds = 20u64;
+    let (worker0, reaper0) = retries()?;
+    for round in 0..rounds {
+        let mut buf = [0u8; 64];
+        let mut cb = read_iocb(p.r, &mut buf, round);
+        submit_unblocked(&ctx, &mut cb)?;
+        let ev = std::thread::scope(|s| {
+            let reaper = s.spawn(|| ctx.wait_events(1, PROMPT));
+            // Let the reaper fall asleep first.
+            std::thread::sleep(ms(20));
+            write_all(p.w, b"0123456789")?;
+            reaper.join().map_err(|_| "reaper thread panicked".to_string())?
+        })?;
+        check_event("read", &ev[0], round, &cb, 10)?;
+        want_eq!("bytes read", &buf[..10], b"0123456789");
+    }
+    let (worker, reaper) = retries()?;
+    let (worker, reaper) = (worker - worker0, reaper - reaper0);
+    println!("# {rounds} reads made ready by another thread: {reaper} attempts made by the sleeping reaper, {worker} by the worker");
+    want_eq!("attempts made after a hand-off", worker + reaper, rounds as i64);
+    Ok(())
+}
+
+/// The process writes to its own pipe and then only watches the mapped ring, never entering
+/// io_getevents: the worker makes the attempt once the grace period for reapers is over, and
+/// the event appears in the ring.
+fn polled_rw_ring_watcher_gets_the_event() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let (worker0, reaper0) = retries()?;
+    let mut buf = [0u8; 64];
+    let mut cb = read_iocb(p.r, &mut buf, 42);
+    submit_unblocked(&ctx, &mut cb)?;
+    write_all(p.w, b"ring")?;
+    let t = Instant::now();
+    let ev = loop {
+        if let Some(ev) = ring_unread(ctx.id).first() {
+            break *ev;
+        }
+        check!(t.elapsed() < PROMPT, "no event in the ring after {:?}", t.elapsed());
+        std::thread::yield_now();
+    };
+    println!("# the event appeared in the ring {:?} after the write", t.elapsed());
+    check_event("read", &ev, 42, &cb, 4)?;
+    want_eq!("bytes read", &buf[..4], b"ring");
+    let (worker, reaper) = retries()?;
+    want_eq!("attempts by the worker, by reapers", (worker - worker0, reaper - reaper0), (1, 0));
+    Ok(())
+}
+
+/// io_destroy right after the process made its own read ready (the attempt handed on, the
+/// worker waiting for a reaper): destroy returns with the read's one completion done (its
+/// eventfd signalled once before destroy returns), and the pipe holds exactly what the read did
+/// not take: nothing if it read, the 3 bytes if the teardown stopped it first.
+fn polled_rw_destroy_with_attempt_handed_on() -> CaseResult {
+    let k = Kaio::open()?;
+    let (mut read, mut stopped) = (0, 0);
+    for round in 0..20u64 {
+        let ctx = polled_ctx(&k, 8)?;
+        let p = pipe_pair()?;
+        let efd = EventFd::new()?;
+        let mut buf = [0u8; 64];
+        let mut cb = read_iocb(p.r, &mut buf, round);
+        cb.aio_flags |= IOCB_FLAG_RESFD;
+        cb.aio_resfd = efd.0 as u32;
+        submit_unblocked(&ctx, &mut cb)?;
+        write_all(p.w, b"xyz")?;
+        want_eq!(format!("round {round}: io_destroy"), ctx.destroy(), Ok(0));
+        want_eq!(format!("round {round}: completions signalled when destroy returned"), efd.take(), 1);
+        set_nonblocking(p.r)?;
+        let mut rest = [0u8; 8];
+        // SAFETY: reads into a local buffer.
+        let n = unsafe { libc::read(p.r, rest.as_mut_ptr().cast(), rest.len()) };
+        match n {
+            -1 if kaio::raw::errno() == libc::EAGAIN => {
+                want_eq!(format!("round {round}: bytes the read took"), &buf[..3], b"xyz");
+                read += 1;
+            }
+            3 if &rest[..3] == b"xyz" => stopped += 1,
+            n => return Err(format!("round {round}: after destroy the pipe gave {n} ({:?})", &rest)),
+        }
+    }
+    println!("# destroy after the hand-off: the read took the bytes {read} times, was stopped {stopped} times");
+    Ok(())
+}
+
+fn set_nonblocking(fd: RawFd) -> CaseResult {
+    // SAFETY: plain fcntl calls on an fd of ours.
+    let ok = unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        fl >= 0 && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) == 0
+    };
+    check!(ok, "fcntl O_NONBLOCK: errno {}", kaio::raw::errno());
     Ok(())
 }
