@@ -90,6 +90,9 @@ struct CompletionState {
     /// Callers between their last look at the ring (or at a request) and the end of their
     /// sleep: a completion wakes the waiters only if there is one (`waitqueue_active`).
     sleepers: u32,
+    /// Those of the sleepers that are in io_getevents: each makes the polled attempts of the
+    /// ready list once woken (see `read_events`).
+    reapers: u32,
 }
 
 /// How long a getevents caller may wait.
@@ -250,7 +253,7 @@ impl Kioctx {
                 reqs <- PercpuRef::new(Kioctx::reqs_released),
                 inflight <- new_irq_spinlock!(inflight, "kioctx::ctx_lock"),
                 completion <- new_spinlock_irq!(
-                    CompletionState { tail: 0, completed_events: 0, sleepers: 0 },
+                    CompletionState { tail: 0, completed_events: 0, sleepers: 0, reapers: 0 },
                     "kioctx::completion_lock"
                 ),
                 waiters <- new_condvar!("kioctx::wait"),
@@ -536,9 +539,11 @@ impl Kioctx {
         self.waiters.notify_all();
     }
 
-    /// Whether a task sleeps in io_getevents on the context. Any context.
-    pub(crate) fn has_sleepers(&self) -> bool {
-        self.completion.lock().sleepers != 0
+    /// Whether a task sleeps in io_getevents on the context. If so, after a request was added
+    /// to the ready list, one of them makes its attempt: it is counted until it leaves its
+    /// sleep, under the lock taken here, and then runs the ready list. Any context.
+    pub(crate) fn has_reapers(&self) -> bool {
+        self.completion.lock().reapers != 0
     }
 
     /// Events in the ring as the waker of Linux counts them (`tail` against the user-visible
@@ -608,6 +613,7 @@ impl Kioctx {
             let need = u32::try_from(min_nr - got).unwrap_or(u32::MAX);
             let mut c = self.completion.lock();
             c.sleepers += 1;
+            c.reapers += 1;
             // Sleep until a completion posted after `seen` leaves the events still needed in
             // the ring. Counting alone is not enough: `available` trusts the kernel's tail, the
             // reader the user-visible one, which user space may have rewritten.
@@ -639,7 +645,12 @@ impl Kioctx {
                 }
             }
             c.sleepers -= 1;
+            c.reapers -= 1;
         };
+        // Attempts readied after the last run of the ready list go to their workers.
+        if !self.ready.is_empty() {
+            polled_rw::hand_ready_to_workers(self);
+        }
         if let Some(Wait::Timer(t)) = wait {
             t.timer.cancel();
         }

@@ -392,10 +392,7 @@ impl PollWake for Kiocb {
 
 impl TimerCallback for Kiocb {
     fn run(this: Arc<Self>) {
-        match this.kind() {
-            Kind::PolledRw => polled_rw::fallback_expired(this),
-            _ => delay::expired(this),
-        }
+        delay::expired(this);
     }
 }
 

@@ -36,7 +36,6 @@ use crate::sys::{
     mm::MmRef,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
-    hrtimer::HrTimer,
     kvec_take,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
@@ -51,12 +50,6 @@ const EPOLLIN: u32 = 0x1;
 const EPOLLOUT: u32 = 0x4;
 const EPOLLRDNORM: u32 = 0x40;
 const EPOLLWRNORM: u32 = 0x100;
-
-/// How long an attempt readied by the submitter's own process waits for a reaper of that
-/// process before the worker makes it: a task that writes to its own pipe or socket and then
-/// reaps makes the read itself, as io_uring runs it from the submitter's task work; one that
-/// only watches the ring gets its event this much later.
-const REAPER_GRACE_NS: u64 = 100_000;
 
 /// An attempt may run (or runs); not cancellable.
 const RUNNING: u8 = 0;
@@ -109,10 +102,6 @@ pub(crate) struct PolledRw {
     /// The worker: the attempts after a wake-up, and the blocking ones.
     #[pin]
     work: Work<Kiocb>,
-    /// Queues the worker for an attempt handed on to a reaper of the submitter's process that
-    /// has not come within [`REAPER_GRACE_NS`].
-    #[pin]
-    fallback: HrTimer<Kiocb>,
     /// The user buffer, imported once; used by the one attempting owner.
     #[pin]
     held: Mutex<Pin<KBox<HeldBuf>>>,
@@ -141,7 +130,6 @@ impl PolledRw {
                 first <- PollWait::new(),
                 second <- PollWait::new(),
                 work <- Work::new(),
-                fallback <- HrTimer::new(),
                 held <- new_mutex!(held, "kaio::polled_rw::held"),
                 mm,
                 creds,
@@ -350,18 +338,13 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
             // The next attempt goes to the worker, or to a task reaping the context if one
             // gets there first (it is woken if it sleeps).
             p.retry.store(true, Ordering::Release);
-            let listed = req.ctx.ready.push(owner.clone());
-            let reaper_sleeps = listed && req.ctx.has_sleepers();
-            if listed && (reaper_sleeps || p.mm.is_current()) {
-                // A task of the submitter's process sleeps in io_getevents (it is woken below),
-                // or that process made the file ready (writing to its own pipe or socket) and is
-                // likely to reap next: the worker waits for the reaper a little.
-                p.fallback.start(owner, REAPER_GRACE_NS);
-            } else {
-                p.work.queue(owner);
-            }
-            if reaper_sleeps {
+            if req.ctx.ready.push(owner.clone()) && req.ctx.has_reapers() {
+                // A task sleeps in io_getevents on the context (so it is of the submitter's
+                // process): woken, it makes the attempt, sparing the worker's hop.
                 req.ctx.wake_waiters();
+            } else {
+                // The worker, unless a task entering io_getevents gets there first.
+                p.work.queue(owner);
             }
         }
         // Else another entry's wake-up, a stop or the owner took it; this entry is done.
@@ -378,27 +361,29 @@ pub(crate) fn work(req: Arc<Kiocb>) {
     }
 }
 
-/// Makes the attempts a wake-up or a stop handed on, in a task reaping the context
-/// (`KAIO_IOC_GETEVENTS`) rather than in the worker: the requests of the ready list its
-/// address space can run (the others stay with their worker). Process context, no lock held.
+/// Makes the attempts a wake-up handed on, in a task reaping the context (`KAIO_IOC_GETEVENTS`)
+/// rather than in the worker: every request of the ready list, until it is empty. A request
+/// of another address space (which cannot reap this context: never expected) goes to its
+/// worker. Process context, no lock held.
 pub(crate) fn run_ready(ctx: &crate::ctx::Kioctx) {
-    // Bounded: requests readied again while this runs are left to their workers.
-    for _ in 0..ctx.ready.len() {
-        let Some(req) = ctx.ready.pop() else { break };
+    while let Some(req) = ctx.ready.pop() {
         let p = req.polled();
-        if p.mm.is_current() && p.retry.swap(false, Ordering::AcqRel) {
-            // The worker is no longer needed (if it is queued already, it finds nothing).
-            p.fallback.try_cancel();
+        if !p.mm.is_current() {
+            p.work.queue(req.clone());
+        } else if p.retry.swap(false, Ordering::AcqRel) {
             next_attempt(req, Runner::Reaper);
         }
     }
 }
 
-/// The fallback timer (hard irq): no reaper took the attempt in time; the worker does. The
-/// worker also takes the timer's reference, so that a request is never freed in hard irq.
-pub(crate) fn fallback_expired(req: Arc<Kiocb>) {
-    let p = req.polled();
-    p.work.queue(req.clone());
+/// Gives the requests left in the ready list to their workers (a reaper leaving io_getevents:
+/// a wake-up that found it asleep queued no worker). Process context, no lock held.
+pub(crate) fn hand_ready_to_workers(ctx: &crate::ctx::Kioctx) {
+    while let Some(req) = ctx.ready.pop() {
+        // Queued already if it was readied with no reaper asleep; then the worker has it.
+        let p = req.polled();
+        p.work.queue(req.clone());
+    }
 }
 
 /// The next attempt, after a hand-off, unless a cancel claimed the request.

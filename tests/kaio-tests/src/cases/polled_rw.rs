@@ -34,7 +34,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_two_queue_files", polled_rw_two_queue_files),
         Case::kaio("polled_rw_pollfree_signalfd", polled_rw_pollfree_signalfd),
         Case::kaio("polled_rw_mixed_storm", polled_rw_mixed_storm),
-        Case::kaio("polled_rw_reaper_makes_the_attempt", polled_rw_reaper_makes_the_attempt),
+        Case::kaio("polled_rw_self_readied_read_made_once", polled_rw_self_readied_read_made_once),
         Case::kaio("polled_rw_sleeping_reaper_woken_for_the_attempt", polled_rw_sleeping_reaper_woken_for_the_attempt),
         Case::kaio("polled_rw_ring_watcher_gets_the_event", polled_rw_ring_watcher_gets_the_event),
         Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
@@ -945,10 +945,9 @@ fn polled_rw_mixed_storm() -> CaseResult {
 }
 
 /// The process writes to its own pipe, then reaps with io_getevents: the attempt the wake-up
-/// hands on is made once, by the worker or by the reaper (the module counts which), with the
-/// bytes written; and the reaper, arriving within the worker's grace period, makes it in some
-/// rounds (most when the guest is not loaded; with the hand-off to reapers gone, in none).
-fn polled_rw_reaper_makes_the_attempt() -> CaseResult {
+/// hands on is made once, by the worker or by the reaper if it gets there first (the module
+/// counts which), with the bytes written.
+fn polled_rw_self_readied_read_made_once() -> CaseResult {
     let k = Kaio::open()?;
     let ctx = polled_ctx(&k, 8)?;
     let p = pipe_pair()?;
@@ -968,12 +967,13 @@ fn polled_rw_reaper_makes_the_attempt() -> CaseResult {
     let (worker, reaper) = (worker - worker0, reaper - reaper0);
     println!("# {rounds} reads made ready by the process itself: {reaper} attempts made by the reaper, {worker} by the worker");
     want_eq!("attempts made after a hand-off", worker + reaper, rounds as i64);
-    check!(reaper > 0, "the reaper made none of {rounds} attempts");
     Ok(())
 }
 
-/// A thread sleeps in io_getevents while another writes to the pipe: the sleeper is woken to
-/// make the attempt (or the worker makes it); one event each round, right bytes, one attempt.
+/// A thread sleeps in io_getevents while another writes to the pipe: the wake-up queues no
+/// worker but wakes the sleeper, which makes the attempt; one event each round, the bytes
+/// written, one attempt. (A round where the reaper was not asleep yet when the write came goes
+/// to the worker: the sleeper is given 50 ms to fall asleep, so most rounds must be its.)
 fn polled_rw_sleeping_reaper_woken_for_the_attempt() -> CaseResult {
     let k = Kaio::open()?;
     let ctx = polled_ctx(&k, 8)?;
@@ -987,7 +987,7 @@ fn polled_rw_sleeping_reaper_woken_for_the_attempt() -> CaseResult {
         let ev = std::thread::scope(|s| {
             let reaper = s.spawn(|| ctx.wait_events(1, PROMPT));
             // Let the reaper fall asleep first.
-            std::thread::sleep(ms(20));
+            std::thread::sleep(ms(50));
             write_all(p.w, b"0123456789")?;
             reaper.join().map_err(|_| "reaper thread panicked".to_string())?
         })?;
@@ -998,12 +998,12 @@ fn polled_rw_sleeping_reaper_woken_for_the_attempt() -> CaseResult {
     let (worker, reaper) = (worker - worker0, reaper - reaper0);
     println!("# {rounds} reads made ready by another thread: {reaper} attempts made by the sleeping reaper, {worker} by the worker");
     want_eq!("attempts made after a hand-off", worker + reaper, rounds as i64);
+    check!(reaper >= rounds as i64 / 2, "the sleeping reaper made only {reaper} of {rounds} attempts");
     Ok(())
 }
 
 /// The process writes to its own pipe and then only watches the mapped ring, never entering
-/// io_getevents: the worker makes the attempt once the grace period for reapers is over, and
-/// the event appears in the ring.
+/// io_getevents: the worker makes the attempt, and the event appears in the ring.
 fn polled_rw_ring_watcher_gets_the_event() -> CaseResult {
     let k = Kaio::open()?;
     let ctx = polled_ctx(&k, 8)?;
@@ -1029,8 +1029,8 @@ fn polled_rw_ring_watcher_gets_the_event() -> CaseResult {
     Ok(())
 }
 
-/// io_destroy right after the process made its own read ready (the attempt handed on, the
-/// worker waiting for a reaper): destroy returns with the read's one completion done (its
+/// io_destroy right after the process made its own read ready (the attempt handed on to the
+/// worker or a reaper): destroy returns with the read's one completion done (its
 /// eventfd signalled once before destroy returns), and the pipe holds exactly what the read did
 /// not take: nothing if it read, the 3 bytes if the teardown stopped it first.
 fn polled_rw_destroy_with_attempt_handed_on() -> CaseResult {
