@@ -38,6 +38,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_sleeping_reaper_woken_for_the_attempt", polled_rw_sleeping_reaper_woken_for_the_attempt),
         Case::kaio("polled_rw_ring_watcher_gets_the_event", polled_rw_ring_watcher_gets_the_event),
         Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
+        Case::kaio("polled_rw_race_sleeping_reaper_vs_cancel", polled_rw_race_sleeping_reaper_vs_cancel),
     ]
 }
 
@@ -1048,29 +1049,75 @@ fn polled_rw_destroy_with_attempt_handed_on() -> CaseResult {
         write_all(p.w, b"xyz")?;
         want_eq!(format!("round {round}: io_destroy"), ctx.destroy(), Ok(0));
         want_eq!(format!("round {round}: completions signalled when destroy returned"), efd.take(), 1);
-        set_nonblocking(p.r)?;
-        let mut rest = [0u8; 8];
-        // SAFETY: reads into a local buffer.
-        let n = unsafe { libc::read(p.r, rest.as_mut_ptr().cast(), rest.len()) };
-        match n {
-            -1 if kaio::raw::errno() == libc::EAGAIN => {
+        set_nonblock(p.r, true);
+        match read_now(p.r, 8).as_slice() {
+            b"" => {
                 want_eq!(format!("round {round}: bytes the read took"), &buf[..3], b"xyz");
                 read += 1;
             }
-            3 if &rest[..3] == b"xyz" => stopped += 1,
-            n => return Err(format!("round {round}: after destroy the pipe gave {n} ({:?})", &rest)),
+            b"xyz" => stopped += 1,
+            left => return Err(format!("round {round}: after destroy the pipe held {left:?}")),
         }
     }
     println!("# destroy after the hand-off: the read took the bytes {read} times, was stopped {stopped} times");
     Ok(())
 }
 
-fn set_nonblocking(fd: RawFd) -> CaseResult {
-    // SAFETY: plain fcntl calls on an fd of ours.
-    let ok = unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        fl >= 0 && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) == 0
-    };
-    check!(ok, "fcntl O_NONBLOCK: errno {}", kaio::raw::errno());
+/// The race of `polled_rw_race_data_vs_cancel` with the read made by a reaper asleep in
+/// io_getevents (woken by the write) rather than by the worker: each round one event, and the
+/// byte read exactly when the event says so; the cancel wins some rounds and loses others.
+fn polled_rw_race_sleeping_reaper_vs_cancel() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    let (mut got, mut cancelled, mut running) = (0, 0, 0);
+    let (worker0, reaper0) = retries()?;
+    let t0 = Instant::now();
+    let mut rounds = 0u64;
+    while rounds < 400 && t0.elapsed() < Duration::from_secs(8) {
+        rounds += 1;
+        let mut buf = [0u8; 1];
+        let mut cb = read_iocb(p.r, &mut buf, rounds);
+        submit_unblocked(&ctx, &mut cb)?;
+        let (r, ev) = std::thread::scope(|s| {
+            let reaper = s.spawn(|| ctx.wait_events(1, PROMPT));
+            // Asleep by then, mostly; the write and the cancel 0 to ~200 µs apart.
+            std::thread::sleep(ms(2));
+            write_all(p.w, b"d")?;
+            let spin = Instant::now();
+            let delay = Duration::from_micros((rounds * 13) % 200);
+            while spin.elapsed() < delay {
+                std::hint::spin_loop();
+            }
+            let mut args = kaio_cancel_match_args { key: &cb as *const Iocb as u64, ..cm(ctx.id, KAIO_CANCEL_IOCB) };
+            let r = (cancel_match(k.fd, &mut args), args.nr_running);
+            let ev = reaper.join().map_err(|_| "reaper thread panicked".to_string())?;
+            Ok::<_, String>((r, ev.map_err(|e| format!("round {rounds}: {e}"))?))
+        })?;
+        set_nonblock(p.r, true);
+        let left = read_now(p.r, 8);
+        set_nonblock(p.r, false);
+        match (r, ev[0].res) {
+            ((Ok(1), 0), RES_ECANCELED) => {
+                cancelled += 1;
+                want_eq!(format!("round {rounds}: cancelled, the byte stays"), left, b"d".to_vec());
+            }
+            ((Err(e), _), 1) if e == ENOENT => {
+                got += 1;
+                want_eq!(format!("round {rounds}: read, nothing left"), left, Vec::<u8>::new());
+            }
+            ((Err(e), 1), res) if e == EALREADY && (res == 1 || res == RES_ECANCELED) => {
+                running += 1;
+                let want: &[u8] = if res == 1 { b"" } else { b"d" };
+                want_eq!(format!("round {rounds}: running, res {res}"), left, want.to_vec());
+            }
+            (r, res) => return Err(format!("round {rounds}: cancel {r:?}, event res {res}")),
+        }
+        ctx.no_events(Duration::ZERO)?;
+    }
+    let (worker, reaper) = retries()?;
+    println!("# {rounds} rounds: {got} read, {cancelled} cancelled, {running} found running; attempts by the reaper {}, by the worker {}", reaper - reaper0, worker - worker0);
+    check!(cancelled > 0 && got + running > 0, "the race never went both ways ({got} read, {cancelled} cancelled)");
+    check!(reaper > reaper0, "no attempt was made by the sleeping reaper");
     Ok(())
 }
