@@ -9,8 +9,10 @@
 //!   would block ──> the entry armed on the file's queue (one-shot)
 //!     ready already ──> entry taken back, attempt again
 //!     not ready     ──> Waiting: cancellable while no byte has moved
-//! wake-up (queue lock held, any context): entry off the queue, worker queued
-//! worker: Claimed ──> nothing (the canceller posts the event)
+//! wake-up (queue lock held, any context): entry off the queue, the attempt handed on (ready
+//!   list): a reaper asleep in io_getevents is woken; else the worker is queued, and a task
+//!   entering io_getevents may take the attempt first (whoever swaps `retry` makes it)
+//! worker or reaper: Claimed ──> nothing (the canceller posts the event)
 //!   stop requested ──> event: the bytes moved, or -ECANCELED
 //!   else Running ──> attempt with the submitter's address space and credentials, as at submit
 //! cancel ioctl (ctx_lock): Waiting, nothing moved ──> Claimed, entry off its queue, -ECANCELED
@@ -354,7 +356,9 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
 
 /// The worker: the next attempt, unless a reaper made it or a cancel claimed the request.
 pub(crate) fn work(req: Arc<Kiocb>) {
-    // Every entry in the ready list has a worker queued that takes it out: none outlives it.
+    // An entry of the ready list leaves with its worker, or is popped by the reaper that was
+    // asleep when it was added (that reaper runs or hands on the list before it leaves
+    // io_getevents): none outlives its request's hand-off.
     drop(req.ctx.ready.remove(&req));
     if req.polled().retry.swap(false, Ordering::AcqRel) {
         next_attempt(req, Runner::Worker);
@@ -430,11 +434,11 @@ pub(crate) fn stop(req: &Arc<Kiocb>) {
     p.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
 }
 
-/// Polled reads and writes of a context whose next attempt a wake-up handed on: each also has
-/// its worker queued, but a task reaping the context (`KAIO_IOC_GETEVENTS`) makes the attempt
-/// itself if it gets there first, saving the switch to the worker and back (io_uring runs such
-/// retries as task work of the submitter). An entry leaves when a reaper pops it or its worker
-/// runs, so none outlives its worker.
+/// Polled reads and writes of a context whose next attempt a wake-up handed on: to a reaper
+/// asleep in `KAIO_IOC_GETEVENTS` (then no worker is queued), or to the worker, which a task
+/// entering `KAIO_IOC_GETEVENTS` may beat to it, saving the switch to the worker and back
+/// (io_uring runs such retries as task work of the submitter). An entry leaves when a reaper
+/// pops it or its worker runs.
 #[pin_data]
 pub(crate) struct ReadyList {
     /// Room for every request the context can have in flight, so that a push in a wake-up
