@@ -39,6 +39,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_ring_watcher_gets_the_event", polled_rw_ring_watcher_gets_the_event),
         Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
         Case::kaio("polled_rw_race_sleeping_reaper_vs_cancel", polled_rw_race_sleeping_reaper_vs_cancel),
+        Case::kaio("polled_rw_destroy_while_reaper_sleeps", polled_rw_destroy_while_reaper_sleeps),
     ]
 }
 
@@ -1119,5 +1120,54 @@ fn polled_rw_race_sleeping_reaper_vs_cancel() -> CaseResult {
     println!("# {rounds} rounds: {got} read, {cancelled} cancelled, {running} found running; attempts by the reaper {}, by the worker {}", reaper - reaper0, worker - worker0);
     check!(cancelled > 0 && got + running > 0, "the race never went both ways ({got} read, {cancelled} cancelled)");
     check!(reaper > reaper0, "no attempt was made by the sleeping reaper");
+    Ok(())
+}
+
+/// A thread sleeps in io_getevents; another writes to the pipe and destroys the context at once,
+/// so the destroy meets the attempt handed on to the sleeper (no worker queued for it): destroy
+/// returns with the read's completion signalled exactly once, the sleeper returns, and the pipe
+/// holds exactly what the read did not take.
+fn polled_rw_destroy_while_reaper_sleeps() -> CaseResult {
+    let k = Kaio::open()?;
+    let (mut read, mut stopped, mut reaped) = (0, 0, 0);
+    for round in 0..40u64 {
+        let ctx = polled_ctx(&k, 8)?;
+        let p = pipe_pair()?;
+        let efd = EventFd::new()?;
+        let mut buf = [0u8; 64];
+        let mut cb = read_iocb(p.r, &mut buf, round);
+        cb.aio_flags |= IOCB_FLAG_RESFD;
+        cb.aio_resfd = efd.0 as u32;
+        submit_unblocked(&ctx, &mut cb)?;
+        let got = std::thread::scope(|s| {
+            let reaper = s.spawn(|| ctx.getev(1, 1, Some(ts(20, 0))));
+            std::thread::sleep(ms(5));
+            write_all(p.w, b"xyz")?;
+            // 0 to ~100 µs after the write.
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_micros((round * 3) % 100) {
+                std::hint::spin_loop();
+            }
+            want_eq!(format!("round {round}: io_destroy"), ctx.destroy(), Ok(0));
+            want_eq!(format!("round {round}: completions signalled when destroy returned"), efd.take(), 1);
+            reaper.join().map_err(|_| "reaper thread panicked".to_string())
+        })?;
+        // The sleeper reaped the event, or found the context gone (EINVAL, as Linux).
+        match got {
+            Ok(ev) if ev.len() == 1 => reaped += 1,
+            Err(e) if e == EINVAL => {}
+            r => return Err(format!("round {round}: the sleeping io_getevents gave {r:?}")),
+        }
+        set_nonblock(p.r, true);
+        match read_now(p.r, 8).as_slice() {
+            b"" => {
+                want_eq!(format!("round {round}: bytes the read took"), &buf[..3], b"xyz");
+                read += 1;
+            }
+            b"xyz" => stopped += 1,
+            left => return Err(format!("round {round}: after destroy the pipe held {left:?}")),
+        }
+    }
+    println!("# destroy while the reaper sleeps: the read took the bytes {read} times, was stopped {stopped} times; the sleeper reaped the event {reaped} times");
     Ok(())
 }
