@@ -48,16 +48,25 @@ const TAKE_BATCH: usize = 16;
 /// Runs `c` on `ctx`. The error, if any, is WAIT's `ETIME`/`EINTR` or RESULT's `EFAULT`; the
 /// outcome counts what was done either way.
 pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
+    if c.all && c.result.is_none() {
+        run_taking::<TAKE_BATCH>(ctx, c)
+    } else {
+        // One request at a time: no batch arrays to fill and drop on the single-cancel path.
+        run_taking::<1>(ctx, c)
+    }
+}
+
+/// [`run`], taking up to `BATCH` requests off the index per hold of `ctx_lock`.
+fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
     let mut out = Outcome::default();
     // With ALL, requests listed from now on are not considered.
     let before = if c.all { ctx.inflight.lock().boundary() } else { u64::MAX };
-    let batch = if c.all && c.result.is_none() { TAKE_BATCH } else { 1 };
     let mut from = c.sel.start();
     let mut considered_running = None;
     let mut done = false;
     while !done {
-        let mut taken: [Option<Arc<Kiocb>>; TAKE_BATCH] = core::array::from_fn(|_| None);
-        let mut queue_refs: [QueueRefs; TAKE_BATCH] = core::array::from_fn(|_| [None, None]);
+        let mut taken: [Option<Arc<Kiocb>>; BATCH] = core::array::from_fn(|_| None);
+        let mut queue_refs: [QueueRefs; BATCH] = core::array::from_fn(|_| [None, None]);
         let mut n = 0;
         let mut steps = 0;
         {
@@ -106,7 +115,7 @@ pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
                             break;
                         }
                         // Bounded holds of the lock, however many matches are skipped.
-                        if n == batch || steps == TAKE_BATCH {
+                        if n == BATCH || steps == TAKE_BATCH {
                             break;
                         }
                     }
@@ -114,7 +123,7 @@ pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
             }
         }
         drop(queue_refs);
-        if batch > 1 {
+        if BATCH > 1 {
             Kiocb::complete_claimed(ctx, &taken[..n]);
         } else if let Some(req) = taken[0].take() {
             if let Err(e) = deliver(req, c.result) {

@@ -20,7 +20,7 @@
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
 use crate::inflight::{InFlight, Selector, Step, OPCODES};
-use crate::ops::polled_rw::{self, ReadyList};
+use crate::ops::{polled_rw, ready_list::ReadyList};
 use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
@@ -32,6 +32,7 @@ use crate::sys::{
     ring_mem::SharedMem,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     system,
+    work::WorkCallback,
 };
 use crate::uapi::{AioRing, IoEvent, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES, AIO_RING_MAGIC};
 use core::mem::{offset_of, size_of};
@@ -647,10 +648,8 @@ impl Kioctx {
             c.sleepers -= 1;
             c.reapers -= 1;
         };
-        // Attempts readied after the last run of the ready list go to their workers.
-        if !self.ready.is_empty() {
-            polled_rw::hand_ready_to_workers(self);
-        }
+        // Attempts readied after the last run of the ready list go to the ready worker.
+        polled_rw::hand_ready_to_worker(self);
         if let Some(Wait::Timer(t)) = wait {
             t.timer.cancel();
         }
@@ -719,6 +718,13 @@ impl Kioctx {
 }
 
 /// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`: the context as the kernel sees it.
+impl WorkCallback for Kioctx {
+    /// The ready worker of polled reads and writes.
+    fn run(this: Arc<Self>) {
+        polled_rw::ready_work(&this);
+    }
+}
+
 impl Show for Kioctx {
     fn show(&self, out: &mut SeqOut<'_>) -> core::fmt::Result {
         use core::fmt::Write;

@@ -14,6 +14,7 @@ use crate::sys::{
     mmu_notifier::{MmRelease, MmWatch},
     rcu::{self, Retired},
     system,
+    user_word,
 };
 use crate::table::{CtxRef, Table};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +22,6 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, ArcBorrow, Mutex},
-    uaccess::UserSlice,
 };
 
 /// A ring waiting to be mapped by the `mmap` that setup is making.
@@ -81,7 +81,7 @@ impl Domain {
     /// `io_setup(nr_events, ctxp)`, in Linux's order (AIO-SEMANTICS §2.1).
     /// `polled_rw`: `KAIO_SETUP_POLLED_RW`.
     pub(crate) fn setup(this: ArcBorrow<'_, Domain>, file: &File, nr_events: u32, ctxp: u64, polled_rw: bool) -> Result<isize> {
-        let current: u64 = UserSlice::new(ctxp as usize, 8).reader().read()?;
+        let current: u64 = user_word::get(ctxp as usize)?;
         if current != 0 || nr_events == 0 {
             return Err(EINVAL);
         }
@@ -113,7 +113,7 @@ impl Domain {
         #[cfg(kaio_bug = "debugfs_after_kill")]
         crate::sys::system::msleep(1);
         ctx.publish_debugfs();
-        if let Err(e) = UserSlice::new(ctxp as usize, 8).writer().write(&id) {
+        if let Err(e) = user_word::put(ctxp as usize, id) {
             // As Linux: the context is fully torn down (without waiting) before EFAULT (not in
             // the build with this bug put back, tests/check-bugs.sh).
             #[cfg(not(kaio_bug = "efault_no_teardown"))]

@@ -114,6 +114,11 @@ int kaio_get_current_ioprio(void) { return get_current_ioprio(); }
 int kaio_ioprio_check_cap(int ioprio) { return ioprio_check_cap(ioprio); }
 
 struct mm_struct *kaio_current_mm(void) { return current->mm; }
+
+int kaio_get_user_u32(u32 *dst, const u32 __user *src) { return get_user(*dst, src); }
+int kaio_get_user_u64(u64 *dst, const u64 __user *src) { return get_user(*dst, src); }
+int kaio_put_user_u32(u32 val, u32 __user *dst) { return put_user(val, dst); }
+int kaio_put_user_u64(u64 val, u64 __user *dst) { return put_user(val, dst); }
 pid_t kaio_current_tgid(void) { return task_tgid_nr(current); }
 
 struct mm_struct *kaio_mmgrab_current(void)

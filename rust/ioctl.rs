@@ -17,6 +17,7 @@ use crate::sys::{
     signal,
     stats::{self, Stat},
     trace,
+    user_word,
 };
 use crate::uapi::*;
 use core::mem::size_of;
@@ -113,10 +114,7 @@ fn submit(domain: &Domain, a: kaio_submit_args) -> Result<isize> {
     let mut error = None;
     while accepted < nr {
         let slot = (a.iocbpp as usize).wrapping_add(accepted * size_of::<u64>());
-        let result = UserSlice::new(slot, size_of::<u64>())
-            .reader()
-            .read::<u64>()
-            .and_then(|iocb| req::submit_one(&ctx, iocb as usize));
+        let result = user_word::get::<u64>(slot).and_then(|iocb| req::submit_one(&ctx, iocb as usize));
         if let Err(e) = result {
             error = Some(e);
             break;
@@ -196,7 +194,7 @@ fn pgetevents(domain: &Domain, a: kaio_pgetevents_args) -> Result<isize> {
 /// the call returns; `result` is never touched.
 fn cancel(domain: &Domain, a: kaio_cancel_args, out: &mut cancel::Outcome) -> Result<isize> {
     let key_at = (a.iocb as usize).wrapping_add(core::mem::offset_of!(Iocb, aio_key));
-    let key: u32 = UserSlice::new(key_at, size_of::<u32>()).reader().read()?;
+    let key: u32 = user_word::get(key_at)?;
     if key != KIOCB_KEY {
         return Err(EINVAL);
     }
@@ -243,7 +241,7 @@ fn cancel_match(domain: &Domain, arg: usize, a: kaio_cancel_match_args, out: &mu
     };
     let ctx = domain.lookup(a.ctx_id).ok_or(EINVAL)?;
     let running_at = arg.wrapping_add(core::mem::offset_of!(kaio_cancel_match_args, nr_running));
-    let write_running = |n: u32| UserSlice::new(running_at, size_of::<u32>()).writer().write(&n);
+    let write_running = |n: u32| user_word::put(running_at, n);
     // An argument block `nr_running` cannot be written to fails before anything is cancelled:
     // a RESULT event copied out must not be reported as lost.
     write_running(0)?;

@@ -18,6 +18,7 @@
 #include <linux/hrtimer.h>
 #include <linux/ioprio.h>
 #include <linux/uio.h>
+#include <linux/uaccess.h>
 #include <linux/jiffies.h>
 #include <linux/miscdevice.h>
 #include <linux/mmu_notifier.h>
@@ -91,6 +92,10 @@ void kaio_put_cred(const struct cred *cred);
 const struct cred *kaio_get_current_cred(void);
 
 struct mm_struct *kaio_current_mm(void);
+int kaio_get_user_u32(u32 *dst, const u32 __user *src);
+int kaio_get_user_u64(u64 *dst, const u64 __user *src);
+int kaio_put_user_u32(u32 val, u32 __user *dst);
+int kaio_put_user_u64(u64 val, u64 __user *dst);
 pid_t kaio_current_tgid(void);
 struct mm_struct *kaio_mmgrab_current(void);
 void kaio_mmdrop(struct mm_struct *mm);

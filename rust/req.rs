@@ -40,6 +40,7 @@ use crate::sys::{
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
     stats::{self, Stat},
     trace::{self, How},
+    user_word,
     work::WorkCallback,
 };
 use crate::uapi::*;
@@ -469,9 +470,7 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
         0 => None,
         _ => Some(EventFd::get(iocb.aio_resfd)?),
     };
-    UserSlice::new(user_iocb + offset_of!(Iocb, aio_key), size_of::<u32>())
-        .writer()
-        .write(&KIOCB_KEY)?;
+    user_word::put(user_iocb + offset_of!(Iocb, aio_key), KIOCB_KEY)?;
     let template = IoEvent { data: iocb.aio_data, obj: user_iocb as u64, res: 0, res2: 0 };
     let mut poll_events = 0;
     let op = match iocb.aio_lio_opcode {

@@ -12,6 +12,7 @@ use crate::ctx::Kioctx;
 use crate::sys::{
     mm::MmId,
     rcu::{self, RcuBox, RcuSlots, Retired},
+    user_word,
 };
 use core::ops::Deref;
 use core::sync::atomic::Ordering;
@@ -19,7 +20,6 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
-    uaccess::UserSlice,
 };
 
 /// The table of a domain.
@@ -59,7 +59,7 @@ impl Table {
     /// under RCU: bounds check, exact address match, the caller's address space, and a live
     /// `users` reference. Every failure is "no such context".
     pub(crate) fn lookup(&self, ctx_id: u64) -> Option<CtxRef> {
-        let id: u32 = UserSlice::new(ctx_id as usize, 4).reader().read().ok()?;
+        let id: u32 = user_word::get(ctx_id as usize).ok()?;
         let mm = MmId::current();
         let guard = rcu::Guard::new();
         let ctx = self.published.load(&guard)?.get(id as usize, &guard)?;

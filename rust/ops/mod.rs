@@ -6,4 +6,5 @@ pub(crate) mod delay;
 pub(crate) mod fsync;
 pub(crate) mod poll;
 pub(crate) mod polled_rw;
+pub(crate) mod ready_list;
 pub(crate) mod rw;

@@ -10,9 +10,10 @@
 //!     ready already ──> entry taken back, attempt again
 //!     not ready     ──> Waiting: cancellable while no byte has moved
 //! wake-up (queue lock held, any context): entry off the queue, the attempt handed on (ready
-//!   list): a reaper asleep in io_getevents is woken; else the worker is queued, and a task
-//!   entering io_getevents may take the attempt first (whoever swaps `retry` makes it)
-//! worker or reaper: Claimed ──> nothing (the canceller posts the event)
+//!   list): a reaper asleep in io_getevents is woken; else the context's ready worker is
+//!   queued, and a task entering io_getevents may take the attempt first (whoever swaps
+//!   `retry` makes it)
+//! ready worker or reaper: Claimed ──> nothing (the canceller posts the event)
 //!   stop requested ──> event: the bytes moved, or -ECANCELED
 //!   else Running ──> attempt with the submitter's address space and credentials, as at submit
 //! cancel ioctl (ctx_lock): Waiting, nothing moved ──> Claimed, entry off its queue, -ECANCELED
@@ -38,9 +39,7 @@ use crate::sys::{
     mm::MmRef,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
-    kvec_take,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
-    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     stats::{self, Stat},
     work::Work,
 };
@@ -101,7 +100,8 @@ pub(crate) struct PolledRw {
     first: PollWait<Kiocb>,
     #[pin]
     second: PollWait<Kiocb>,
-    /// The worker: the attempts after a wake-up, and the blocking ones.
+    /// The request's own worker: the blocking attempts, the attempt after a stop request,
+    /// and one handed on when the ready list could not take it.
     #[pin]
     work: Work<Kiocb>,
     /// The user buffer, imported once; used by the one attempting owner.
@@ -340,13 +340,17 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
             // The next attempt goes to the worker, or to a task reaping the context if one
             // gets there first (it is woken if it sleeps).
             p.retry.store(true, Ordering::Release);
-            if req.ctx.ready.push(owner.clone()) && req.ctx.has_reapers() {
+            let ctx = &req.ctx;
+            match ctx.ready.push(owner) {
                 // A task sleeps in io_getevents on the context (so it is of the submitter's
                 // process): woken, it makes the attempt, sparing the worker's hop.
-                req.ctx.wake_waiters();
-            } else {
-                // The worker, unless a task entering io_getevents gets there first.
-                p.work.queue(owner);
+                Ok(()) if ctx.has_reapers() => ctx.wake_waiters(),
+                // The context's ready worker (one hop for every attempt readied before it
+                // runs), unless a task entering io_getevents gets there first.
+                Ok(()) => ctx.ready.kick(ctx.clone()),
+                Err(owner) => {
+                    p.work.queue(owner);
+                }
             }
         }
         // Else another entry's wake-up, a stop or the owner took it; this entry is done.
@@ -354,14 +358,26 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     1
 }
 
-/// The worker: the next attempt, unless a reaper made it or a cancel claimed the request.
+/// The request's own worker: the next attempt, unless someone else made it or a cancel
+/// claimed the request.
 pub(crate) fn work(req: Arc<Kiocb>) {
-    // An entry of the ready list leaves with its worker, or is popped by the reaper that was
-    // asleep when it was added (that reaper runs or hands on the list before it leaves
-    // io_getevents): none outlives its request's hand-off.
-    drop(req.ctx.ready.remove(&req));
     if req.polled().retry.swap(false, Ordering::AcqRel) {
         next_attempt(req, Runner::Worker);
+    }
+}
+
+/// The context's ready worker: every attempt of the ready list, in this kernel thread on the
+/// submitter's address space, until the list is empty. An attempt that will block goes to the
+/// request's own worker, so that it holds up no other request.
+pub(crate) fn ready_work(ctx: &crate::ctx::Kioctx) {
+    while let Some(req) = ctx.ready.pop() {
+        let p = req.polled();
+        if p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed) {
+            // `retry` stays set: the request's worker takes it.
+            p.work.queue(req.clone());
+        } else if p.retry.swap(false, Ordering::AcqRel) {
+            next_attempt(req, Runner::Worker);
+        }
     }
 }
 
@@ -380,13 +396,11 @@ pub(crate) fn run_ready(ctx: &crate::ctx::Kioctx) {
     }
 }
 
-/// Gives the requests left in the ready list to their workers (a reaper leaving io_getevents:
-/// a wake-up that found it asleep queued no worker). Process context, no lock held.
-pub(crate) fn hand_ready_to_workers(ctx: &crate::ctx::Kioctx) {
-    while let Some(req) = ctx.ready.pop() {
-        // Queued already if it was readied with no reaper asleep; then the worker has it.
-        let p = req.polled();
-        p.work.queue(req.clone());
+/// Gives the requests left in the ready list to the ready worker (a reaper leaving
+/// io_getevents: a wake-up that found it asleep queued no worker). Process context.
+pub(crate) fn hand_ready_to_worker(ctx: &Arc<crate::ctx::Kioctx>) {
+    if !ctx.ready.is_empty() {
+        ctx.ready.kick(ctx.clone());
     }
 }
 
@@ -432,69 +446,4 @@ pub(crate) fn stop(req: &Arc<Kiocb>) {
     // nobody took them), a new one.
     p.retry.store(true, Ordering::Release);
     p.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
-}
-
-/// Polled reads and writes of a context whose next attempt a wake-up handed on: to a reaper
-/// asleep in `KAIO_IOC_GETEVENTS` (then no worker is queued), or to the worker, which a task
-/// entering `KAIO_IOC_GETEVENTS` may beat to it, saving the switch to the worker and back
-/// (io_uring runs such retries as task work of the submitter). An entry leaves when a reaper
-/// pops it or its worker runs.
-#[pin_data]
-pub(crate) struct ReadyList {
-    /// Room for every request the context can have in flight, so that a push in a wake-up
-    /// never allocates.
-    #[pin]
-    reqs: SpinLockIrq<KVec<Arc<Kiocb>>>,
-    /// Entries now, for a lock-free look.
-    len: AtomicU32,
-}
-
-impl ReadyList {
-    /// A list for `capacity` requests (0 for a context without polled reads and writes).
-    pub(crate) fn new(capacity: usize) -> impl PinInit<Self, Error> {
-        try_pin_init!(ReadyList {
-            reqs <- new_spinlock_irq!(KVec::with_capacity(capacity, GFP_KERNEL)?, "kioctx::ready"),
-            len: AtomicU32::new(0),
-        }? Error)
-    }
-
-    /// Adds `req`; `false` if there is no room (never expected: then only its worker runs it).
-    /// Any context.
-    fn push(&self, req: Arc<Kiocb>) -> bool {
-        let mut reqs = self.reqs.lock();
-        if reqs.len() == reqs.capacity() {
-            return false;
-        }
-        let pushed = reqs.push(req, GFP_ATOMIC).is_ok();
-        self.len.store(reqs.len() as u32, Ordering::Release);
-        pushed
-    }
-
-    fn pop(&self) -> Option<Arc<Kiocb>> {
-        let mut reqs = self.reqs.lock();
-        let req = kvec_take::pop(&mut reqs);
-        self.len.store(reqs.len() as u32, Ordering::Release);
-        req
-    }
-
-    /// Takes `req`'s entry out, if it has one.
-    fn remove(&self, req: &Kiocb) -> Option<Arc<Kiocb>> {
-        if self.is_empty() {
-            return None;
-        }
-        let mut reqs = self.reqs.lock();
-        let i = reqs.iter().position(|r| core::ptr::eq(&**r, req))?;
-        let taken = kvec_take::swap_remove(&mut reqs, i);
-        self.len.store(reqs.len() as u32, Ordering::Release);
-        taken
-    }
-
-    fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire) as usize
-    }
-
-    /// Whether no request waits for a reaper (a hint: read without the lock).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
