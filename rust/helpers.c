@@ -152,6 +152,22 @@ bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work)
 	return queue_work(wq, work);
 }
 
+void kaio_init_delayed_work(struct delayed_work *dwork, work_func_t func)
+{
+	INIT_DELAYED_WORK(dwork, func);
+}
+
+bool kaio_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dwork,
+			     unsigned long delay)
+{
+	return queue_delayed_work(wq, dwork, delay);
+}
+
+bool kaio_current_is_user_task_of(struct mm_struct *mm)
+{
+	return in_task() && !(current->flags & PF_KTHREAD) && current->mm == mm;
+}
+
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }
 const struct cred *kaio_get_current_cred(void) { return get_current_cred(); }
 

@@ -88,6 +88,10 @@ int kaio_ioprio_check_cap(int ioprio);
 struct workqueue_struct *kaio_alloc_workqueue(const char *name);
 void kaio_init_work(struct work_struct *work, work_func_t func);
 bool kaio_queue_work(struct workqueue_struct *wq, struct work_struct *work);
+void kaio_init_delayed_work(struct delayed_work *dwork, work_func_t func);
+bool kaio_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dwork,
+			     unsigned long delay);
+bool kaio_current_is_user_task_of(struct mm_struct *mm);
 void kaio_put_cred(const struct cred *cred);
 const struct cred *kaio_get_current_cred(void);
 

@@ -11,8 +11,8 @@
 //!     not ready     ──> Waiting: cancellable while no byte has moved
 //! wake-up (queue lock held, any context): entry off the queue, the attempt handed on (ready
 //!   list): a reaper asleep in io_getevents is woken; else the context's ready worker is
-//!   queued, and a task entering io_getevents may take the attempt first (whoever swaps
-//!   `retry` makes it)
+//!   queued (to run a jiffy later if a task of the submitter's process woke the file), and a
+//!   task entering io_getevents may take the attempt first (whoever swaps `retry` makes it)
 //! ready worker or reaper: Claimed ──> nothing (the canceller posts the event)
 //!   stop requested ──> event: the bytes moved, or -ECANCELED
 //!   else Running ──> attempt with the submitter's address space and credentials, as at submit
@@ -345,6 +345,9 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                 // A task sleeps in io_getevents on the context (so it is of the submitter's
                 // process): woken, it makes the attempt, sparing the worker's hop.
                 Ok(()) if ctx.has_reapers() => ctx.wake_waiters(),
+                // A task of the submitter's process readied it: likely to reap next, and then
+                // to make the attempt itself; the ready worker a jiffy later if it does not.
+                Ok(()) if ctx.mm.is_current_user_task() => ctx.ready.kick_later(ctx.clone()),
                 // The context's ready worker (one hop for every attempt readied before it
                 // runs), unless a task entering io_getevents gets there first.
                 Ok(()) => ctx.ready.kick(ctx.clone()),

@@ -9,12 +9,19 @@
 //! submitter). One worker for the context rather than one per request: attempts readied
 //! together cost one hop. An entry leaves when a reaper or the ready worker pops it, oldest
 //! first.
+//!
+//! When a task of the submitter's process readied the request (it wrote to its own pipe or
+//! socket), the worker is queued to run a jiffy later instead of at once: that task is the
+//! one likely to reap next, and then makes the attempt itself without a switch to the worker
+//! and back; the delayed worker finds nothing left. A process that only watches the ring gets
+//! such an event up to a jiffy later (io_uring's `DEFER_TASKRUN` waits until the task enters
+//! the kernel, without a bound).
 
 use crate::ctx::Kioctx;
 use crate::req::Kiocb;
 use crate::sys::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    work::Work,
+    work::{DelayedWork, Work},
 };
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{prelude::*, sync::Arc};
@@ -70,6 +77,9 @@ pub(crate) struct ReadyList {
     /// context.
     #[pin]
     worker: Work<Kioctx>,
+    /// The same, queued to run a jiffy later.
+    #[pin]
+    worker_later: DelayedWork<Kioctx>,
 }
 
 impl ReadyList {
@@ -79,6 +89,7 @@ impl ReadyList {
             reqs <- new_spinlock_irq!(Fifo::new(capacity)?, "kioctx::ready"),
             len: AtomicU32::new(0),
             worker <- Work::new(),
+            worker_later <- DelayedWork::new(),
         }? Error)
     }
 
@@ -103,6 +114,12 @@ impl ReadyList {
     /// Any context; the module's queue cannot be gone while a file is open.
     pub(crate) fn kick(&self, ctx: Arc<Kioctx>) {
         self.worker.queue(ctx);
+    }
+
+    /// Queues the ready worker of `ctx` to run a jiffy from now, unless it is queued already
+    /// (see above). Any context.
+    pub(crate) fn kick_later(&self, ctx: Arc<Kioctx>) {
+        self.worker_later.queue_after(ctx, 1);
     }
 
     /// Whether no request waits for a reaper (a hint: read without the lock).

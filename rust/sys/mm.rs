@@ -23,6 +23,13 @@ impl MmId {
         // SAFETY: reading `current->mm` is always safe in task context.
         MmId(unsafe { bindings::kaio_current_mm() } as usize)
     }
+
+    /// Whether the caller is a user task (not an interrupt, not a kernel thread, even one
+    /// borrowing an address space) of this address space. Any context.
+    pub(crate) fn is_current_user_task(&self) -> bool {
+        // SAFETY: the helper only compares the pointer with `current->mm`.
+        unsafe { bindings::kaio_current_is_user_task_of(self.0 as *mut bindings::mm_struct) }
+    }
 }
 
 /// `vm_mmap(file, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, offset)` in the caller's address

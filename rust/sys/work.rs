@@ -6,17 +6,22 @@
 //!
 //! The queue belongs to the module ([`ModuleQueue`], created at load, destroyed at unload):
 //! destroying it waits for every work item, so no work function can still be running module
-//! code after unload.
+//! code after unload. A delayed item ([`DelayedWork`]) is counted from its queueing until its
+//! function has returned, and the unload waits for the count to drop first: its timer must not
+//! fire into a destroyed queue.
 
 use super::{arc_slot::ArcSlot, bindings};
 use core::{
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
 };
 use kernel::{prelude::*, sync::Arc, types::Opaque};
 
 /// The module's workqueue, set while a [`ModuleQueue`] exists.
 static QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(ptr::null_mut());
+
+/// Delayed items queued whose function has not returned yet.
+static DELAYED: AtomicUsize = AtomicUsize::new(0);
 
 /// Owns the module's workqueue.
 ///
@@ -41,6 +46,11 @@ impl ModuleQueue {
 
 impl Drop for ModuleQueue {
     fn drop(&mut self) {
+        // Nothing queues a delayed item any more (no file is open); those in flight fire
+        // within their delay, a jiffy at most.
+        while DELAYED.load(Ordering::Acquire) != 0 {
+            super::system::msleep(1);
+        }
         let wq = QUEUE.swap(ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: allocated in `new` (type invariant); waits for all queued work.
         unsafe { bindings::destroy_workqueue(wq) };
@@ -105,4 +115,73 @@ unsafe extern "C" fn trampoline<T: WorkCallback>(work: *mut bindings::work_struc
     if let Some(owner) = this.owner.take() {
         T::run(owner);
     }
+}
+
+/// A work item that runs `T::run` with the `Arc<T>` it was queued with, a number of jiffies
+/// after it was queued.
+///
+/// # Invariants
+///
+/// `dwork` is initialised with `delayed_trampoline::<T>`; while it is queued (its timer
+/// pending or its work waiting) `owner` holds an `Arc<T>` keeping the embedding `T` alive, and
+/// `DELAYED` counts it until its function has returned.
+#[pin_data]
+pub(crate) struct DelayedWork<T: WorkCallback> {
+    #[pin]
+    dwork: Opaque<bindings::delayed_work>,
+    owner: ArcSlot<T>,
+}
+
+// SAFETY: the workqueue API is thread-safe; `owner` is atomic.
+unsafe impl<T: WorkCallback> Send for DelayedWork<T> {}
+// SAFETY: as above.
+unsafe impl<T: WorkCallback> Sync for DelayedWork<T> {}
+
+impl<T: WorkCallback> DelayedWork<T> {
+    /// An idle delayed work item.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `INIT_DELAYED_WORK` initialises it.
+            dwork <- Opaque::ffi_init(|slot| unsafe {
+                bindings::kaio_init_delayed_work(slot, Some(delayed_trampoline::<T>))
+            }),
+            owner: ArcSlot::empty(),
+        })
+    }
+
+    /// Queues the item to run `jiffies` from now with `owner`; `false` (and `owner` dropped)
+    /// if it is already queued (it runs no later) or the module is unloading. Any context.
+    pub(crate) fn queue_after(&self, owner: Arc<T>, jiffies: u64) -> bool {
+        let wq = QUEUE.load(Ordering::Acquire);
+        if wq.is_null() || self.owner.put(owner).is_err() {
+            return false;
+        }
+        // INVARIANT: counted and owned before the timer can fire.
+        DELAYED.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: initialised item, kept alive by `owner`; a live workqueue (the unload waits
+        // for `DELAYED` before destroying it).
+        if unsafe { bindings::kaio_queue_delayed_work(wq, self.dwork.get(), jiffies as _) } {
+            return true;
+        }
+        // Pending without an owner cannot be (the owner is put before every queueing and taken
+        // only once it runs); should it be, nothing was queued: undo.
+        drop(self.owner.take());
+        DELAYED.fetch_sub(1, Ordering::AcqRel);
+        false
+    }
+}
+
+/// # Safety
+///
+/// Called by the workqueue with the `work` field of the `delayed_work` of a queued
+/// `DelayedWork<T>`.
+unsafe extern "C" fn delayed_trampoline<T: WorkCallback>(work: *mut bindings::work_struct) {
+    let offset = core::mem::offset_of!(DelayedWork<T>, dwork) + core::mem::offset_of!(bindings::delayed_work, work);
+    // SAFETY: container_of; alive because `owner` holds an Arc to the embedding `T`.
+    let this = unsafe { &*work.cast::<u8>().sub(offset).cast::<DelayedWork<T>>() };
+    if let Some(owner) = this.owner.take() {
+        T::run(owner);
+    }
+    // The owner is dropped: from here on only module text runs, which the unload waits for.
+    DELAYED.fetch_sub(1, Ordering::AcqRel);
 }

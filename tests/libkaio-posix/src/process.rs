@@ -40,10 +40,6 @@ use std::sync::{Arc, Mutex, Once};
 /// than this are refused with `EAGAIN` (POSIX: "not queued due to system resource limits").
 pub const NR_EVENTS: u32 = 1024;
 
-/// `sched_yield` calls a waiter makes, reaping between them, before it sleeps in
-/// `KAIO_IOC_GETEVENTS` (see `wait_until`).
-const YIELDS: u32 = 16;
-
 /// The calling thread's `errno`.
 pub fn errno() -> c_int {
     // SAFETY: `__errno_location` returns the calling thread's errno slot.
@@ -461,21 +457,8 @@ impl Process {
                 let mut r = Ok(0);
                 // Only with nothing reaped: what was reaped may be what `done` waits for,
                 // and list counts drop only when the notifications are delivered, below.
-                if completed == 0 {
-                    // Before sleeping, let what is runnable on this CPU run: a read that
-                    // waits on a pipe or socket is retried by a work item, queued on the CPU
-                    // of the write that made it ready (often this thread's own). Measured
-                    // (bench/): about half the round-trip time of sleeping at once on a
-                    // socket pair; bounded, so a long wait costs YIELDS system calls more.
-                    for _ in 0..YIELDS {
-                        // SAFETY: plain system call.
-                        unsafe { libc::sched_yield() };
-                        completed += self.drain(&mut out);
-                        if completed > 0 {
-                            break;
-                        }
-                    }
-                }
+                // Straight into the kernel: a read made ready meanwhile is retried there by
+                // this thread (kaio's ready list), which is quicker than letting a worker run.
                 if completed == 0 {
                     let ts = left.map(|l| KernelTimespec { tv_sec: l.tv_sec, tv_nsec: l.tv_nsec });
                     let mut args = kaio_getevents_args {
