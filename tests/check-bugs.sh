@@ -13,7 +13,7 @@ variant=release
 # that must catch it (tests/aio-bugs.md).
 bugs="
 fsync_creds         tests history_fsync_runs_with_submitter_creds
-destroy_no_wait     tests history_scribbled_ring_resfd_then_destroy
+destroy_no_wait     tests history_destroy_waits_for_every_request
 destroy_stale_base  tests history_ring_mremap_vs_destroy
 setup_error_leak    tests history_ring_mmap_over_rlimit_as
 efault_no_teardown  tests history_setup_faulting_ctxp_vs_destroy

@@ -2,6 +2,7 @@
 //! fix's subject line as recalled).
 
 use crate::aio::*;
+use crate::check;
 use crate::expect_eq;
 use crate::files::*;
 use crate::ktap::{Case, CaseResult};
@@ -17,6 +18,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("history_fd_replaced_while_in_flight", history_fd_replaced_while_in_flight),
         Case::both("history_fsync_runs_with_submitter_creds", history_fsync_runs_with_submitter_creds),
         Case::both("history_rw_offsets_past_llong_max", history_rw_offsets_past_llong_max),
+        Case::both("history_destroy_waits_for_every_request", history_destroy_waits_for_every_request),
     ]
 }
 
@@ -308,4 +310,80 @@ fn history_rw_offsets_past_llong_max(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     }
     close(f);
     Ok(())
+}
+
+/// "aio: block io_destroy() until all context requests are completed" (2015): io_destroy
+/// returned while requests were still in flight. Here the teardown cannot even begin when
+/// io_destroy is called: a thread is blocked inside io_submit, reading an empty blocking pipe
+/// (a read Linux runs inline), and holds the context's `users` reference there, with 192
+/// RESFD requests in flight that only a teardown ends. The pipe gets its byte 300 ms after
+/// io_destroy is called: io_destroy returns only after that byte was written, with all 193
+/// eventfd counts arrived (the read's and the teardown's), and none comes later.
+fn history_destroy_waits_for_every_request(b: &dyn Aio, o: &mut Obs) -> CaseResult {
+    const PENDING: u64 = 192;
+    const BYTE_AFTER: Duration = Duration::from_millis(300);
+    o.rec("run in a child", ());
+    in_child(PROMPT, || {
+        let efd = EventFd::new()?;
+        let fx = Fx::new()?;
+        let ctx = Ctx::new(b, 256)?;
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two ints.
+        check!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0, "pipe2: errno {}", kaio::raw::errno());
+        let (r, w) = (fds[0], fds[1]);
+        let mut cbs: Vec<Iocb> = (0..PENDING).map(|d| fx.pending(b, d).with_resfd(efd.0)).collect();
+        ctx.submit_all(&mut cbs)?;
+        let mut byte = [0u8; 1];
+        let mut read = Iocb { aio_buf: byte.as_mut_ptr() as u64, aio_nbytes: 1, ..iocb(IOCB_CMD_PREAD, r, 777) }.with_resfd(efd.0);
+        let read_addr = &mut read as *mut Iocb as usize;
+        let reader_tid = AtomicU64::new(0);
+        let written = AtomicBool::new(false);
+        let (destroyed, written_by_then, submitted) = std::thread::scope(|s| -> Result<_, String> {
+            let reader = s.spawn(|| {
+                // SAFETY: plain system call.
+                reader_tid.store(unsafe { libc::syscall(libc::SYS_gettid) } as u64, SeqCst);
+                let p: [*mut Iocb; 1] = [read_addr as *mut Iocb];
+                ctx.b.submit(ctx.id, 1, p.as_ptr())
+            });
+            // The reader is asleep: in io_submit, in the pipe's read.
+            let t0 = Instant::now();
+            let asleep = loop {
+                let tid = reader_tid.load(SeqCst);
+                let state = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+                let state = state.rsplit(") ").next().and_then(|rest| rest.chars().next());
+                if tid != 0 && state == Some('S') {
+                    break true;
+                }
+                if t0.elapsed() > PROMPT {
+                    break false;
+                }
+                std::thread::sleep(ms(1));
+            };
+            let writer = s.spawn(|| {
+                std::thread::sleep(BYTE_AFTER);
+                written.store(true, SeqCst);
+                // SAFETY: writes one byte from a valid buffer to the pipe's write end.
+                unsafe { libc::write(w, b"x".as_ptr().cast(), 1) };
+            });
+            let destroyed = if asleep { ctx.destroy() } else { Err(Errno(0)) };
+            let written_by_then = written.load(SeqCst);
+            let at_return = efd.take();
+            std::thread::sleep(ms(50));
+            let late = efd.take();
+            writer.join().map_err(|_| "writer panicked")?;
+            let submitted = reader.join().map_err(|_| "reader panicked")?;
+            check!(asleep, "the reader did not go to sleep in io_submit");
+            Ok(((destroyed, at_return, late), written_by_then, submitted))
+        })?;
+        close(r);
+        close(w);
+        check!(
+            destroyed == (Ok(0), PENDING + 1, 0),
+            "io_destroy, eventfd counts when it returned / later: {destroyed:?}, want (Ok(0), {}, 0)",
+            PENDING + 1
+        );
+        check!(written_by_then, "io_destroy returned before the byte the blocked read waits for was written");
+        check!(submitted == Ok(1) && byte == *b"x", "the blocked io_submit: {submitted:?}, read {byte:?}");
+        Ok(())
+    })
 }
