@@ -70,10 +70,9 @@ module_param_cb(stat_polled_retries_reaper, &kaio_stat_ops, (void *)&kaio_stat_i
 MODULE_PARM_DESC(stat_polled_retries_reaper, "polled read/write attempts made by a task in getevents");
 
 /* 0 skips the calls into the tracepoints altogether (to measure what a disabled one costs). */
-static bool kaio_trace_calls = true;
+bool kaio_trace_calls = true;
 module_param_named(trace_calls, kaio_trace_calls, bool, 0644);
 MODULE_PARM_DESC(trace_calls, "call the kaio tracepoints (1, the default) or skip them (0)");
-bool *kaio_param_trace_calls(void) { return &kaio_trace_calls; }
 
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
@@ -170,6 +169,7 @@ bool kaio_current_is_user_task_of(struct mm_struct *mm)
 
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }
 const struct cred *kaio_get_current_cred(void) { return get_current_cred(); }
+const struct cred *kaio_current_cred(void) { return current_cred(); }
 
 bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
 {

@@ -94,8 +94,13 @@ fn traced_getevents(ctx_id: u64, min_nr: i64, nr: i64, call: impl FnOnce() -> Re
 
 /// Records a cancel ioctl: the trace event and the statistics.
 fn trace_cancel(ctx_id: u64, iocb: u64, result: u64, flags: u32, r: &Result<isize>, out: &cancel::Outcome) {
-    stats::add(Stat::Cancelled, i64::from(out.cancelled));
-    stats::add(Stat::CancelRunning, i64::from(out.running));
+    // Each counter is one call into C: none for a zero.
+    if out.cancelled != 0 {
+        stats::add(Stat::Cancelled, i64::from(out.cancelled));
+    }
+    if out.running != 0 {
+        stats::add(Stat::CancelRunning, i64::from(out.running));
+    }
     if out.cancelled == 0 && out.running == 0 {
         stats::add(Stat::CancelMissed, 1);
     }

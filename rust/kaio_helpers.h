@@ -39,7 +39,8 @@
 /* Module parameters (defined in helpers.c so that they appear under /sys/module/kaio). */
 unsigned long *kaio_param_max_nr(void);
 unsigned long *kaio_param_nr(void);
-bool *kaio_param_trace_calls(void);
+/* Read from Rust directly: a call per tracepoint site would cost more than the check. */
+extern bool kaio_trace_calls;
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
 void kaio_stat_add(unsigned int i, long v);
@@ -94,6 +95,7 @@ bool kaio_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *d
 bool kaio_current_is_user_task_of(struct mm_struct *mm);
 void kaio_put_cred(const struct cred *cred);
 const struct cred *kaio_get_current_cred(void);
+const struct cred *kaio_current_cred(void);
 
 struct mm_struct *kaio_current_mm(void);
 int kaio_get_user_u32(u32 *dst, const u32 __user *src);

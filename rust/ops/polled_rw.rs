@@ -226,8 +226,9 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
             // The file completes it through `rw_done`.
             Ok(Attempt::Queued) => return,
             Ok(Attempt::Done(res)) => {
-                let held_left = p.held.lock().remaining();
-                if req.rw().dir() == Dir::Write && res > 0 && held_left > 0 && !blocking {
+                // The buffer's lock only for a write that moved part of it.
+                let write_left = req.rw().dir() == Dir::Write && res > 0 && !blocking && p.held.lock().remaining() > 0;
+                if write_left {
                     // A blocking write goes on until everything is written.
                     p.moved.fetch_add(res, Ordering::Relaxed);
                     continue;

@@ -42,6 +42,11 @@ impl Creds {
 
     /// Runs `f` with these credentials in place of the current task's (`override_creds`).
     pub(crate) fn run_as<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: task context; only the pointer is compared, never dereferenced.
+        if unsafe { bindings::kaio_current_cred() } == self.cred.as_ptr().cast_const() {
+            // The task runs with these very credentials already (the submitter reaping).
+            return f();
+        }
         // SAFETY: a referenced cred; restored below.
         let old = unsafe { bindings::override_creds(self.cred.as_ptr()) };
         let r = f();

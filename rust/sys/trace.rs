@@ -11,7 +11,7 @@ use super::bindings;
 /// three states: calls skipped, events disabled, events enabled).
 fn calls() -> bool {
     // SAFETY: a static `bool` the parameter code writes with a plain store; read once, volatile.
-    unsafe { bindings::kaio_param_trace_calls().read_volatile() }
+    unsafe { core::ptr::addr_of!(bindings::kaio_trace_calls).read_volatile() }
 }
 
 /// How a request's event came to be posted.
