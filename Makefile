@@ -11,7 +11,7 @@ SEED ?=
 V ?=
 BIN := tests/target/x86_64-unknown-linux-gnu/release
 
-.PHONY: all help setup kernels module tests check check-harness check-bugs test run stress fuzz faults bench clean
+.PHONY: all help setup kernels module tests check check-harness check-bugs test run stress fuzz faults bench profile clean
 
 all: module
 
@@ -25,6 +25,7 @@ help:
 	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
 	@echo "make faults [SECONDS=600] [SEED=n]   fault sweep, then a random-fault soak that long (debug guest)"
 	@echo "make bench [ARGS='--only polled_read']  kaio vs native AIO vs io_uring, side by side in one guest"
+	@echo "make profile                    where a cancel's and a polled read's time goes (function graph)"
 	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
 	@echo "make kernels                    build (or find cached) both guest kernels"
 	@echo "make setup                      install missing packages and bindgen"
@@ -70,6 +71,9 @@ faults: tests
 
 bench:
 	tests/bench.sh $(ARGS)
+
+profile:
+	tests/profile/profile.sh
 
 clean:
 	rm -rf build tests/target

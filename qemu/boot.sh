@@ -35,7 +35,10 @@ tsc_mhz=$(dmesg 2>/dev/null | sed -n 's/.*tsc: \(Refined TSC clocksource calibra
 if [ -n "$tsc_mhz" ]; then
 	append+=" tsc_early_khz=$(awk -v m="$tsc_mhz" 'BEGIN { printf "%d", m * 1000 }') tsc=reliable"
 fi
-qemu=(qemu-system-x86_64 -machine pc -cpu max -smp 2,sockets=2 -m 2G -no-reboot -display none
+# KAIO_GUEST_CPUS (default 2): `make profile` boots one vCPU, since live ftrace patching of
+# code another vCPU is running can trap under TCG.
+cpus=${KAIO_GUEST_CPUS:-2}
+qemu=(qemu-system-x86_64 -machine pc -cpu max -smp "$cpus,sockets=$cpus" -m 2G -no-reboot -display none
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$logdir/initramfs.cpio" -append "$append")
 if [ -n "$interactive" ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial "file:$logdir/tests.log"

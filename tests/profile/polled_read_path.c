@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make profile: a 4096-byte PREAD on an empty pipe in a KAIO_SETUP_POLLED_RW context, made
+ * ready by a 64-byte write(2) from the same thread, reaped by KAIO_IOC_GETEVENTS (table 7's
+ * "kaio getev" at N = 1), against write(2) + read(2). Prints the medians of N rounds (the
+ * write and the reaping apart); the last round is framed by trace marks.
+ *   polled_read_path N
+ */
+#include <sys/ioctl.h>
+#include <linux/aio_abi.h>
+#include "kaio.h"
+#include "common.h"
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 2000;
+	int dev = open("/dev/kaio", O_RDWR);
+	aio_context_t ctx = 0;
+	struct kaio_setup_args setup = { .nr_events = 16, .flags = KAIO_SETUP_POLLED_RW,
+					 .ctxp = (unsigned long)&ctx };
+	long long *w = calloc(n, sizeof(*w)), *g = calloc(n, sizeof(*g));
+	long long *sw = calloc(n, sizeof(*sw)), *sr = calloc(n, sizeof(*sr));
+	char buf[4096], msg[64];
+	int p[2];
+
+	if (dev < 0 || ioctl(dev, KAIO_IOC_SETUP, &setup) < 0 || pipe(p) < 0 || !w || !g || !sw || !sr)
+		die("setup");
+	memset(msg, 'm', sizeof(msg));
+	for (int i = 0; i < n; i++) {
+		struct iocb cb = { .aio_lio_opcode = IOCB_CMD_PREAD, .aio_fildes = p[0],
+				   .aio_buf = (unsigned long)buf, .aio_nbytes = sizeof(buf), .aio_data = i };
+		struct iocb *cbs[1] = { &cb };
+		struct kaio_submit_args submit = { .ctx_id = ctx, .nr = 1, .iocbpp = (unsigned long)cbs };
+		struct io_event ev;
+		struct kaio_getevents_args get = { .ctx_id = ctx, .min_nr = 1, .nr = 1,
+						   .events = (unsigned long)&ev };
+		long long t0, t1;
+
+		if (ioctl(dev, KAIO_IOC_SUBMIT, &submit) != 1)
+			die("submit");
+		if (i == n - 1)
+			mark("kaio-profile: begin polled read");
+		t0 = now_ns();
+		if (write(p[1], msg, sizeof(msg)) != sizeof(msg))
+			die("write");
+		t1 = now_ns();
+		if (ioctl(dev, KAIO_IOC_GETEVENTS, &get) != 1)
+			die("getevents");
+		g[i] = now_ns() - t1;
+		w[i] = t1 - t0;
+		if (i == n - 1)
+			mark("kaio-profile: end");
+		if (ev.data != (unsigned long long)i || ev.res != sizeof(msg))
+			die("the read's event");
+	}
+	for (int i = 0; i < n; i++) {
+		long long t0, t1;
+
+		if (i == n - 1)
+			mark("kaio-profile: begin write + read(2)");
+		t0 = now_ns();
+		if (write(p[1], msg, sizeof(msg)) != sizeof(msg))
+			die("write");
+		t1 = now_ns();
+		if (read(p[0], buf, sizeof(buf)) != sizeof(msg))
+			die("read");
+		sr[i] = now_ns() - t1;
+		sw[i] = t1 - t0;
+		if (i == n - 1)
+			mark("kaio-profile: end");
+	}
+	printf("polled_read_path: medians of %d: kaio write %lld ns + KAIO_IOC_GETEVENTS %lld ns; "
+	       "without AIO write %lld ns + read(2) %lld ns\n",
+	       n, median(w, n), median(g, n), median(sw, n), median(sr, n));
+	return 0;
+}
