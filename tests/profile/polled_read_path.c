@@ -11,6 +11,16 @@
 #include "kaio.h"
 #include "common.h"
 
+/* Writes the message to the pipe: how long write(2) took. */
+static long long timed_write(int fd, const char *msg, size_t len)
+{
+	long long t0 = now_ns();
+
+	if (write(fd, msg, len) != (ssize_t)len)
+		die("write");
+	return now_ns() - t0;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 2000;
@@ -34,38 +44,32 @@ int main(int argc, char **argv)
 		struct io_event ev;
 		struct kaio_getevents_args get = { .ctx_id = ctx, .min_nr = 1, .nr = 1,
 						   .events = (unsigned long)&ev };
-		long long t0, t1;
+		long long t;
 
 		if (ioctl(dev, KAIO_IOC_SUBMIT, &submit) != 1)
 			die("submit");
 		if (i == n - 1)
 			mark("kaio-profile: begin polled read");
-		t0 = now_ns();
-		if (write(p[1], msg, sizeof(msg)) != sizeof(msg))
-			die("write");
-		t1 = now_ns();
+		w[i] = timed_write(p[1], msg, sizeof(msg));
+		t = now_ns();
 		if (ioctl(dev, KAIO_IOC_GETEVENTS, &get) != 1)
 			die("getevents");
-		g[i] = now_ns() - t1;
-		w[i] = t1 - t0;
+		g[i] = now_ns() - t;
 		if (i == n - 1)
 			mark("kaio-profile: end");
 		if (ev.data != (unsigned long long)i || ev.res != sizeof(msg))
 			die("the read's event");
 	}
 	for (int i = 0; i < n; i++) {
-		long long t0, t1;
+		long long t;
 
 		if (i == n - 1)
 			mark("kaio-profile: begin write + read(2)");
-		t0 = now_ns();
-		if (write(p[1], msg, sizeof(msg)) != sizeof(msg))
-			die("write");
-		t1 = now_ns();
+		sw[i] = timed_write(p[1], msg, sizeof(msg));
+		t = now_ns();
 		if (read(p[0], buf, sizeof(buf)) != sizeof(msg))
 			die("read");
-		sr[i] = now_ns() - t1;
-		sw[i] = t1 - t0;
+		sr[i] = now_ns() - t;
 		if (i == n - 1)
 			mark("kaio-profile: end");
 	}
