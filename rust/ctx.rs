@@ -32,6 +32,7 @@ use crate::sys::{
     ring_mem::SharedMem,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     system,
+    task_work::TaskWorkCallback,
     work::WorkCallback,
 };
 use crate::uapi::{AioRing, IoEvent, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES, AIO_RING_MAGIC};
@@ -717,7 +718,6 @@ impl Kioctx {
 
 }
 
-/// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`: the context as the kernel sees it.
 impl WorkCallback for Kioctx {
     /// The ready worker of polled reads and writes.
     fn run(this: Arc<Self>) {
@@ -725,6 +725,14 @@ impl WorkCallback for Kioctx {
     }
 }
 
+impl TaskWorkCallback for Kioctx {
+    /// The attempts of polled reads and writes readied by the task itself.
+    fn run_task_work(this: Arc<Self>) {
+        polled_rw::ready_task_work(&this);
+    }
+}
+
+/// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`: the context as the kernel sees it.
 impl Show for Kioctx {
     fn show(&self, out: &mut SeqOut<'_>) -> core::fmt::Result {
         use core::fmt::Write;

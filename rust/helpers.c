@@ -22,7 +22,7 @@ MODULE_PARM_DESC(nr, "request slots of all live contexts (aio-nr)");
  * parameters /sys/module/kaio/parameters/stat_* (rust/sys/stats.rs). The order is
  * rust/sys/stats.rs's `Stat`.
  */
-#define KAIO_NR_STATS 18
+#define KAIO_NR_STATS 19
 static DEFINE_PER_CPU(long [KAIO_NR_STATS], kaio_stats);
 
 void kaio_stat_add(unsigned int i, long v) { this_cpu_add(kaio_stats[i], v); }
@@ -31,7 +31,7 @@ int kaio_next_possible_cpu(int cpu) { return cpumask_next(cpu, cpu_possible_mask
 unsigned int kaio_nr_cpu_ids(void) { return nr_cpu_ids; }
 
 static const struct kernel_param_ops kaio_stat_ops = { .get = kaio_stat_get };
-static const unsigned int kaio_stat_index[KAIO_NR_STATS] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17 };
+static const unsigned int kaio_stat_index[KAIO_NR_STATS] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18 };
 module_param_cb(stat_contexts, &kaio_stat_ops, (void *)&kaio_stat_index[0], 0444);
 MODULE_PARM_DESC(stat_contexts, "live contexts");
 module_param_cb(stat_submitted, &kaio_stat_ops, (void *)&kaio_stat_index[1], 0444);
@@ -68,6 +68,8 @@ module_param_cb(stat_polled_retries_worker, &kaio_stat_ops, (void *)&kaio_stat_i
 MODULE_PARM_DESC(stat_polled_retries_worker, "polled read/write attempts made by the worker");
 module_param_cb(stat_polled_retries_reaper, &kaio_stat_ops, (void *)&kaio_stat_index[17], 0444);
 MODULE_PARM_DESC(stat_polled_retries_reaper, "polled read/write attempts made by a task in getevents");
+module_param_cb(stat_polled_retries_task, &kaio_stat_ops, (void *)&kaio_stat_index[18], 0444);
+MODULE_PARM_DESC(stat_polled_retries_task, "polled read/write attempts made by the task that readied them, on its way back to user space");
 
 /* 0 skips the calls into the tracepoints altogether (to measure what a disabled one costs). */
 bool kaio_trace_calls = true;
@@ -166,6 +168,26 @@ bool kaio_current_is_user_task_of(struct mm_struct *mm)
 {
 	return in_task() && !(current->flags & PF_KTHREAD) && current->mm == mm;
 }
+
+bool kaio_current_is_user_task(void)
+{
+	return in_task() && !(current->flags & PF_KTHREAD);
+}
+
+void kaio_init_task_work(struct callback_head *head, task_work_func_t func)
+{
+	init_task_work(head, func);
+}
+
+int kaio_task_work_add_current(struct callback_head *head)
+{
+	return task_work_add(current, head, TWA_RESUME);
+}
+
+bool kaio_module_get(void) { return try_module_get(THIS_MODULE); }
+void kaio_module_put(void) { module_put(THIS_MODULE); }
+/* synchronize_rcu() itself where the kernel has no Tasks RCU (a non-preemptible kernel). */
+void kaio_synchronize_rcu_tasks(void) { synchronize_rcu_tasks(); }
 
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }
 const struct cred *kaio_get_current_cred(void) { return get_current_cred(); }

@@ -43,6 +43,7 @@ struct KaioModule {
     _device: Pin<KBox<sys::miscdev::Registration<device::KaioDevice>>>,
     _queue: sys::work::ModuleQueue,
     _debugfs: sys::debugfs::ModuleDir,
+    _task_works: sys::task_work::ModuleTaskWorks,
 }
 
 impl Drop for KaioModule {
@@ -61,6 +62,6 @@ impl kernel::Module for KaioModule {
         let debugfs = sys::debugfs::ModuleDir::new()?;
         let queue = sys::work::ModuleQueue::new()?;
         let device = KBox::pin_init(device::register(module), GFP_KERNEL)?;
-        Ok(KaioModule { _device: device, _queue: queue, _debugfs: debugfs })
+        Ok(KaioModule { _device: device, _queue: queue, _debugfs: debugfs, _task_works: sys::task_work::ModuleTaskWorks::new() })
     }
 }

@@ -33,6 +33,7 @@
 #include <linux/sched/signal.h>
 #include <linux/signal.h>
 #include <linux/spinlock.h>
+#include <linux/task_work.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
@@ -93,6 +94,12 @@ void kaio_init_delayed_work(struct delayed_work *dwork, work_func_t func);
 bool kaio_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dwork,
 			     unsigned long delay);
 bool kaio_current_is_user_task_of(struct mm_struct *mm);
+bool kaio_current_is_user_task(void);
+void kaio_init_task_work(struct callback_head *head, task_work_func_t func);
+int kaio_task_work_add_current(struct callback_head *head);
+bool kaio_module_get(void);
+void kaio_module_put(void);
+void kaio_synchronize_rcu_tasks(void);
 void kaio_put_cred(const struct cred *cred);
 const struct cred *kaio_get_current_cred(void);
 const struct cred *kaio_current_cred(void);

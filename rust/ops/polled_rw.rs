@@ -10,10 +10,11 @@
 //!     ready already ──> entry taken back, attempt again
 //!     not ready     ──> Waiting: cancellable while no byte has moved
 //! wake-up (queue lock held, any context): entry off the queue, the attempt handed on (ready
-//!   list): a reaper asleep in io_getevents is woken; else the context's ready worker is
-//!   queued (to run a jiffy later if a task of the submitter's process woke the file), and a
-//!   task entering io_getevents may take the attempt first (whoever swaps `retry` makes it)
-//! ready worker or reaper: Claimed ──> nothing (the canceller posts the event)
+//!   list): a reaper asleep in io_getevents is woken; else, if a task of the submitter's
+//!   process woke the file, it makes the attempt on its way back to user space (task work)
+//!   and the ready worker is queued to run a jiffy later; else the ready worker is queued;
+//!   a task entering io_getevents may take the attempt first (whoever swaps `retry` makes it)
+//! ready worker, task or reaper: Claimed ──> nothing (the canceller posts the event)
 //!   stop requested ──> event: the bytes moved, or -ECANCELED
 //!   else Running ──> attempt with the submitter's address space and credentials, as at submit
 //! cancel ioctl (ctx_lock): Waiting, nothing moved ──> Claimed, entry off its queue, -ECANCELED
@@ -180,6 +181,9 @@ enum Runner {
     Worker,
     /// A task of the submitter's address space reaping the context (`KAIO_IOC_GETEVENTS`).
     Reaper,
+    /// The task of the submitter's address space that readied the request, on its way back
+    /// to user space.
+    Task,
 }
 
 /// The attempts of the current owner of the request (the submitter, the worker or a reaper),
@@ -217,7 +221,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                     None => Err(EFAULT),
                 },
                 // Same address space (checked); the submitter's credentials.
-                Runner::Reaper => p.creds.run_as(run),
+                Runner::Reaper | Runner::Task => p.creds.run_as(run),
             }
         };
         ready = false;
@@ -346,9 +350,12 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                 // A task sleeps in io_getevents on the context (so it is of the submitter's
                 // process): woken, it makes the attempt, sparing the worker's hop.
                 Ok(()) if ctx.has_reapers() => ctx.wake_waiters(),
-                // A task of the submitter's process readied it: likely to reap next, and then
-                // to make the attempt itself; the ready worker a jiffy later if it does not.
-                Ok(()) if ctx.mm.is_current_user_task() => ctx.ready.kick_later(ctx.clone()),
+                // A task of the submitter's process readied it: it makes the attempt on its
+                // way back to user space; the ready worker a jiffy later if it cannot.
+                Ok(()) if ctx.mm.is_current_user_task() => {
+                    ctx.ready.kick_here(ctx.clone());
+                    ctx.ready.kick_later(ctx.clone());
+                }
                 // The context's ready worker (one hop for every attempt readied before it
                 // runs), unless a task entering io_getevents gets there first.
                 Ok(()) => ctx.ready.kick(ctx.clone()),
@@ -390,12 +397,25 @@ pub(crate) fn ready_work(ctx: &crate::ctx::Kioctx) {
 /// of another address space (which cannot reap this context: never expected) goes to its
 /// worker. Process context, no lock held.
 pub(crate) fn run_ready(ctx: &crate::ctx::Kioctx) {
+    run_ready_as(ctx, Runner::Reaper);
+}
+
+/// Makes the attempts of the ready list in the task that readied them, on its way back to
+/// user space (the context's task work). Nothing if the task has left the submitter's address
+/// space (it is exiting): the ready worker, queued with the task work, makes them.
+pub(crate) fn ready_task_work(ctx: &crate::ctx::Kioctx) {
+    if ctx.mm.is_current_user_task() {
+        run_ready_as(ctx, Runner::Task);
+    }
+}
+
+fn run_ready_as(ctx: &crate::ctx::Kioctx, runner: Runner) {
     while let Some(req) = ctx.ready.pop() {
         let p = req.polled();
         if !p.mm.is_current() {
             p.work.queue(req.clone());
         } else if p.retry.swap(false, Ordering::AcqRel) {
-            next_attempt(req, Runner::Reaper);
+            next_attempt(req, runner);
         }
     }
 }
@@ -421,7 +441,14 @@ fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
         detach_entries(&req)
     };
     drop(taken);
-    stats::add(if runner == Runner::Worker { Stat::PolledRetriesWorker } else { Stat::PolledRetriesReaper }, 1);
+    stats::add(
+        match runner {
+            Runner::Worker => Stat::PolledRetriesWorker,
+            Runner::Reaper | Runner::Submitter => Stat::PolledRetriesReaper,
+            Runner::Task => Stat::PolledRetriesTask,
+        },
+        1,
+    );
     attempts(req, runner);
 }
 

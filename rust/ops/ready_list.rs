@@ -11,16 +11,18 @@
 //! first.
 //!
 //! When a task of the submitter's process readied the request (it wrote to its own pipe or
-//! socket), the worker is queued to run a jiffy later instead of at once: that task is the
-//! one likely to reap next, and then makes the attempt itself without a switch to the worker
-//! and back; the delayed worker finds nothing left. A process that only watches the ring gets
-//! such an event up to a jiffy later (io_uring's `DEFER_TASKRUN` waits until the task enters
-//! the kernel, without a bound).
+//! socket), that task makes the attempt itself on its way back to user space, from a task
+//! work item (as io_uring does): the event is in the ring when its `write(2)` returns, with no
+//! switch to the worker and no second system call. The worker is queued too, to run a jiffy
+//! later, and finds nothing left unless the task could not make it: it went on to sleep in
+//! the same system call (a blocking write to a full pipe whose reader is this very request),
+//! or it is exiting. The attempt never depends on the task.
 
 use crate::ctx::Kioctx;
 use crate::req::Kiocb;
 use crate::sys::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    task_work::TaskWork,
     work::{DelayedWork, Work},
 };
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -80,6 +82,9 @@ pub(crate) struct ReadyList {
     /// The same, queued to run a jiffy later.
     #[pin]
     worker_later: DelayedWork<Kioctx>,
+    /// The attempts made by the task that readied them ([`super::polled_rw::ready_task_work`]).
+    #[pin]
+    here: TaskWork<Kioctx>,
 }
 
 impl ReadyList {
@@ -90,6 +95,7 @@ impl ReadyList {
             len: AtomicU32::new(0),
             worker <- Work::new(),
             worker_later <- DelayedWork::new(),
+            here <- TaskWork::new(),
         }? Error)
     }
 
@@ -120,6 +126,12 @@ impl ReadyList {
     /// (see above). Any context.
     pub(crate) fn kick_later(&self, ctx: Arc<Kioctx>) {
         self.worker_later.queue_after(ctx, 1);
+    }
+
+    /// Has the calling task make the attempts of the list on its way back to user space,
+    /// unless a task is to do so already; `false` if it cannot (see [`TaskWork`]). Any context.
+    pub(crate) fn kick_here(&self, ctx: Arc<Kioctx>) -> bool {
+        self.here.queue_on_current(ctx)
     }
 
     /// Whether no request waits for a reaper (a hint: read without the lock).

@@ -28,6 +28,7 @@ pub(crate) mod rw;
 pub(crate) mod spinlock_irq;
 pub(crate) mod stats;
 pub(crate) mod system;
+pub(crate) mod task_work;
 pub(crate) mod trace;
 pub(crate) mod work;
 pub(crate) mod file;

@@ -29,6 +29,7 @@ pub(crate) enum Stat {
     Teardowns = 15,
     PolledRetriesWorker = 16,
     PolledRetriesReaper = 17,
+    PolledRetriesTask = 18,
 }
 
 /// Adds `v` to `stat` on this CPU. Any context.

@@ -1010,9 +1010,10 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     }
     // Who made the attempts a wake-up handed on (module counters, every kaio variant of this
     // table, libkaio-posix's included).
-    if let (Some((w0, r0)), Some((w1, r1))) = (retries_before, retries()) {
+    if let (Some((w0, r0, t0)), Some((w1, r1, t1))) = (retries_before, retries()) {
         sec.line(format!(
-            "   kaio attempts after a wake-up, this table: {} by a task in KAIO_IOC_GETEVENTS, {} by the worker",
+            "   kaio attempts after a wake-up, this table: {} by the writing task on its way back to user space, {} by a task in KAIO_IOC_GETEVENTS, {} by the worker",
+            t1.saturating_sub(t0),
             r1.saturating_sub(r0),
             w1.saturating_sub(w0)
         ));
@@ -1032,10 +1033,11 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     Ok(())
 }
 
-/// The module's counters of polled attempts: (by the worker, by a reaper); `None` if unreadable.
-fn retries() -> Option<(u64, u64)> {
+/// The module's counters of polled attempts: (by the worker, by a reaper, by the task that
+/// readied the request); `None` if unreadable.
+fn retries() -> Option<(u64, u64, u64)> {
     let read = |name: &str| -> Option<u64> {
         std::fs::read_to_string(format!("/sys/module/kaio/parameters/stat_polled_retries_{name}")).ok()?.trim().parse().ok()
     };
-    Some((read("worker")?, read("reaper")?))
+    Some((read("worker")?, read("reaper")?, read("task")?))
 }

@@ -37,6 +37,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_self_readied_read_made_once", polled_rw_self_readied_read_made_once),
         Case::kaio("polled_rw_sleeping_reaper_woken_for_the_attempt", polled_rw_sleeping_reaper_woken_for_the_attempt),
         Case::kaio("polled_rw_ring_watcher_gets_the_event", polled_rw_ring_watcher_gets_the_event),
+        Case::kaio("polled_rw_readying_write_blocks", polled_rw_readying_write_blocks),
         Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
         Case::kaio("polled_rw_race_sleeping_reaper_vs_cancel", polled_rw_race_sleeping_reaper_vs_cancel),
         Case::kaio("polled_rw_destroy_while_reaper_sleeps", polled_rw_destroy_while_reaper_sleeps),
@@ -50,9 +51,28 @@ fn stat(name: &str) -> Result<i64, String> {
     v.trim().parse().map_err(|e| format!("{path}: {v:?}: {e}"))
 }
 
-/// Attempts made after a hand-off, by the worker and by reapers, since the module loaded.
-fn retries() -> Result<(i64, i64), String> {
-    Ok((stat("polled_retries_worker")?, stat("polled_retries_reaper")?))
+/// Attempts made after a hand-off since the module loaded: by the worker, by reapers, and
+/// by the task that readied the request, on its way back to user space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Retries {
+    worker: i64,
+    reaper: i64,
+    task: i64,
+}
+
+impl core::ops::Sub for Retries {
+    type Output = Retries;
+    fn sub(self, base: Retries) -> Retries {
+        Retries { worker: self.worker - base.worker, reaper: self.reaper - base.reaper, task: self.task - base.task }
+    }
+}
+
+fn retries() -> Result<Retries, String> {
+    Ok(Retries {
+        worker: stat("polled_retries_worker")?,
+        reaper: stat("polled_retries_reaper")?,
+        task: stat("polled_retries_task")?,
+    })
 }
 
 /// How long a submission may take and still count as "not blocked".
@@ -954,7 +974,7 @@ fn polled_rw_self_readied_read_made_once() -> CaseResult {
     let ctx = polled_ctx(&k, 8)?;
     let p = pipe_pair()?;
     let rounds = 20;
-    let (worker0, reaper0) = retries()?;
+    let base = retries()?;
     for round in 0..rounds {
         let mut buf = [0u8; 64];
         let mut cb = read_iocb(p.r, &mut buf, round);
@@ -965,10 +985,12 @@ fn polled_rw_self_readied_read_made_once() -> CaseResult {
         check_event("read", &ev[0], round, &cb, 7)?;
         want_eq!("bytes read", &buf[..7], &data);
     }
-    let (worker, reaper) = retries()?;
-    let (worker, reaper) = (worker - worker0, reaper - reaper0);
-    println!("# {rounds} reads made ready by the process itself: {reaper} attempts made by the reaper, {worker} by the worker");
-    want_eq!("attempts made after a hand-off", worker + reaper, rounds as i64);
+    let Retries { worker, reaper, task } = retries()? - base;
+    println!("# {rounds} reads made ready by the process itself: {task} attempts made by the writing task, {reaper} by the reaper, {worker} by the worker");
+    want_eq!("attempts made after a hand-off", worker + reaper + task, rounds as i64);
+    // The writing task makes them on its way back from write(2), before it can reap; only the
+    // ready worker of an earlier round, firing in between, may take one.
+    check!(task >= rounds as i64 / 2, "the writing task made only {task} of {rounds} attempts");
     Ok(())
 }
 
@@ -981,7 +1003,7 @@ fn polled_rw_sleeping_reaper_woken_for_the_attempt() -> CaseResult {
     let ctx = polled_ctx(&k, 8)?;
     let p = pipe_pair()?;
     let rounds = 20u64;
-    let (worker0, reaper0) = retries()?;
+    let base = retries()?;
     for round in 0..rounds {
         let mut buf = [0u8; 64];
         let mut cb = read_iocb(p.r, &mut buf, round);
@@ -996,25 +1018,27 @@ fn polled_rw_sleeping_reaper_woken_for_the_attempt() -> CaseResult {
         check_event("read", &ev[0], round, &cb, 10)?;
         want_eq!("bytes read", &buf[..10], b"0123456789");
     }
-    let (worker, reaper) = retries()?;
-    let (worker, reaper) = (worker - worker0, reaper - reaper0);
-    println!("# {rounds} reads made ready by another thread: {reaper} attempts made by the sleeping reaper, {worker} by the worker");
-    want_eq!("attempts made after a hand-off", worker + reaper, rounds as i64);
+    let Retries { worker, reaper, task } = retries()? - base;
+    println!("# {rounds} reads made ready by another thread: {reaper} attempts made by the sleeping reaper, {task} by the writing thread, {worker} by the worker");
+    want_eq!("attempts made after a hand-off", worker + reaper + task, rounds as i64);
     check!(reaper >= rounds as i64 / 2, "the sleeping reaper made only {reaper} of {rounds} attempts");
     Ok(())
 }
 
 /// The process writes to its own pipe and then only watches the mapped ring, never entering
-/// io_getevents: the worker makes the attempt, and the event appears in the ring.
+/// io_getevents: the writing task makes the attempt on its way back from write(2), so the
+/// event is in the ring when write returns (or, if the ready worker queued beside it got there
+/// first, it appears soon after).
 fn polled_rw_ring_watcher_gets_the_event() -> CaseResult {
     let k = Kaio::open()?;
     let ctx = polled_ctx(&k, 8)?;
     let p = pipe_pair()?;
-    let (worker0, reaper0) = retries()?;
+    let base = retries()?;
     let mut buf = [0u8; 64];
     let mut cb = read_iocb(p.r, &mut buf, 42);
     submit_unblocked(&ctx, &mut cb)?;
     write_all(p.w, b"ring")?;
+    let at_return = ring_unread(ctx.id).first().copied();
     let t = Instant::now();
     let ev = loop {
         if let Some(ev) = ring_unread(ctx.id).first() {
@@ -1023,11 +1047,53 @@ fn polled_rw_ring_watcher_gets_the_event() -> CaseResult {
         check!(t.elapsed() < PROMPT, "no event in the ring after {:?}", t.elapsed());
         std::thread::yield_now();
     };
-    println!("# the event appeared in the ring {:?} after the write", t.elapsed());
+    println!("# the event was in the ring when write returned: {}", at_return.is_some());
     check_event("read", &ev, 42, &cb, 4)?;
     want_eq!("bytes read", &buf[..4], b"ring");
-    let (worker, reaper) = retries()?;
-    want_eq!("attempts by the worker, by reapers", (worker - worker0, reaper - reaper0), (1, 0));
+    let got = retries()? - base;
+    want_eq!("attempts by reapers", got.reaper, 0);
+    want_eq!("attempts by the writing task and the worker", got.task + got.worker, 1);
+    if got.task == 1 {
+        check!(at_return.is_some(), "the writing task made the attempt, yet the event was not in the ring when write returned");
+    }
+    Ok(())
+}
+
+/// A blocking write(2) that readies the process's own polled read and then sleeps for room
+/// (more than the pipe holds): its task cannot make the attempt it was handed before the write
+/// returns, and the write cannot return before the read makes room. The ready worker queued
+/// beside the task's attempt makes it: the write completes in full, the read gets the first
+/// 4096 bytes, and the task's attempt finds nothing left. Without the worker this hangs.
+fn polled_rw_readying_write_blocks() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pipe_pair()?;
+    // SAFETY: fcntl on a pipe fd we own.
+    let cap = unsafe { libc::fcntl(p.w, libc::F_GETPIPE_SZ) };
+    check!(cap > 0, "F_GETPIPE_SZ: errno {}", kaio::raw::errno());
+    let base = retries()?;
+    let mut buf = vec![0u8; 4096];
+    let mut cb = Iocb { aio_buf: buf.as_mut_ptr() as u64, aio_nbytes: 4096, ..iocb(IOCB_CMD_PREAD, p.r, 77) };
+    submit_unblocked(&ctx, &mut cb)?;
+    let data: Vec<u8> = (0..cap as usize + 4096).map(|i| (i % 251) as u8).collect();
+    let t = Instant::now();
+    write_all(p.w, &data)?;
+    println!("# a {}-byte write into a {cap}-byte pipe returned after {:?}", data.len(), t.elapsed());
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("read", &ev[0], 77, &cb, 4096)?;
+    want_eq!("bytes read", &buf[..], &data[..4096]);
+    set_nonblock(p.r, true);
+    let mut rest = Vec::new();
+    loop {
+        let chunk = read_now(p.r, 65536);
+        if chunk.is_empty() {
+            break;
+        }
+        rest.extend_from_slice(&chunk);
+    }
+    check!(rest == data[4096..], "the pipe held {} bytes after the read, want the {} after its 4096", rest.len(), data.len() - 4096);
+    let got = retries()? - base;
+    want_eq!("attempts (worker, reaper, task)", (got.worker, got.reaper, got.task), (1, 0, 0));
     Ok(())
 }
 
@@ -1072,7 +1138,7 @@ fn polled_rw_race_sleeping_reaper_vs_cancel() -> CaseResult {
     let ctx = polled_ctx(&k, 8)?;
     let p = pipe_pair()?;
     let (mut got, mut cancelled, mut running) = (0, 0, 0);
-    let (worker0, reaper0) = retries()?;
+    let base = retries()?;
     let t0 = Instant::now();
     let mut rounds = 0u64;
     while rounds < 400 && t0.elapsed() < Duration::from_secs(8) {
@@ -1116,10 +1182,10 @@ fn polled_rw_race_sleeping_reaper_vs_cancel() -> CaseResult {
         }
         ctx.no_events(Duration::ZERO)?;
     }
-    let (worker, reaper) = retries()?;
-    println!("# {rounds} rounds: {got} read, {cancelled} cancelled, {running} found running; attempts by the reaper {}, by the worker {}", reaper - reaper0, worker - worker0);
+    let Retries { worker, reaper, task } = retries()? - base;
+    println!("# {rounds} rounds: {got} read, {cancelled} cancelled, {running} found running; attempts by the reaper {reaper}, by the writing thread {task}, by the worker {worker}");
     check!(cancelled > 0 && got + running > 0, "the race never went both ways ({got} read, {cancelled} cancelled)");
-    check!(reaper > reaper0, "no attempt was made by the sleeping reaper");
+    check!(reaper > 0, "no attempt was made by the sleeping reaper");
     Ok(())
 }
 

@@ -49,7 +49,7 @@ fn stats_follow_a_workload() -> CaseResult {
     want_eq!("the counters", base.keys().cloned().collect::<Vec<_>>(), vec![
         "cancel_missed", "cancel_running", "cancelled", "contexts", "events", "in_flight_delay",
         "in_flight_fdsync", "in_flight_fsync", "in_flight_poll", "in_flight_pread", "in_flight_preadv",
-        "in_flight_pwrite", "in_flight_pwritev", "polled_retries_reaper", "polled_retries_worker",
+        "in_flight_pwrite", "in_flight_pwritev", "polled_retries_reaper", "polled_retries_task", "polled_retries_worker",
         "submitted", "swept", "teardowns",
     ].into_iter().map(String::from).collect::<Vec<_>>());
     let k = Kaio::open()?;
