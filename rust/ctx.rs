@@ -25,7 +25,7 @@ use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
     hrtimer::{HrTimer, TimerCallback},
-    mm::MmId,
+    mm::{MmId, MmRef},
     irq_spinlock::{new_irq_spinlock, IrqSpinLock},
     percpu_ref::PercpuRef,
     debugfs::{SeqOut, Show, ShowFile},
@@ -214,6 +214,9 @@ pub(crate) struct Kioctx {
     pub(crate) mm: MmId,
     /// `KAIO_SETUP_POLLED_RW`: reads and writes that would block wait without blocking.
     pub(crate) polled_rw: bool,
+    /// The address space of `mm`, counted, for the attempts a worker makes (polled contexts
+    /// only; every request of the context comes from it).
+    pub(crate) polled_mm: Option<MmRef>,
     /// Polled reads and writes whose next attempt a reaper may make (empty otherwise).
     #[pin]
     pub(crate) ready: ReadyList,
@@ -249,6 +252,7 @@ impl Kioctx {
         }
         let inflight = InFlight::new(geometry.nr_events)?;
         let ready_capacity = if polled_rw { geometry.nr_events as usize } else { 0 };
+        let polled_mm = if polled_rw { Some(MmRef::current()?) } else { None };
         let ctx = Arc::pin_init(
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
@@ -273,6 +277,7 @@ impl Kioctx {
                 ring_pgoff: AtomicUsize::new(0),
                 mm,
                 polled_rw,
+                polled_mm,
                 ready <- ReadyList::new(ready_capacity),
                 owner_pid: system::current_tgid(),
                 debugfs <- new_mutex!(None, "kioctx::debugfs"),

@@ -37,16 +37,17 @@ use crate::errors::ECANCELED;
 use crate::req::Kiocb;
 use crate::sys::{
     cred::Creds,
-    mm::MmRef,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
+    owner_cell::OwnerCell,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
+    system,
     work::Work,
 };
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
-use kernel::{ffi::c_int, new_mutex, prelude::*, sync::Arc, sync::Mutex};
+use kernel::{ffi::c_int, prelude::*, sync::Arc};
 
 const EPOLLIN: u32 = 0x1;
 const EPOLLOUT: u32 = 0x4;
@@ -105,11 +106,11 @@ pub(crate) struct PolledRw {
     /// and one handed on when the ready list could not take it.
     #[pin]
     work: Work<Kiocb>,
-    /// The user buffer, imported once; used by the one attempting owner.
-    #[pin]
-    held: Mutex<Pin<KBox<HeldBuf>>>,
-    /// The submitter's address space and credentials, for attempts in the worker.
-    mm: MmRef,
+    /// The user buffer, imported once; used by the one attempting owner (claimed, never
+    /// waited for).
+    held: OwnerCell<Pin<KBox<HeldBuf>>>,
+    /// The submitter's credentials, for attempts in the worker or another task (its address
+    /// space is the context's).
     creds: Creds,
 }
 
@@ -117,7 +118,6 @@ impl PolledRw {
     /// The state of a request submitted now, by the calling task.
     pub(crate) fn new(mode: Waiting) -> Result<Pin<KBox<PolledRw>>> {
         let held = HeldBuf::new()?;
-        let mm = MmRef::current()?;
         let creds = Creds::current()?;
         KBox::pin_init(
             pin_init!(PolledRw {
@@ -133,8 +133,7 @@ impl PolledRw {
                 first <- PollWait::new(),
                 second <- PollWait::new(),
                 work <- Work::new(),
-                held <- new_mutex!(held, "kaio::polled_rw::held"),
-                mm,
+                held: OwnerCell::new(held),
                 creds,
             }),
             GFP_KERNEL,
@@ -155,7 +154,8 @@ pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
     req.rw().check_file()?;
     {
         let p = req.polled();
-        let mut held = p.held.lock();
+        // Nobody else has the request yet.
+        let mut held = p.held.claim().ok_or(EBUSY)?;
         req.rw().import_held(held.as_mut(), iocb.aio_buf, iocb.aio_nbytes, vectored)?;
     }
     attempts(req, Runner::Submitter);
@@ -211,11 +211,15 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
             return queue_worker(req);
         }
         let attempt = {
-            let mut held = p.held.lock();
+            let Some(mut held) = p.held.claim() else {
+                // A second attempting owner: the protocol above is broken.
+                system::warn_on(true);
+                return;
+            };
             let mut run = || req.rw().attempt(req.clone(), held.as_mut(), !blocking);
             match runner {
                 Runner::Submitter => run(),
-                Runner::Worker => match p.mm.run_in(|| p.creds.run_as(run)) {
+                Runner::Worker => match req.ctx.polled_mm.as_ref().and_then(|mm| mm.run_in(|| p.creds.run_as(run))) {
                     Some(a) => a,
                     // The submitter's address space is gone: its process is exiting.
                     None => Err(EFAULT),
@@ -230,8 +234,10 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
             // The file completes it through `rw_done`.
             Ok(Attempt::Queued) => return,
             Ok(Attempt::Done(res)) => {
-                // The buffer's lock only for a write that moved part of it.
-                let write_left = req.rw().dir() == Dir::Write && res > 0 && !blocking && p.held.lock().remaining() > 0;
+                let write_left = req.rw().dir() == Dir::Write
+                    && res > 0
+                    && !blocking
+                    && p.held.claim().is_some_and(|held| held.remaining() > 0);
                 if write_left {
                     // A blocking write goes on until everything is written.
                     p.moved.fetch_add(res, Ordering::Relaxed);
@@ -354,7 +360,7 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                 // way back to user space; the ready worker a jiffy later if it cannot.
                 Ok(()) if ctx.mm.is_current_user_task() => {
                     ctx.ready.kick_here(ctx.clone());
-                    ctx.ready.kick_later(ctx.clone());
+                    ctx.ready.kick_later(ctx);
                 }
                 // The context's ready worker (one hop for every attempt readied before it
                 // runs), unless a task entering io_getevents gets there first.
@@ -392,10 +398,9 @@ pub(crate) fn ready_work(ctx: &crate::ctx::Kioctx) {
     }
 }
 
-/// Makes the attempts a wake-up handed on, in a task reaping the context (`KAIO_IOC_GETEVENTS`)
-/// rather than in the worker: every request of the ready list, until it is empty. A request
-/// of another address space (which cannot reap this context: never expected) goes to its
-/// worker. Process context, no lock held.
+/// Makes the attempts a wake-up handed on, in a task reaping the context (`KAIO_IOC_GETEVENTS`,
+/// whose lookup found the caller in the context's address space) rather than in the worker:
+/// every request of the ready list, until it is empty. Process context, no lock held.
 pub(crate) fn run_ready(ctx: &crate::ctx::Kioctx) {
     run_ready_as(ctx, Runner::Reaper);
 }
@@ -409,12 +414,14 @@ pub(crate) fn ready_task_work(ctx: &crate::ctx::Kioctx) {
     }
 }
 
+/// The attempts of the ready list, in a task of the context's address space (its requests'
+/// too: only that address space submits to it).
 fn run_ready_as(ctx: &crate::ctx::Kioctx, runner: Runner) {
-    while let Some(req) = ctx.ready.pop() {
-        let p = req.polled();
-        if !p.mm.is_current() {
-            p.work.queue(req.clone());
-        } else if p.retry.swap(false, Ordering::AcqRel) {
+    // The emptiness check spares the lock of the last, empty pop; an entry pushed after it
+    // is someone else's (its wake-up hands it on anew).
+    while !ctx.ready.is_empty() {
+        let Some(req) = ctx.ready.pop() else { break };
+        if req.polled().retry.swap(false, Ordering::AcqRel) {
             next_attempt(req, runner);
         }
     }

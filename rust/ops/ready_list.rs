@@ -124,8 +124,12 @@ impl ReadyList {
 
     /// Queues the ready worker of `ctx` to run a jiffy from now, unless it is queued already
     /// (see above). Any context.
-    pub(crate) fn kick_later(&self, ctx: Arc<Kioctx>) {
-        self.worker_later.queue_after(ctx, 1);
+    pub(crate) fn kick_later(&self, ctx: &Arc<Kioctx>) {
+        // Queued and not started: it will find this list's new entries. (Spares the
+        // reference taken and dropped again on the way to the same answer.)
+        if !self.worker_later.is_queued() {
+            self.worker_later.queue_after(ctx.clone(), 1);
+        }
     }
 
     /// Has the calling task make the attempts of the list on its way back to user space,

@@ -35,6 +35,11 @@ impl<T> ArcSlot<T> {
         }
     }
 
+    /// Whether a reference is parked now (a hint: it may be taken or parked right after).
+    pub(crate) fn is_occupied(&self) -> bool {
+        !self.ptr.load(Ordering::Acquire).is_null()
+    }
+
     /// Takes the parked reference out (at most one caller gets it).
     pub(crate) fn take(&self) -> Option<Arc<T>> {
         let p = self.ptr.swap(ptr::null_mut(), Ordering::AcqRel);

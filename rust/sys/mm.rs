@@ -84,11 +84,6 @@ impl MmRef {
         core::ptr::NonNull::new(mm).map(|mm| MmRef { mm }).ok_or(EINVAL)
     }
 
-    /// Whether this is the calling task's address space.
-    pub(crate) fn is_current(&self) -> bool {
-        MmId::from_raw(self.mm.as_ptr()) == MmId::current()
-    }
-
     /// Runs `f` in a kernel worker with this address space as its own (`kthread_use_mm`), so
     /// that user addresses of the submitter resolve. `None` if the address space is already
     /// torn down (its last user exited): `f` did not run. Process context of a kernel thread.

@@ -48,7 +48,7 @@ pub(crate) trait PollWake: Send + Sync + Sized {
 /// - `entry` is initialised with `wake_trampoline::<T>`; its list links are empty when it is
 ///   on no queue.
 /// - `head` is the queue the entry was added to, or null; it is cleared only after the entry
-///   left the queue.
+///   left the queue (whoever takes it off clears it, under the queue's lock).
 /// - While the entry is on a queue, `owner` holds an `Arc<T>`; it is taken only with the
 ///   queue's lock held (or before the entry was ever queued).
 #[pin_data]
@@ -153,6 +153,10 @@ impl<T: PollWake> PollWait<T> {
     /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue (under RCU,
     /// against `POLLFREE`) and returns the guard. Callers have interrupts disabled.
     pub(crate) fn lock_queue(&self) -> Option<QueueGuard<'_, T>> {
+        // Taken off already (the usual case after a wake-up): no RCU, no lock.
+        if self.head.load(Ordering::Acquire).is_null() {
+            return None;
+        }
         let rcu = rcu::Guard::new();
         let head = self.head.load(Ordering::Acquire);
         if head.is_null() {
@@ -170,10 +174,13 @@ impl<T: PollWake> PollWait<T> {
         Some(QueueGuard { wait: self, head, _rcu: rcu })
     }
 
-    /// Takes the entry off its queue; the caller holds the queue lock.
+    /// Takes the entry off its queue and forgets the queue; the caller holds the queue lock.
     fn detach_locked(&self) -> Option<Arc<T>> {
         // SAFETY: the queue lock is held by the caller (a guard or the wake-up).
         unsafe { bindings::kaio_list_del_init(ptr::addr_of_mut!((*self.entry.get()).entry)) };
+        // INVARIANT: off the queue now. The caller's guard or wake-up still holds the lock
+        // it took through the old pointer.
+        self.head.store(ptr::null_mut(), Ordering::Release);
         self.owner.take()
     }
 }
@@ -213,9 +220,7 @@ impl<T: PollWake> Waker<'_, T> {
     /// For `POLLFREE`: takes the entry off the queue and forgets the queue, as the last access
     /// to it; returns the queue reference.
     pub(crate) fn detach_pollfree(&self) -> Option<Arc<T>> {
-        let owner = self.wait.detach_locked();
-        self.wait.head.store(ptr::null_mut(), Ordering::Release);
-        owner
+        self.wait.detach_locked()
     }
 
     /// Another reference to the owner.

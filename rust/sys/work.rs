@@ -171,6 +171,14 @@ impl<T: WorkCallback> DelayedWork<T> {
     }
 }
 
+impl<T: WorkCallback> DelayedWork<T> {
+    /// Whether the item is queued and its function has not started yet (a hint: it may
+    /// start right after). Any context.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.owner.is_occupied()
+    }
+}
+
 /// # Safety
 ///
 /// Called by the workqueue with the `work` field of the `delayed_work` of a queued
