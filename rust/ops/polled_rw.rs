@@ -39,7 +39,6 @@ use crate::sys::{
     cred::Creds,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
-    owner_cell::OwnerCell,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
@@ -108,7 +107,8 @@ pub(crate) struct PolledRw {
     work: Work<Kiocb>,
     /// The user buffer, imported once; used by the one attempting owner (claimed, never
     /// waited for).
-    held: OwnerCell<Pin<KBox<HeldBuf>>>,
+    #[pin]
+    held: HeldBuf,
     /// The submitter's credentials, for attempts in the worker or another task (its address
     /// space is the context's).
     creds: Creds,
@@ -117,7 +117,6 @@ pub(crate) struct PolledRw {
 impl PolledRw {
     /// The state of a request submitted now, by the calling task.
     pub(crate) fn new(mode: Waiting) -> Result<Pin<KBox<PolledRw>>> {
-        let held = HeldBuf::new()?;
         let creds = Creds::current()?;
         KBox::pin_init(
             pin_init!(PolledRw {
@@ -133,7 +132,7 @@ impl PolledRw {
                 first <- PollWait::new(),
                 second <- PollWait::new(),
                 work <- Work::new(),
-                held: OwnerCell::new(held),
+                held <- HeldBuf::new(),
                 creds,
             }),
             GFP_KERNEL,
@@ -156,7 +155,7 @@ pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
         let p = req.polled();
         // Nobody else has the request yet.
         let mut held = p.held.claim().ok_or(EBUSY)?;
-        req.rw().import_held(held.as_mut(), iocb.aio_buf, iocb.aio_nbytes, vectored)?;
+        req.rw().import_held(&mut held, iocb.aio_buf, iocb.aio_nbytes, vectored)?;
     }
     attempts(req, Runner::Submitter);
     Ok(())
@@ -216,7 +215,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 system::warn_on(true);
                 return;
             };
-            let mut run = || req.rw().attempt(req.clone(), held.as_mut(), !blocking);
+            let mut run = || req.rw().attempt(req.clone(), &mut held, !blocking);
             match runner {
                 Runner::Submitter => run(),
                 Runner::Worker => match req.ctx.polled_mm.as_ref().and_then(|mm| mm.run_in(|| p.creds.run_as(run))) {
@@ -237,7 +236,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 let write_left = req.rw().dir() == Dir::Write
                     && res > 0
                     && !blocking
-                    && p.held.claim().is_some_and(|held| held.remaining() > 0);
+                    && p.held.claim().is_some_and(|mut held| held.remaining() > 0);
                 if write_left {
                     // A blocking write goes on until everything is written.
                     p.moved.fetch_add(res, Ordering::Relaxed);

@@ -18,7 +18,6 @@ pub(crate) mod irq_spinlock;
 pub(crate) mod mm;
 pub(crate) mod mmu_notifier;
 pub(crate) mod one_of;
-pub(crate) mod owner_cell;
 pub(crate) mod percpu_ref;
 pub(crate) mod poll;
 pub(crate) mod rb_forest;

@@ -59,48 +59,91 @@ pub(crate) enum Attempt {
     Queued,
 }
 
-/// A user buffer imported once and kept for the attempts of a transfer.
+/// A user buffer imported once and kept, in place, for the attempts of a transfer; one user
+/// at a time claims it (the attempting owner of the transfer, by its protocol), by a flag
+/// rather than a lock: a claim never waits.
 ///
 /// # Invariants
 ///
-/// `iter` was initialised by `import_ubuf`/`import_iovec` over `fast` or `alloc`; `alloc` is
-/// null or the array `import_iovec` allocated, freed on drop. Pinned: `iter` may point to
-/// `fast`.
+/// - Made only in place ([`HeldBuf::new`] is a `PinInit`) and `!Unpin`: it never moves, so
+///   `iter` may point to `fast`.
+/// - `held` is accessed only through a [`HeldClaim`], and at most one exists at a time:
+///   `claimed` is true from its creation until its drop.
+#[pin_data]
 pub(crate) struct HeldBuf {
-    iter: bindings::iov_iter,
-    fast: [bindings::iovec; bindings::UIO_FASTIOV as usize],
-    alloc: *mut bindings::iovec,
+    claimed: AtomicBool,
+    held: core::cell::UnsafeCell<Held>,
+    #[pin]
     _pin: core::marker::PhantomPinned,
 }
 
-// SAFETY: the iterator refers to user memory of the submitter and to memory the box owns; it
-// is used by one thread at a time.
+/// # Invariants
+///
+/// `iter` is all-zero (empty) or was initialised by `import_ubuf`/`import_iovec` over `fast`
+/// or `alloc`; `alloc` is null or the array `import_iovec` allocated, freed on drop.
+struct Held {
+    iter: bindings::iov_iter,
+    fast: [bindings::iovec; bindings::UIO_FASTIOV as usize],
+    alloc: *mut bindings::iovec,
+}
+
+// SAFETY: the iterator refers to user memory of the submitter and to memory `Held` owns; it
+// is used by one thread at a time (the claim).
 unsafe impl Send for HeldBuf {}
-// SAFETY: as above: shared references give no access.
+// SAFETY: shared references reach the buffer only through the exclusive claim.
 unsafe impl Sync for HeldBuf {}
 
 impl HeldBuf {
     /// An empty buffer, for [`RwKiocb::import_held`].
-    pub(crate) fn new() -> Result<Pin<KBox<HeldBuf>>> {
-        let empty = HeldBuf {
-            // SAFETY: all-zero is a valid (empty) iterator.
-            iter: unsafe { core::mem::zeroed() },
-            // SAFETY: all-zero is a valid iovec array.
-            fast: unsafe { core::mem::zeroed() },
-            alloc: ptr::null_mut(),
+    pub(crate) fn new() -> impl PinInit<HeldBuf> {
+        pin_init!(HeldBuf {
+            claimed: AtomicBool::new(false),
+            held: core::cell::UnsafeCell::new(Held {
+                // SAFETY: all-zero is a valid (empty) iterator.
+                iter: unsafe { core::mem::zeroed() },
+                // SAFETY: all-zero is a valid iovec array.
+                fast: unsafe { core::mem::zeroed() },
+                alloc: ptr::null_mut(),
+            }),
             _pin: core::marker::PhantomPinned,
-        };
-        Ok(KBox::pin(empty, GFP_KERNEL)?)
+        })
     }
 
-    /// Bytes left to transfer.
-    pub(crate) fn remaining(&self) -> usize {
-        // SAFETY: an initialised iterator (type invariant).
-        unsafe { bindings::kaio_iov_iter_count(&self.iter) }
+    /// The buffer, exclusively, until the claim is dropped; `None` if it is claimed already.
+    pub(crate) fn claim(&self) -> Option<HeldClaim<'_>> {
+        self.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            // INVARIANT: the flag was false and is ours now.
+            .map(|_| HeldClaim { buf: self })
     }
 }
 
-impl Drop for HeldBuf {
+/// The claim of a [`HeldBuf`].
+pub(crate) struct HeldClaim<'a> {
+    buf: &'a HeldBuf,
+}
+
+impl HeldClaim<'_> {
+    /// The buffer, in place (it never moves: type invariant of `HeldBuf`).
+    fn held(&mut self) -> *mut Held {
+        self.buf.held.get()
+    }
+
+    /// Bytes left to transfer.
+    pub(crate) fn remaining(&mut self) -> usize {
+        // SAFETY: ours while claimed; an initialised (or empty) iterator.
+        unsafe { bindings::kaio_iov_iter_count(&(*self.held()).iter) }
+    }
+}
+
+impl Drop for HeldClaim<'_> {
+    fn drop(&mut self) {
+        self.buf.claimed.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for Held {
     fn drop(&mut self) {
         if !self.alloc.is_null() {
             // SAFETY: allocated by `import_iovec` (type invariant); the iterator dies with us.
@@ -337,26 +380,26 @@ impl<T: RwDone> RwKiocb<T> {
 
     /// Imports the user buffer into `held` once, for a transfer that may be tried several
     /// times ([`RwKiocb::attempt`]); checks as [`RwKiocb::start`]. `Err` is a submission error.
-    pub(crate) fn import_held(&self, held: Pin<&mut HeldBuf>, buf: u64, nbytes: u64, vectored: bool) -> Result {
-        // SAFETY: only the fields are written in place; nothing is moved out.
-        let h = unsafe { held.get_unchecked_mut() };
+    pub(crate) fn import_held(&self, held: &mut HeldClaim<'_>, buf: u64, nbytes: u64, vectored: bool) -> Result {
+        // SAFETY: ours while claimed; only the fields are written, in place.
+        let h = unsafe { &mut *held.held() };
         if !h.alloc.is_null() {
             // One import per buffer.
             return Err(EINVAL);
         }
-        // SAFETY: `fast` and `iter` are pinned together and live as long as the `HeldBuf`,
-        // which frees `alloc` (its invariant).
+        // SAFETY: `fast` and `iter` never move and live as long as the `HeldBuf`, whose `Held`
+        // frees `alloc` (their invariants).
         unsafe { self.import(buf, nbytes, vectored, h.fast.as_mut_ptr(), &mut h.alloc, &mut h.iter) }
     }
 
     /// One try of the transfer over `held` (non-blocking if `nowait`). `WouldBlock`: nothing
     /// moved and the iterator is as before; `Queued`: `owner` gets [`RwDone::rw_done`] later.
     /// Process context; in a worker, with the submitter's address space in use.
-    pub(crate) fn attempt(&self, owner: Arc<T>, held: Pin<&mut HeldBuf>, nowait: bool) -> Result<Attempt> {
+    pub(crate) fn attempt(&self, owner: Arc<T>, held: &mut HeldClaim<'_>, nowait: bool) -> Result<Attempt> {
         let f = self.filp()?;
         let k = self.raw();
-        // SAFETY: the iterator is not moved; only its fields are used.
-        let held = unsafe { held.get_unchecked_mut() };
+        // SAFETY: ours while claimed; the iterator is used in place, never moved.
+        let held = unsafe { &mut *held.held() };
         // SAFETY: the kiocb is prepared and has no transfer under way (one attempt at a time,
         // by the caller's protocol); `held.iter` was initialised by `import_held`.
         let done = unsafe {
