@@ -198,6 +198,8 @@ pub(crate) struct Kioctx {
     /// the event: a waiter sleeps until one is posted after its last look at the ring, as a
     /// Linux waiter sleeps until `aio_complete` wakes it.
     posted: AtomicU32,
+    /// `completion_lock`'s `reapers`, readable without the lock (see `has_reapers`).
+    reapers_hint: AtomicU32,
     /// Set once, by the first `kill` (`ctx->dead`).
     pub(crate) dead: AtomicBool,
     /// Set when every CPU sees `users` killed: no lookup can take a new reference any more.
@@ -269,6 +271,7 @@ impl Kioctx {
                 geometry,
                 reqs_available: AtomicU32::new(geometry.nr_events - 1),
                 posted: AtomicU32::new(0),
+                reapers_hint: AtomicU32::new(0),
                 dead: AtomicBool::new(false),
                 users_dead_everywhere: AtomicBool::new(false),
                 id: AtomicU32::new(!0),
@@ -550,7 +553,12 @@ impl Kioctx {
     /// to the ready list, one of them makes its attempt: it is counted until it leaves its
     /// sleep, under the lock taken here, and then runs the ready list. Any context.
     pub(crate) fn has_reapers(&self) -> bool {
-        self.completion.lock().reapers != 0
+        // Without the lock first: a reaper counts itself in `reapers_hint`, then (after a
+        // full fence) looks at the ready list before it sleeps; the caller pushed to the list
+        // before this fence. So either the reaper sees the request and does not sleep, or
+        // this load sees the reaper and the answer comes from under the lock.
+        fence(Ordering::SeqCst);
+        self.reapers_hint.load(Ordering::Relaxed) != 0 && self.completion.lock().reapers != 0
     }
 
     /// Events in the ring as the waker of Linux counts them (`tail` against the user-visible
@@ -621,6 +629,9 @@ impl Kioctx {
             let mut c = self.completion.lock();
             c.sleepers += 1;
             c.reapers += 1;
+            self.reapers_hint.fetch_add(1, Ordering::Relaxed);
+            // Against `has_reapers`: the count before the look at the ready list.
+            fence(Ordering::SeqCst);
             // Sleep until a completion posted after `seen` leaves the events still needed in
             // the ring. Counting alone is not enough: `available` trusts the kernel's tail, the
             // reader the user-visible one, which user space may have rewritten.
@@ -653,6 +664,7 @@ impl Kioctx {
             }
             c.sleepers -= 1;
             c.reapers -= 1;
+            self.reapers_hint.fetch_sub(1, Ordering::Relaxed);
         };
         // Attempts readied after the last run of the ready list go to the ready worker.
         polled_rw::hand_ready_to_worker(self);
