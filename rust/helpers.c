@@ -87,19 +87,6 @@ void kaio_percpu_ref_put(struct percpu_ref *ref) { percpu_ref_put(ref); }
 bool kaio_percpu_ref_tryget_live(struct percpu_ref *ref) { return percpu_ref_tryget_live(ref); }
 void kaio_percpu_ref_kill(struct percpu_ref *ref) { percpu_ref_kill(ref); }
 
-unsigned long kaio_spin_lock_irqsave(spinlock_t *lock)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(lock, flags);
-	return flags;
-}
-
-void kaio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
-{
-	spin_unlock_irqrestore(lock, flags);
-}
-
 void kaio_init_completion(struct completion *c) { init_completion(c); }
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
@@ -198,7 +185,7 @@ bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
 	return spin_trylock_irqsave(lock, *flags);
 }
 
-void kaio_spin_lock(spinlock_t *lock) { spin_lock(lock); }
+/* spin_unlock() is inline in the release kernel (no _raw_spin_unlock to call). */
 void kaio_spin_unlock(spinlock_t *lock) { spin_unlock(lock); }
 
 bool kaio_list_empty(const struct list_head *head) { return list_empty(head); }

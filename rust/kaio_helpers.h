@@ -65,10 +65,7 @@ void kaio_percpu_ref_put(struct percpu_ref *ref);
 bool kaio_percpu_ref_tryget_live(struct percpu_ref *ref);
 void kaio_percpu_ref_kill(struct percpu_ref *ref);
 
-unsigned long kaio_spin_lock_irqsave(spinlock_t *lock);
-void kaio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
-void kaio_spin_lock(spinlock_t *lock);
 void kaio_spin_unlock(spinlock_t *lock);
 
 bool kaio_list_empty(const struct list_head *head);

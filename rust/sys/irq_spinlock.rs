@@ -66,7 +66,7 @@ impl<T> IrqSpinLock<T> {
     /// `spin_lock_irqsave()`.
     pub(crate) fn lock(&self) -> IrqGuard<'_, T> {
         // SAFETY: initialised (type invariant).
-        let flags = unsafe { bindings::kaio_spin_lock_irqsave(self.lock.get()) };
+        let flags = unsafe { super::spinlock_irq::lock_irqsave(self.lock.get()) };
         // INVARIANT: the lock is held.
         IrqGuard { lock: self, flags, _not_send: PhantomData }
     }
@@ -106,6 +106,6 @@ impl<T> DerefMut for IrqGuard<'_, T> {
 impl<T> Drop for IrqGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: held by this guard; `flags` came from the matching lock.
-        unsafe { bindings::kaio_spin_unlock_irqrestore(self.lock.lock.get(), self.flags) }
+        unsafe { super::spinlock_irq::unlock_irqrestore(self.lock.lock.get(), self.flags) }
     }
 }

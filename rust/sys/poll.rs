@@ -164,7 +164,7 @@ impl<T: PollWake> PollWait<T> {
         }
         // SAFETY: a queue seen non-null under RCU is not freed before the grace period ends
         // (POLLFREE users free it with RCU delay), so its lock may be taken.
-        unsafe { bindings::kaio_spin_lock(ptr::addr_of_mut!((*head).lock)) };
+        unsafe { bindings::_raw_spin_lock(super::spinlock_irq::raw(ptr::addr_of_mut!((*head).lock))) };
         // SAFETY: the entry's links are stable under the queue lock.
         if unsafe { bindings::kaio_list_empty(ptr::addr_of!((*self.entry.get()).entry)) } {
             // SAFETY: locked just above.

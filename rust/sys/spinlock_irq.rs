@@ -45,11 +45,39 @@ unsafe impl Backend for IrqSaveBackend {
 
     unsafe fn lock(ptr: *mut Self::State) -> c_ulong {
         // SAFETY: the caller guarantees the lock was initialised.
-        unsafe { bindings::kaio_spin_lock_irqsave(ptr) }
+        unsafe { lock_irqsave(ptr) }
     }
 
     unsafe fn unlock(ptr: *mut Self::State, flags: &c_ulong) {
         // SAFETY: the caller owns the lock; `flags` came from the matching `lock`.
-        unsafe { bindings::kaio_spin_unlock_irqrestore(ptr, *flags) }
+        unsafe { unlock_irqrestore(ptr, *flags) }
     }
+}
+
+/// The `raw_spinlock_t` inside a `spinlock_t`, where `spin_lock_irqsave()` and friends take it
+/// (`spinlock_check()`): `rlock` is the first member of the union that makes up `spinlock_t`
+/// in a kernel without `PREEMPT_RT`.
+pub(crate) fn raw(lock: *mut bindings::spinlock_t) -> *mut bindings::raw_spinlock_t {
+    lock.cast()
+}
+
+/// `spin_lock_irqsave(lock, flags)`, as the macro expands: `_raw_spin_lock_irqsave` on the
+/// raw lock, returning the flags (one call rather than a helper's two).
+///
+/// # Safety
+///
+/// `lock` is an initialised spinlock.
+pub(crate) unsafe fn lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong {
+    // SAFETY: an initialised lock (the caller's contract).
+    unsafe { bindings::_raw_spin_lock_irqsave(raw(lock)) }
+}
+
+/// `spin_unlock_irqrestore(lock, flags)`, as the macro expands.
+///
+/// # Safety
+///
+/// The caller holds `lock`, taken with [`lock_irqsave`], which returned `flags`.
+pub(crate) unsafe fn unlock_irqrestore(lock: *mut bindings::spinlock_t, flags: c_ulong) {
+    // SAFETY: held by the caller, `flags` from its lock.
+    unsafe { bindings::_raw_spin_unlock_irqrestore(raw(lock), flags) }
 }
