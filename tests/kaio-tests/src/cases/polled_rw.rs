@@ -38,6 +38,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_sleeping_reaper_woken_for_the_attempt", polled_rw_sleeping_reaper_woken_for_the_attempt),
         Case::kaio("polled_rw_ring_watcher_gets_the_event", polled_rw_ring_watcher_gets_the_event),
         Case::kaio("polled_rw_readying_write_blocks", polled_rw_readying_write_blocks),
+        Case::kaio("polled_rw_task_work_pending_at_exit", polled_rw_task_work_pending_at_exit),
         Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
         Case::kaio("polled_rw_race_sleeping_reaper_vs_cancel", polled_rw_race_sleeping_reaper_vs_cancel),
         Case::kaio("polled_rw_destroy_while_reaper_sleeps", polled_rw_destroy_while_reaper_sleeps),
@@ -1094,6 +1095,74 @@ fn polled_rw_readying_write_blocks() -> CaseResult {
     check!(rest == data[4096..], "the pipe held {} bytes after the read, want the {} after its 4096", rest.len(), data.len() - 4096);
     let got = retries()? - base;
     want_eq!("attempts (worker, reaper, task)", (got.worker, got.reaper, got.task), (1, 0, 0));
+    Ok(())
+}
+
+/// The module's reference count (`/sys/module/kaio/refcnt`).
+fn module_refcnt() -> Result<i64, String> {
+    let v = std::fs::read_to_string("/sys/module/kaio/refcnt").map_err(|e| format!("refcnt: {e}"))?;
+    v.trim().parse().map_err(|e| format!("refcnt {v:?}: {e}"))
+}
+
+/// A child readies its own polled read with a blocking write of twice what the pipe holds:
+/// the wake-up queues the read as task work of the child and the ready worker makes it, but
+/// the child never returns from its write (the pipe fills again), so its task work stays
+/// queued, holding a reference on the module beside the child's open `/dev/kaio`. Killed, the
+/// child runs it in its exit, without an address space (it does nothing then), and the
+/// reference goes: the module's count is back where it was.
+fn polled_rw_task_work_pending_at_exit() -> CaseResult {
+    let base = module_refcnt()?;
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    check!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0, "pipe2: errno {}", kaio::raw::errno());
+    let (ready_r, ready_w) = (fds[0], fds[1]);
+    // SAFETY: fork; the child uses system calls only and leaves by _exit or SIGKILL.
+    let pid = unsafe { libc::fork() };
+    check!(pid >= 0, "fork: errno {}", kaio::raw::errno());
+    if pid == 0 {
+        let child = || -> Result<(), String> {
+            let k = Kaio::open()?;
+            let ctx = polled_ctx(&k, 8)?;
+            let p = pipe_pair()?;
+            // SAFETY: fcntl on a pipe fd we own.
+            let cap = unsafe { libc::fcntl(p.w, libc::F_GETPIPE_SZ) };
+            let mut buf = vec![0u8; 4096];
+            let mut cb = Iocb { aio_buf: buf.as_mut_ptr() as u64, aio_nbytes: 4096, ..iocb(IOCB_CMD_PREAD, p.r, 1) };
+            check_eq!(ctx.submit1(&mut cb), Ok(1));
+            let data = vec![7u8; 2 * cap.max(4096) as usize];
+            // SAFETY: valid buffers; the second write blocks until the child is killed.
+            unsafe {
+                libc::write(ready_w, b"x".as_ptr().cast(), 1);
+                libc::write(p.w, data.as_ptr().cast(), data.len());
+            }
+            Err("the write returned".into())
+        };
+        let _ = child();
+        // SAFETY: leaves the child without running the parent's destructors.
+        unsafe { libc::_exit(1) };
+    }
+    // SAFETY: our copy of the write end.
+    unsafe { libc::close(ready_w) };
+    let mut byte = [0u8; 1];
+    // SAFETY: a valid one-byte buffer; blocks until the child is about to write (or exits).
+    let n = unsafe { libc::read(ready_r, byte.as_mut_ptr().cast(), 1) };
+    // SAFETY: our read end.
+    unsafe { libc::close(ready_r) };
+    // The ready worker makes the read a jiffy after the wake-up; then the pipe fills again.
+    std::thread::sleep(ms(300));
+    let during = module_refcnt()?;
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let status = wait_child(pid, PROMPT)?;
+    check!(n == 1, "the child did not get to its write (status {status:#x})");
+    want_eq!("module references while the child sleeps in its write: its /dev/kaio, its task work", during - base, 2);
+    let t = Instant::now();
+    let mut after = module_refcnt()?;
+    while after != base && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(ms(10));
+        after = module_refcnt()?;
+    }
+    want_eq!("module references after the child's exit", after - base, 0);
     Ok(())
 }
 
