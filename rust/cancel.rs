@@ -90,7 +90,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                             match inflight.unlist(&req) {
                                 Some(req) => {
                                     // Dropped after ctx_lock.
-                                    queue_refs[n] = req.claim();
+                                    queue_refs[n] = req.claim(inflight.irqs_off());
                                     taken[n] = Some(req);
                                     n += 1;
                                     out.cancelled += 1;
@@ -103,7 +103,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                             false
                         } else {
                             // A polled read/write mid-attempt ends at its next wait instead.
-                            req.stop();
+                            req.stop(inflight.irqs_off());
                             out.running += 1;
                             if !c.all {
                                 considered_running = Some(req);

@@ -431,12 +431,12 @@ impl Kioctx {
                         req.mark_swept();
                         if !req.swept_off() {
                             // Left listed until its event; a polled read/write is stopped.
-                            req.stop();
+                            req.stop(inflight.irqs_off());
                             None
                         } else {
                             let swept = inflight.unlist(&req);
                             if let Some(req) = &swept {
-                                req.cancel();
+                                req.cancel(inflight.irqs_off());
                             }
                             swept
                         }

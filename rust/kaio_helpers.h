@@ -121,7 +121,10 @@ void kaio_set_restore_sigmask(void);
 bool kaio_test_and_clear_restore_sigmask(void);
 sigset_t *kaio_saved_sigmask(void);
 
-/* Tracepoints (rust/trace/trace.c). */
+/* Tracepoints (rust/trace/trace.c); the hot ones' static keys are read from Rust first. */
+extern struct tracepoint __tracepoint_kaio_submit;
+extern struct tracepoint __tracepoint_kaio_complete;
+extern struct tracepoint __tracepoint_kaio_cancel;
 void kaio_trace_setup(u64 ctx_id, u32 nr_events, u64 ring_size);
 void kaio_trace_destroy(u64 ctx_id, u64 in_flight);
 void kaio_trace_submit(u64 ctx_id, u64 iocb, u64 data, u16 opcode, s32 fd, s64 result);

@@ -34,6 +34,7 @@ use crate::sys::{
     fd::{EventFd, FileRef},
     hash_chains::HashLink,
     hrtimer::TimerCallback,
+    irq_spinlock::IrqsOff,
     one_of::{InitOneOf, OneOf},
     poll::{PollWake, Waker},
     rb_forest::Links,
@@ -271,6 +272,11 @@ impl Kiocb {
         if let Some(gauge) = stats::in_flight(self.opcode) {
             stats::add(gauge, -1);
         }
+        self.trace_complete(res);
+    }
+
+    /// The `kaio_complete` tracepoint alone (a batch counts its statistics once).
+    fn trace_complete(&self, res: i64) {
         trace::complete(self.ctx.user_id() as u64, self.template.obj, self.template.data, res, 0, self.how());
     }
 
@@ -282,18 +288,18 @@ impl Kiocb {
 
     /// Asks a running request to end at its next wait (a polled read or write); nothing for
     /// other kinds, which run to their end. Under `ctx_lock`.
-    pub(crate) fn stop(self: &Arc<Self>) {
+    pub(crate) fn stop(self: &Arc<Self>, irqs: IrqsOff<'_>) {
         if self.kind() == Kind::PolledRw {
-            polled_rw::stop(self);
+            polled_rw::stop(self, irqs);
         }
     }
 
     /// `ki_cancel` of the teardown sweep: kicks the operation; called under `ctx_lock` after
     /// the request was taken off the index. The event comes from the operation's own path.
-    pub(crate) fn cancel(self: &Arc<Self>) {
+    pub(crate) fn cancel(self: &Arc<Self>, irqs: IrqsOff<'_>) {
         match self.kind() {
             Kind::Delay => self.delay().cancel(),
-            Kind::Poll => poll::cancel(self),
+            Kind::Poll => poll::cancel(self, irqs),
             // Never swept off the index.
             Kind::Rw | Kind::Fsync | Kind::PolledRw => {}
         }
@@ -303,15 +309,15 @@ impl Kiocb {
     /// operation is stopped and will not complete the request; the caller posts the event
     /// ([`Kiocb::cancelled_res`]) once `ctx_lock` is dropped. Returns a reference to drop
     /// after the lock.
-    pub(crate) fn claim(self: &Arc<Self>) -> QueueRefs {
+    pub(crate) fn claim(self: &Arc<Self>, irqs: IrqsOff<'_>) -> QueueRefs {
         self.claimed.store(true, Ordering::Relaxed);
         match self.kind() {
             Kind::Delay => {
                 self.delay().claim();
                 [None, None]
             }
-            Kind::Poll => [poll::claim(self), None],
-            Kind::PolledRw => polled_rw::claim(self),
+            Kind::Poll => [poll::claim(self, irqs), None],
+            Kind::PolledRw => polled_rw::claim(self, irqs),
             Kind::Rw | Kind::Fsync => [None, None],
         }
     }
@@ -334,8 +340,22 @@ impl Kiocb {
     /// eventfd is signalled, then the waiters are woken once. Process context.
     pub(crate) fn complete_claimed(ctx: &Kioctx, reqs: &[Option<Arc<Kiocb>>]) {
         let claimed = || reqs.iter().flatten();
+        // The statistics once per batch: the events, and the in-flight gauge of each opcode.
+        let mut gauges: [Option<(Stat, i64)>; 8] = [None; 8];
+        let mut events = 0;
         for req in claimed() {
-            req.trace_event(req.cancelled_res());
+            events += 1;
+            if let Some(gauge) = stats::in_flight(req.opcode) {
+                if let Some(slot) = gauges.iter_mut().find(|g| g.map_or(true, |(s, _)| s == gauge)) {
+                    let n = slot.map_or(0, |(_, n)| n);
+                    *slot = Some((gauge, n + 1));
+                }
+            }
+            req.trace_complete(req.cancelled_res());
+        }
+        stats::add(Stat::Events, events);
+        for (gauge, n) in gauges.into_iter().flatten() {
+            stats::add(gauge, -n);
         }
         let waiters = ctx.post_events(claimed().map(|req| (req.event(req.cancelled_res()), &req.posted)));
         for req in claimed() {

@@ -23,6 +23,7 @@
 use crate::req::Kiocb;
 use crate::sys::{
     fd::FileRef,
+    irq_spinlock::IrqsOff,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN},
     work::Work,
 };
@@ -103,9 +104,10 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
     let mut stolen = None;
     let mut complete_now = false;
     {
-        let mut inflight = req.ctx.inflight.lock();
+        let mut guard = req.ctx.inflight.lock();
+        let (irqs, inflight) = guard.split();
         if armed.queued {
-            let queue = p.wait.lock_queue();
+            let queue = p.wait.lock_queue(irqs);
             let on_queue = queue.is_some();
             let mut cancel = false;
             if !on_queue || st.work_scheduled.load(Ordering::Relaxed) {
@@ -212,7 +214,7 @@ pub(crate) fn work(req: Arc<Kiocb>) {
     let (queue_ref, listed) = {
         let mut inflight = req.ctx.inflight.lock();
         let mut queue_ref = None;
-        if let Some(queue) = p.wait.lock_queue() {
+        if let Some(queue) = p.wait.lock_queue(inflight.irqs_off()) {
             if mask == 0 && !st.cancelled.load(Ordering::Relaxed) {
                 // Not ready after all: wait on, or run again if another wake-up came.
                 if st.need_resched.swap(false, Ordering::Relaxed) {
@@ -238,10 +240,10 @@ pub(crate) fn work(req: Arc<Kiocb>) {
 
 /// `aio_poll_cancel` for the teardown sweep, under `ctx_lock`: mark cancelled and let the
 /// worker complete it (res 0).
-pub(crate) fn cancel(req: &Arc<Kiocb>) {
+pub(crate) fn cancel(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
     let p = req.poll();
     let st = &p.state;
-    if let Some(queue) = p.wait.lock_queue() {
+    if let Some(queue) = p.wait.lock_queue(irqs) {
         st.cancelled.store(true, Ordering::Relaxed);
         if !st.work_scheduled.swap(true, Ordering::Relaxed) {
             p.work.queue(req.clone());
@@ -254,10 +256,10 @@ pub(crate) fn cancel(req: &Arc<Kiocb>) {
 /// A cancel ioctl's claim, under `ctx_lock` after the request left the index: the entry leaves
 /// its queue (no wake-up reaches it any more) and a worker already queued will find the
 /// request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
-pub(crate) fn claim(req: &Arc<Kiocb>) -> Option<Arc<Kiocb>> {
+pub(crate) fn claim(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) -> Option<Arc<Kiocb>> {
     let p = req.poll();
     let st = &p.state;
-    let queue = p.wait.lock_queue();
+    let queue = p.wait.lock_queue(irqs);
     st.cancelled.store(true, Ordering::Relaxed);
     // No wake-up may complete it inline or queue the worker from now on.
     st.work_scheduled.store(true, Ordering::Relaxed);

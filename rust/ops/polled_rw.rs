@@ -39,6 +39,7 @@ use crate::sys::{
     cred::Creds,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
+    irq_spinlock::IrqsOff,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
@@ -292,7 +293,7 @@ fn arm(req: &Arc<Kiocb>) -> Armed {
             return Armed::Parked;
         }
         p.state.store(RUNNING, Ordering::Relaxed);
-        taken = detach_entries(req);
+        taken = detach_entries(req, _inflight.irqs_off());
         outcome = if usable { Armed::Again } else { Armed::NoQueue };
     }
     // Never the last references: `req` is one.
@@ -302,9 +303,9 @@ fn arm(req: &Arc<Kiocb>) -> Armed {
 
 /// Takes the entries off their queues, under `ctx_lock`; returns the queue references, to be
 /// dropped after it.
-fn detach_entries(req: &Kiocb) -> [Option<Arc<Kiocb>>; 2] {
+fn detach_entries(req: &Kiocb, irqs: IrqsOff<'_>) -> [Option<Arc<Kiocb>>; 2] {
     let p = req.polled();
-    [p.first.lock_queue().and_then(|q| q.detach()), p.second.lock_queue().and_then(|q| q.detach())]
+    [p.first.lock_queue(irqs).and_then(|q| q.detach()), p.second.lock_queue(irqs).and_then(|q| q.detach())]
 }
 
 /// Hands the next attempt on to the worker (the caller owns it).
@@ -444,7 +445,7 @@ fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
         }
         p.state.store(RUNNING, Ordering::Relaxed);
         // The other entry, if the file has two queues.
-        detach_entries(&req)
+        detach_entries(&req, _inflight.irqs_off())
     };
     drop(taken);
     stats::add(
@@ -461,16 +462,16 @@ fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
 /// A cancel ioctl's claim, under `ctx_lock`, of a cancellable request taken off the index:
 /// the entries leave their queues, and a worker already queued finds it claimed. Returns the
 /// queue references, to be dropped after `ctx_lock`.
-pub(crate) fn claim(req: &Arc<Kiocb>) -> [Option<Arc<Kiocb>>; 2] {
+pub(crate) fn claim(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) -> [Option<Arc<Kiocb>>; 2] {
     let p = req.polled();
     p.state.store(CLAIMED, Ordering::Relaxed);
     p.armed.store(0, Ordering::Release);
-    detach_entries(req)
+    detach_entries(req, irqs)
 }
 
 /// Asks the request to end at its next wait, under `ctx_lock` (a cancel that found it running,
 /// or the teardown sweep). A parked request is woken for it: its worker ends it.
-pub(crate) fn stop(req: &Arc<Kiocb>) {
+pub(crate) fn stop(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
     let p = req.polled();
     p.stop.store(true, Ordering::Release);
     if p.state.load(Ordering::Relaxed) != WAITING || p.armed.swap(0, Ordering::AcqRel) == 0 {
@@ -478,7 +479,7 @@ pub(crate) fn stop(req: &Arc<Kiocb>) {
         // it parks again (checked under ctx_lock).
         return;
     }
-    let [first, second] = detach_entries(req);
+    let [first, second] = detach_entries(req, irqs);
     // Any reference does for the worker; without the entries' (cannot be: they were armed and
     // nobody took them), a new one.
     p.retry.store(true, Ordering::Release);

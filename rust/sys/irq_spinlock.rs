@@ -81,6 +81,27 @@ impl<T> IrqSpinLock<T> {
     }
 }
 
+/// Proof that interrupts are off on this CPU for `'a` (an [`IrqGuard`] is held). Such a region
+/// is an RCU read-side critical section: every grace period waits for it.
+#[derive(Clone, Copy)]
+pub(crate) struct IrqsOff<'a> {
+    _guard: PhantomData<&'a ()>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T> IrqGuard<'_, T> {
+    /// The proof that interrupts are off while this guard lives.
+    pub(crate) fn irqs_off(&self) -> IrqsOff<'_> {
+        IrqsOff { _guard: PhantomData, _not_send: PhantomData }
+    }
+
+    /// The proof and the data together, both for as long as the guard is borrowed.
+    pub(crate) fn split(&mut self) -> (IrqsOff<'_>, &mut T) {
+        let irqs = IrqsOff { _guard: PhantomData, _not_send: PhantomData };
+        (irqs, &mut **self)
+    }
+}
+
 /// Proof that an [`IrqSpinLock`] is held; unlocks and restores interrupts on drop.
 pub(crate) struct IrqGuard<'a, T> {
     lock: &'a IrqSpinLock<T>,

@@ -13,7 +13,7 @@
 //! grace period, so the queue pointer is read with acquire ordering under RCU, and cleared with
 //! release ordering as the very last access.
 
-use super::{arc_slot::ArcSlot, bindings, fd::FileRef, rcu};
+use super::{arc_slot::ArcSlot, bindings, fd::FileRef, irq_spinlock::IrqsOff};
 use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
@@ -150,20 +150,18 @@ impl<T: PollWake> PollWait<T> {
         unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut pt) }
     }
 
-    /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue (under RCU,
-    /// against `POLLFREE`) and returns the guard. Callers have interrupts disabled.
-    pub(crate) fn lock_queue(&self) -> Option<QueueGuard<'_, T>> {
-        // Taken off already (the usual case after a wake-up): no RCU, no lock.
-        if self.head.load(Ordering::Acquire).is_null() {
-            return None;
-        }
-        let rcu = rcu::Guard::new();
+    /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue and returns the
+    /// guard. Interrupts are off meanwhile (`irqs`): an RCU read-side critical section, as
+    /// `poll_iocb_lock_wq`'s `rcu_read_lock` is, against `POLLFREE`.
+    pub(crate) fn lock_queue<'a>(&'a self, irqs: IrqsOff<'a>) -> Option<QueueGuard<'a, T>> {
         let head = self.head.load(Ordering::Acquire);
         if head.is_null() {
+            // Taken off already (the usual case after a wake-up).
             return None;
         }
-        // SAFETY: a queue seen non-null under RCU is not freed before the grace period ends
-        // (POLLFREE users free it with RCU delay), so its lock may be taken.
+        // SAFETY: a queue seen non-null with interrupts off is not freed before they are on
+        // again: POLLFREE users free it after an RCU grace period, which waits for this
+        // region. So its lock may be taken.
         unsafe { bindings::_raw_spin_lock(super::spinlock_irq::raw(ptr::addr_of_mut!((*head).lock))) };
         // SAFETY: the entry's links are stable under the queue lock.
         if unsafe { bindings::kaio_list_empty(ptr::addr_of!((*self.entry.get()).entry)) } {
@@ -171,7 +169,7 @@ impl<T: PollWake> PollWait<T> {
             unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*head).lock)) };
             return None;
         }
-        Some(QueueGuard { wait: self, head, _rcu: rcu })
+        Some(QueueGuard { wait: self, head, _irqs: irqs })
     }
 
     /// Takes the entry off its queue and forgets the queue; the caller holds the queue lock.
@@ -189,7 +187,7 @@ impl<T: PollWake> PollWait<T> {
 pub(crate) struct QueueGuard<'a, T: PollWake> {
     wait: &'a PollWait<T>,
     head: *mut bindings::wait_queue_head,
-    _rcu: rcu::Guard,
+    _irqs: IrqsOff<'a>,
 }
 
 impl<T: PollWake> QueueGuard<'_, T> {
@@ -201,7 +199,7 @@ impl<T: PollWake> QueueGuard<'_, T> {
 
 impl<T: PollWake> Drop for QueueGuard<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: locked by `lock_queue`; the RCU guard (dropped after) keeps it alive.
+        // SAFETY: locked by `lock_queue`; interrupts stay off (`_irqs`), which keeps it alive.
         unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*self.head).lock)) };
     }
 }

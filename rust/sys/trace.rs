@@ -3,7 +3,8 @@
 //! kaio's tracepoints (`rust/trace/kaio_trace.h`, created in `rust/trace/trace.c`), as safe
 //! functions. The 6.12 `kernel` crate has no tracepoint support (upstream later added
 //! `declare_trace!`, which tests the static key in Rust); here each event is one call into C,
-//! where the tracepoint's static branch is patched out while the event is disabled.
+//! where the tracepoint's static branch is patched out while the event is disabled. The
+//! events of every request (submit, complete, cancel) read their static key in Rust first.
 
 use super::bindings;
 
@@ -12,6 +13,16 @@ use super::bindings;
 fn calls() -> bool {
     // SAFETY: a static `bool` the parameter code writes with a plain store; read once, volatile.
     unsafe { core::ptr::addr_of!(bindings::kaio_trace_calls).read_volatile() }
+}
+
+/// `static_key_count(&tp->key) > 0`: whether the event is enabled now, read in place (the
+/// `trace_<event>_enabled()` test without its jump label), so that a disabled event of the
+/// hot paths costs no call. A race with enabling loses at most the events of that moment, as
+/// the jump label's own patching does.
+fn enabled(tp: *const bindings::tracepoint) -> bool {
+    // SAFETY: a tracepoint of this module (alive while its code runs); `enabled` is an
+    // `atomic_t` the tracing core writes atomically: a volatile read is `atomic_read`.
+    unsafe { core::ptr::addr_of!((*tp).key.enabled.counter).read_volatile() > 0 }
 }
 
 /// How a request's event came to be posted.
@@ -46,7 +57,7 @@ pub(crate) fn destroy(ctx_id: u64, in_flight: u64) {
 
 /// `kaio_submit`: one iocb's submission, `result` 0 or the negative errno it was refused with.
 pub(crate) fn submit(ctx_id: u64, iocb: u64, data: u64, opcode: u16, fd: i32, result: i64) {
-    if !calls() {
+    if !calls() || !enabled(core::ptr::addr_of!(bindings::__tracepoint_kaio_submit)) {
         return;
     }
     // SAFETY: as above.
@@ -55,7 +66,7 @@ pub(crate) fn submit(ctx_id: u64, iocb: u64, data: u64, opcode: u16, fd: i32, re
 
 /// `kaio_complete`: a request's one event.
 pub(crate) fn complete(ctx_id: u64, iocb: u64, data: u64, res: i64, res2: i64, how: How) {
-    if !calls() {
+    if !calls() || !enabled(core::ptr::addr_of!(bindings::__tracepoint_kaio_complete)) {
         return;
     }
     // SAFETY: as above.
@@ -65,7 +76,7 @@ pub(crate) fn complete(ctx_id: u64, iocb: u64, data: u64, res: i64, res2: i64, h
 /// `kaio_cancel`: one cancel ioctl (`flags` 0 for `KAIO_IOC_CANCEL`) and what it did.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn cancel(ctx_id: u64, iocb: u64, result: u64, flags: u32, ret: i64, matched: u32, cancelled: u32, running: u32) {
-    if !calls() {
+    if !calls() || !enabled(core::ptr::addr_of!(bindings::__tracepoint_kaio_cancel)) {
         return;
     }
     // SAFETY: as above.
