@@ -156,11 +156,6 @@ bool kaio_current_is_user_task_of(struct mm_struct *mm)
 	return in_task() && !(current->flags & PF_KTHREAD) && current->mm == mm;
 }
 
-bool kaio_current_is_user_task(void)
-{
-	return in_task() && !(current->flags & PF_KTHREAD);
-}
-
 void kaio_init_task_work(struct callback_head *head, task_work_func_t func)
 {
 	init_task_work(head, func);

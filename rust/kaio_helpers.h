@@ -91,7 +91,6 @@ void kaio_init_delayed_work(struct delayed_work *dwork, work_func_t func);
 bool kaio_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dwork,
 			     unsigned long delay);
 bool kaio_current_is_user_task_of(struct mm_struct *mm);
-bool kaio_current_is_user_task(void);
 void kaio_init_task_work(struct callback_head *head, task_work_func_t func);
 int kaio_task_work_add_current(struct callback_head *head);
 bool kaio_module_get(void);

@@ -346,9 +346,9 @@ impl Kiocb {
         for req in claimed() {
             events += 1;
             if let Some(gauge) = stats::in_flight(req.opcode) {
+                // The gauge's slot, or the first free one (8 slots: one per opcode).
                 if let Some(slot) = gauges.iter_mut().find(|g| g.map_or(true, |(s, _)| s == gauge)) {
-                    let n = slot.map_or(0, |(_, n)| n);
-                    *slot = Some((gauge, n + 1));
+                    slot.get_or_insert((gauge, 0)).1 += 1;
                 }
             }
             req.trace_complete(req.cancelled_res());

@@ -356,15 +356,17 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                 // A task sleeps in io_getevents on the context (so it is of the submitter's
                 // process): woken, it makes the attempt, sparing the worker's hop.
                 Ok(()) if ctx.has_reapers() => ctx.wake_waiters(),
-                // A task of the submitter's process readied it: it makes the attempt on its
-                // way back to user space; the ready worker a jiffy later if it cannot.
-                Ok(()) if ctx.mm.is_current_user_task() => {
-                    ctx.ready.kick_here(ctx.clone());
-                    ctx.ready.kick_later(ctx);
-                }
-                // The context's ready worker (one hop for every attempt readied before it
-                // runs), unless a task entering io_getevents gets there first.
-                Ok(()) => ctx.ready.kick(ctx.clone()),
+                Ok(()) => match ctx.mm.current_user_task() {
+                    // A task of the submitter's process readied it: it makes the attempt on
+                    // its way back to user space; the ready worker a jiffy later if it cannot.
+                    Some(task) => {
+                        ctx.ready.kick_here(ctx.clone(), task);
+                        ctx.ready.kick_later(ctx);
+                    }
+                    // The context's ready worker (one hop for every attempt readied before it
+                    // runs), unless a task entering io_getevents gets there first.
+                    None => ctx.ready.kick(ctx.clone()),
+                },
                 Err(owner) => {
                     p.work.queue(owner);
                 }

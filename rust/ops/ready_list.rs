@@ -22,7 +22,7 @@ use crate::ctx::Kioctx;
 use crate::req::Kiocb;
 use crate::sys::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    task_work::TaskWork,
+    task_work::{TaskWork, UserTask},
     work::{DelayedWork, Work},
 };
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -133,9 +133,9 @@ impl ReadyList {
     }
 
     /// Has the calling task make the attempts of the list on its way back to user space,
-    /// unless a task is to do so already; `false` if it cannot (see [`TaskWork`]). Any context.
-    pub(crate) fn kick_here(&self, ctx: Arc<Kioctx>) -> bool {
-        self.here.queue_on_current(ctx)
+    /// unless a task is to do so already or it cannot (see [`TaskWork`]). Any context.
+    pub(crate) fn kick_here(&self, ctx: Arc<Kioctx>, task: UserTask) {
+        self.here.queue_on_current(ctx, task);
     }
 
     /// Whether no request waits for a reaper (a hint: read without the lock).

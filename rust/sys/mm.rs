@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
 
-use super::{bindings, file::File};
+use super::{bindings, file::File, task_work::UserTask};
 use kernel::prelude::*;
 
 /// The identity of an address space (`struct mm_struct *`), for comparison only: it is never
@@ -27,8 +27,15 @@ impl MmId {
     /// Whether the caller is a user task (not an interrupt, not a kernel thread, even one
     /// borrowing an address space) of this address space. Any context.
     pub(crate) fn is_current_user_task(&self) -> bool {
+        self.current_user_task().is_some()
+    }
+
+    /// [`MmId::is_current_user_task`], with the proof a task work item is queued with.
+    pub(crate) fn current_user_task(&self) -> Option<UserTask> {
         // SAFETY: the helper only compares the pointer with `current->mm`.
-        unsafe { bindings::kaio_current_is_user_task_of(self.0 as *mut bindings::mm_struct) }
+        let user = unsafe { bindings::kaio_current_is_user_task_of(self.0 as *mut bindings::mm_struct) };
+        // SAFETY: the helper checked `in_task()` and not `PF_KTHREAD`.
+        user.then(|| unsafe { UserTask::new_unchecked() })
     }
 }
 

@@ -16,7 +16,24 @@
 
 use super::{arc_slot::ArcSlot, bindings};
 use core::sync::atomic::{AtomicBool, Ordering};
+use core::marker::PhantomData;
 use kernel::{prelude::*, sync::Arc, types::Opaque};
+
+/// Proof that the caller runs in a user task (not an interrupt, not a kernel thread): one a
+/// task work item can be queued on. Made by [`super::mm::MmId::current_user_task`], which
+/// checks it anyway; not `Send`, so it stays with the context that checked.
+pub(crate) struct UserTask {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl UserTask {
+    /// # Safety
+    ///
+    /// The caller runs in a user task (`in_task()`, not `PF_KTHREAD`).
+    pub(super) unsafe fn new_unchecked() -> UserTask {
+        UserTask { _not_send: PhantomData }
+    }
+}
 
 /// Whether an item was ever queued since the module loaded (the unload then waits).
 static QUEUED_EVER: AtomicBool = AtomicBool::new(false);
@@ -78,13 +95,8 @@ impl<T: TaskWorkCallback> TaskWork<T> {
 
     /// Queues the item to run in the calling user task on its way back to user space, with
     /// `owner`. `false` (and `owner` dropped) if it is queued already (in this task or
-    /// another), if the caller is no user task (an interrupt, a kernel thread), if the task
-    /// is exiting or if the module is unloading. Any context.
-    pub(crate) fn queue_on_current(&self, owner: Arc<T>) -> bool {
-        // SAFETY: reads `current`'s flags and the preempt count only.
-        if !unsafe { bindings::kaio_current_is_user_task() } {
-            return false;
-        }
+    /// another), if the task is exiting or if the module is unloading.
+    pub(crate) fn queue_on_current(&self, owner: Arc<T>, _task: UserTask) -> bool {
         // SAFETY: may be called in any context.
         if !unsafe { bindings::kaio_module_get() } {
             return false;
