@@ -2,8 +2,8 @@
 # `make profile`: where a cancel's and a polled read's time goes. Builds the two static path
 # programs of tests/profile/ into build/profile/ with the guest script `run`, then runs them
 # in the release guest (one vCPU) with kaio.ko loaded (`make run`): their medians, and the function graph
-# of one cancel (KAIO_IOC_CANCEL + ring) and of one polled read (write(2) + KAIO_IOC_GETEVENTS,
-# and write(2) + read(2) beside it).
+# of one cancel (KAIO_IOC_CANCEL + ring) and of one polled read (submit, write(2) with the
+# read made in its task work, the ring; write(2) + read(2) beside it).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/profile
