@@ -950,16 +950,19 @@ fn polled_rw_mixed_storm() -> CaseResult {
     }
     let mut a = cm(sh.ctx, KAIO_CANCEL_ANY | KAIO_CANCEL_WAIT);
     let r = cancel_match(k.fd, &mut a);
-    // EALREADY (ABI): every match was running (a write part done, or an attempt under way),
-    // asked to stop and waited for; their events are reaped below like the others.
-    check!(matches!(r, Ok(_)) || r == Err(ENOENT) || r == Err(EALREADY), "final cancel ANY|WAIT: {r:?}");
     let t0 = Instant::now();
     while !sh.live.is_empty() && t0.elapsed() < PROMPT {
         reap(&mut sh, 1);
     }
     let left = sh.live.len();
-    check_eq!(kaio::raw::destroy(k.fd, sh.ctx).map_err(Errno), Ok(0));
+    // Destroyed before any check can return: a context left behind (it lives with its ring
+    // mapping until destroy or exit) would show in the cases after this one.
+    let destroyed = kaio::raw::destroy(k.fd, sh.ctx).map_err(Errno);
     drop(sh);
+    // EALREADY (ABI): every match was running (a write part done, or an attempt under way),
+    // asked to stop and waited for; their events were reaped above like the others.
+    check!(matches!(r, Ok(_)) || r == Err(ENOENT) || r == Err(EALREADY), "final cancel ANY|WAIT: {r:?}");
+    check_eq!(destroyed, Ok(0));
     let c = counts.lock().unwrap();
     eprintln!("# polled_rw_mixed_storm: {} events, {} bytes moved, {} cancelled, {} io_cancel won, {} match won, {} destroys", c[0], c[1], c[2], c[4], c[5], c[3]);
     let p = problems.lock().unwrap();
