@@ -23,7 +23,9 @@
 //!
 //! Latency: N reads in flight; a sample writes one message to the peer of the oldest, and
 //! times from before that `write(2)` until its event (CQE, `aio_error` not EINPROGRESS) has
-//! been reaped and checked; the read is then resubmitted (untimed): N stays.
+//! been reaped and checked; the read is then resubmitted: N stays. That re-submission is
+//! timed apart (the in-process variants): the submit half of a read's cost, which the latency
+//! leaves out and the throughput includes.
 //! Throughput: from nothing in flight, one unit is: submit N reads (one call: KAIO_IOC_SUBMIT
 //! of N iocbs, one io_uring_enter; POSIX: N aio_read), write one message to each of the N
 //! peers, reap all N; ns per read = unit time / N.
@@ -580,7 +582,9 @@ impl Local {
     }
 
     /// One latency sample: write to the oldest read's peer, until its completion is reaped.
-    fn lat(&mut self) -> Result<Duration, String> {
+    /// Also returns how long the read's re-submission took (zero for sync), outside the
+    /// latency: the submit half of a read's cost, which the latency leaves out.
+    fn lat(&mut self) -> Result<(Duration, Duration), String> {
         let i = if self.how == How::Sync {
             0
         } else {
@@ -590,11 +594,14 @@ impl Local {
         self.poke(i)?;
         self.collect(1)?;
         let t1 = Stamp::now();
+        let mut resubmit = Duration::ZERO;
         if self.how != How::Sync {
+            let t2 = Stamp::now();
             self.submit(std::iter::once(i))?;
+            resubmit = t2.elapsed();
             self.order.push_back(i);
         }
-        Ok(t1 - t0)
+        Ok((t1 - t0, resubmit))
     }
 
     /// One latency sample with the write made by the writer thread: from its stamp before
@@ -791,6 +798,7 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
     );
     // [kind][depth] -> per variant summary (NaN when not measured)
     let mut lat_rows: Vec<(Kind, usize, Vec<Summary>)> = Vec::new();
+    let mut sub_rows: Vec<(Kind, usize, Vec<Summary>)> = Vec::new();
     let mut tput_rows: Vec<(Kind, usize, Vec<Summary>)> = Vec::new();
     let mut remote_rows: Vec<(Kind, Vec<Summary>)> = Vec::new();
     let remote = Remote::new()?;
@@ -812,20 +820,22 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
             let sums = latency_group_warm(
                 &LAT_PLAN.scaled(env.scale),
                 active.len(),
-                1,
+                2,
                 WARMUP,
                 RUN_LEN,
                 |g| {
                     let v = active[g];
-                    let d = if v < GLIBC {
+                    let (d, resubmit) = if v < GLIBC {
                         locals[v].lat()?
                     } else {
-                        posix[v - GLIBC].as_mut().expect("active").lat(kind, n)?
+                        // The children time the latency only.
+                        (posix[v - GLIBC].as_mut().expect("active").lat(kind, n)?, Duration::ZERO)
                     };
-                    Ok(vec![d])
+                    Ok(vec![d, resubmit])
                 },
             )?;
             let mut row = vec![none; VARIANTS.len()];
+            let mut sub_row = vec![none; VARIANTS.len()];
             for (g, &v) in active.iter().enumerate() {
                 row[v] = sums[g][0];
                 let params = [
@@ -833,8 +843,13 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
                     ("in_flight", n.to_string()),
                 ];
                 sec.record(VARIANTS[v].1, &params, "write_to_reaped_ns", row[v]);
+                if matches!(v, KGETEV | KRING | URING) {
+                    sub_row[v] = sums[g][1];
+                    sec.record(VARIANTS[v].1, &params, "resubmit_one_ns", sub_row[v]);
+                }
             }
             lat_rows.push((kind, n, row));
+            sub_rows.push((kind, n, sub_row));
             eprintln!(
                 "kaio-bench: polled_read latency {} N={n} done ({:.1} s)",
                 kind.name(),
@@ -940,6 +955,23 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
         sec.line(row);
     }
     ratios(sec, &lat_rows);
+    sec.line("   submit: ns in the one call that re-submits the read after each latency sample above");
+    sec.line("   (KAIO_IOC_SUBMIT / io_uring_enter of one read that would block: it is left waiting on");
+    sec.line("   the empty socket or pipe), median (p90); the half of a read's cost the latency leaves out:");
+    let mut h = format!("   {:<5} {:>3}", "", "N");
+    for v in [KGETEV, KRING, URING] {
+        h += &format!(" {:>w$}", VARIANTS[v].0);
+    }
+    h += &format!(" {:>16}", "kaio ring/uring");
+    sec.line(h);
+    for (kind, n, s) in &sub_rows {
+        let mut row = format!("   {:<5} {n:>3}", kind.name());
+        for v in [KGETEV, KRING, URING] {
+            row += &format!(" {}", cell(&s[v], w));
+        }
+        row += &format!(" {}", ratio(s[KRING].median, s[URING].median, 16));
+        sec.line(row);
+    }
     sec.line(
         "   latency, the write made by another thread of the process (blocked in read(2) on a pipe",
     );
