@@ -527,11 +527,15 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
             let started = match req.kind() {
                 Kind::Rw => rw::start(req.clone(), &iocb, vectored),
-                _ => polled_rw::start(req.clone(), &iocb, vectored),
+                _ => polled_rw::prepare(&req, &iocb, vectored),
             };
             if let Err(e) = started {
                 drop(ctx.inflight.lock().unlist(&req));
                 return Err(e);
+            }
+            if req.kind() == Kind::PolledRw {
+                // The submit's own reference goes on with the attempts.
+                polled_rw::start(req);
             }
         }
     }

@@ -147,19 +147,20 @@ impl PolledRw {
 }
 
 /// Checks as a plain read/write does (`aio_prep_rw`, the open mode, the method, the buffer,
-/// `rw_verify_area`), then makes the first attempt (or waits first). The request is listed.
-pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
+/// `rw_verify_area`); then [`start`] goes on. The request is listed.
+pub(crate) fn prepare(req: &Kiocb, iocb: &Iocb, vectored: bool) -> Result {
     let ioprio = (iocb.aio_flags & crate::uapi::IOCB_FLAG_IOPRIO != 0).then_some(iocb.aio_reqprio);
     req.rw().prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
     req.rw().check_file()?;
-    {
-        let p = req.polled();
-        // Nobody else has the request yet.
-        let mut held = p.held.claim().ok_or(EBUSY)?;
-        req.rw().import_held(&mut held, iocb.aio_buf, iocb.aio_nbytes, vectored)?;
-    }
+    let p = req.polled();
+    // Nobody else has the request yet.
+    let mut held = p.held.claim().ok_or(EBUSY)?;
+    req.rw().import_held(&mut held, iocb.aio_buf, iocb.aio_nbytes, vectored)
+}
+
+/// Makes the first attempt of a prepared request (or waits first), in `io_submit`.
+pub(crate) fn start(req: Arc<Kiocb>) {
     attempts(req, Runner::Submitter);
-    Ok(())
 }
 
 /// What arming the entry found.

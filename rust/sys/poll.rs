@@ -82,6 +82,8 @@ struct Table<T: PollWake> {
     wait: *const PollWait<T>,
     /// A second entry for a second queue, or null.
     second: *const PollWait<T>,
+    /// The owner, whose reference the second entry takes if it gets a queue.
+    owner: *const Arc<T>,
     queued: bool,
     error: c_int,
 }
@@ -117,16 +119,15 @@ impl<T: PollWake> PollWait<T> {
     }
 
     fn arm_with(&self, second: Option<&PollWait<T>>, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
-        // The queue reference must be in place before an entry is visible to wakers.
-        // One registration per entry: the slots are empty.
+        // The queue reference must be in place before an entry is visible to wakers: the
+        // first entry's now (a file nearly always offers a queue), the second's when the file
+        // offers it one (`queue_proc`). One registration per entry: the slots are empty.
         let _ = self.owner.put(owner.clone());
-        if let Some(w) = second {
-            let _ = w.owner.put(owner.clone());
-        }
         let mut table = Table::<T> {
             pt: bindings::poll_table_struct { _qproc: Some(queue_proc::<T>), _key: events },
             wait: self,
             second: second.map_or(ptr::null(), |w| w as *const PollWait<T>),
+            owner,
             queued: false,
             error: -(kernel::bindings::EINVAL as c_int),
         };
@@ -135,10 +136,6 @@ impl<T: PollWake> PollWait<T> {
         if !table.queued {
             // Never visible to a waker: take the queue reference back.
             drop(self.owner.take());
-        }
-        if let (Some(w), false) = (second, table.second.is_null()) {
-            // The second entry got no queue: never visible to a waker.
-            drop(w.owner.take());
         }
         Armed { mask, queued: table.queued, error: table.error }
     }
@@ -243,8 +240,13 @@ unsafe extern "C" fn queue_proc<T: PollWake>(
         table.error = 0;
         table.wait
     } else if !table.second.is_null() {
-        // The second entry takes this queue; `second` is null from now on.
-        core::mem::replace(&mut table.second, ptr::null())
+        // The second entry takes this queue; `second` is null from now on. Its queue
+        // reference first, as the first entry's was put before `vfs_poll`.
+        let second = core::mem::replace(&mut table.second, ptr::null());
+        // SAFETY: `second` and `owner` point at the entry and the owner given to the running
+        // `arm_with`, alive for the call.
+        let _ = unsafe { (*second).owner.put((*table.owner).clone()) };
+        second
     } else {
         // More queues than entries: not supported.
         table.error = -(kernel::bindings::EINVAL as c_int);
