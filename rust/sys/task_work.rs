@@ -94,30 +94,30 @@ impl<T: TaskWorkCallback> TaskWork<T> {
     }
 
     /// Queues the item to run in the calling user task on its way back to user space, with
-    /// `owner`. `false` (and `owner` dropped) if it is queued already (in this task or
-    /// another), if the task is exiting or if the module is unloading.
-    pub(crate) fn queue_on_current(&self, owner: Arc<T>, _task: UserTask) -> bool {
+    /// `owner`. Nothing is queued (and `owner` is dropped) if the item is queued already (in
+    /// this task or another), if the task is exiting or if the module is unloading: the
+    /// caller has another way on for the work (its workers).
+    pub(crate) fn queue_on_current(&self, owner: Arc<T>, _task: UserTask) {
         // SAFETY: may be called in any context.
         if !unsafe { bindings::kaio_module_get() } {
-            return false;
+            return;
         }
         if self.owner.put(owner).is_err() {
             // SAFETY: the reference taken above; the caller's own code is pinned otherwise
             // (it runs on behalf of an open file or a queued item of the module).
             unsafe { bindings::kaio_module_put() };
-            return false;
+            return;
         }
         QUEUED_EVER.store(true, Ordering::Release);
         // INVARIANT: `owner` holds the Arc and the module reference is held while queued.
         // SAFETY: initialised head, kept alive by `owner`; the caller is a user task.
         if unsafe { bindings::kaio_task_work_add_current(self.head.get()) } == 0 {
-            return true;
+            return;
         }
         // The task is exiting: nothing was queued.
         drop(self.owner.take());
         // SAFETY: as above.
         unsafe { bindings::kaio_module_put() };
-        false
     }
 }
 

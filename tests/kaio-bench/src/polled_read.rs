@@ -596,9 +596,8 @@ impl Local {
         let t1 = Stamp::now();
         let mut resubmit = Duration::ZERO;
         if self.how != How::Sync {
-            let t2 = Stamp::now();
             self.submit(std::iter::once(i))?;
-            resubmit = t2.elapsed();
+            resubmit = t1.elapsed();
             self.order.push_back(i);
         }
         Ok((t1 - t0, resubmit))
