@@ -27,7 +27,7 @@
 
 use crate::req::Kiocb;
 use crate::sys::hash_chains::{impl_hash_item, HashChains};
-use crate::sys::rb_forest::{impl_forest_item, Forest, ForestItem, Key};
+use crate::sys::rb_forest::{impl_forest_item, Forest, Key};
 use kernel::{prelude::*, sync::Arc};
 
 /// The trees of the index.
@@ -41,15 +41,18 @@ pub(crate) const TREES: usize = 4;
 /// Most requests one walk looks at before it lets go of `ctx_lock`.
 pub(crate) const SCAN_BATCH: usize = 32;
 
-impl_forest_item!(Kiocb, links, TREES, |req, tree| {
-    let key = match tree {
+impl_forest_item!(
+    Kiocb,
+    links,
+    TREES,
+    |req, tree| match tree {
         BY_OBJ => req.obj(),
         BY_DATA => req.data(),
         BY_FILE => req.file_key(),
         _ => u64::from(req.opcode()),
-    };
-    (key, req.seq())
-});
+    },
+    |req| req.seq()
+);
 
 impl_hash_item!(Kiocb, obj_link, |req| req.obj());
 
@@ -204,7 +207,7 @@ impl InFlight {
         let mut next = self.forest.lower_bound(tree, from.0);
         let mut looked = 0;
         while let Some(req) = next {
-            let at = ForestItem::<TREES>::key(req, tree);
+            let at = self.forest.key_of(req, tree);
             if key.is_some_and(|k| at.0 != k) {
                 break;
             }

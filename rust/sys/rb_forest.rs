@@ -13,6 +13,7 @@
 
 use super::bindings;
 use core::{
+    cell::UnsafeCell,
     marker::PhantomData,
     ptr,
     sync::atomic::{AtomicU64, Ordering},
@@ -23,23 +24,28 @@ use kernel::{
     types::Opaque,
 };
 
-/// The key of an object in one tree.
+/// Where an object stands in one tree: its key there, then its order.
 pub(crate) type Key = (u64, u64);
 
-/// The nodes an object embeds, one per tree of a forest of `N` trees.
+/// The nodes an object embeds, one per tree of a forest of `N` trees, with a copy of the
+/// object's keys beside them: a descent compares keys without calling out of the forest.
 ///
 /// # Invariants
 ///
 /// `forest` is 0 while the object is in no forest, else the id of the forest that links
-/// every one of `nodes`; only that forest, under `&mut`, touches `nodes` then.
+/// every one of `nodes`; only that forest touches `nodes`, `keys` and `order` then, writing
+/// them only under `&mut`. While it is listed, `keys[i]` and `order` are the object's
+/// [`ForestItem::key`] in tree `i` and its [`ForestItem::order`].
 #[repr(C)]
 pub(crate) struct Links<const N: usize> {
     nodes: [Opaque<bindings::rb_node>; N],
+    keys: UnsafeCell<[u64; N]>,
+    order: UnsafeCell<u64>,
     forest: AtomicU64,
 }
 
-// SAFETY: the nodes are only touched by the forest that links them, through `&mut Forest`,
-// so never from two threads at once; `forest` is atomic.
+// SAFETY: the nodes and keys are only touched by the forest that links them, written through
+// `&mut Forest` only, so never from two threads at once; `forest` is atomic.
 unsafe impl<const N: usize> Send for Links<N> {}
 // SAFETY: as above.
 unsafe impl<const N: usize> Sync for Links<N> {}
@@ -47,7 +53,12 @@ unsafe impl<const N: usize> Sync for Links<N> {}
 impl<const N: usize> Links<N> {
     /// Nodes in no tree.
     pub(crate) fn new() -> Self {
-        Links { nodes: [const { Opaque::uninit() }; N], forest: AtomicU64::new(0) }
+        Links {
+            nodes: [const { Opaque::uninit() }; N],
+            keys: UnsafeCell::new([0; N]),
+            order: UnsafeCell::new(0),
+            forest: AtomicU64::new(0),
+        }
     }
 }
 
@@ -61,26 +72,51 @@ pub(crate) unsafe trait ForestItem<const N: usize>: Sized {
     /// Byte offset of the `Links<N>` field.
     const LINKS_OFFSET: usize;
     /// The object's key in tree `tree` (< N); constant while the object is listed.
-    fn key(&self, tree: usize) -> Key;
+    fn key(&self, tree: usize) -> u64;
+    /// What orders objects of equal key, in every tree (a sequence number); constant while
+    /// the object is listed.
+    fn order(&self) -> u64;
 }
 
 /// Implements [`ForestItem`] for `$t`, whose field `$field` is a `Links<$n>`, with the key
-/// function `|$this, $tree| $key`.
+/// function `|$this, $tree| $key` and the order `|$this| $order`.
 macro_rules! impl_forest_item {
-    ($t:ty, $field:ident, $n:expr, |$this:ident, $tree:ident| $key:expr) => {
+    ($t:ty, $field:ident, $n:expr, |$this:ident, $tree:ident| $key:expr, |$this2:ident| $order:expr) => {
         // SAFETY: the offset is that of `$field`, which the function below checks to be a
         // `Links<$n>`.
         unsafe impl $crate::sys::rb_forest::ForestItem<{ $n }> for $t {
             const LINKS_OFFSET: usize = core::mem::offset_of!($t, $field);
-            fn key(&self, $tree: usize) -> $crate::sys::rb_forest::Key {
+            fn key(&self, $tree: usize) -> u64 {
                 let $this = self;
                 $key
+            }
+            fn order(&self) -> u64 {
+                let $this2 = self;
+                $order
             }
         }
         const _: fn(&$t) -> &$crate::sys::rb_forest::Links<{ $n }> = |item| &item.$field;
     };
 }
 pub(crate) use impl_forest_item;
+
+/// `rb_link_node()`, a static inline of rbtree.h written out here: four stores, which the
+/// kernel crate's helper would make a call.
+///
+/// # Safety
+///
+/// `node` is valid and in no tree; `link` is the null child pointer of `parent` (or the root
+/// pointer, with a null `parent`) found by a descent, the tree not changed since.
+unsafe fn link_node(node: *mut bindings::rb_node, parent: *mut bindings::rb_node, link: *mut *mut bindings::rb_node) {
+    // SAFETY: the caller's contract; a black-or-red colour bit of 0 (red) with the parent
+    // pointer, as rbtree.h stores it.
+    unsafe {
+        (*node).__rb_parent_color = parent as usize as _;
+        (*node).rb_left = ptr::null_mut();
+        (*node).rb_right = ptr::null_mut();
+        *link = node;
+    }
+}
 
 /// Ids of forests; 0 means "in no forest".
 static NEXT_FOREST_ID: AtomicU64 = AtomicU64::new(1);
@@ -92,8 +128,12 @@ static NEXT_FOREST_ID: AtomicU64 = AtomicU64::new(1);
 /// - Every node reachable from `roots[i]` is `nodes[i]` of a `T` whose `Links::forest` is
 ///   `id`, kept alive by one `Arc<T>` reference the forest owns (from `Arc::into_raw`).
 /// - Each tree is ordered by `T::key(i)`, with ties in insertion order.
+/// - `last[i]` is the last node of tree `i` in that order, null if the tree is empty.
 pub(crate) struct Forest<T: ForestItem<N>, const N: usize> {
     roots: [bindings::rb_root; N],
+    /// The last node of each tree: a key that does not decrease (one opcode in flight,
+    /// increasing iocb addresses or data) is linked after it without a descent.
+    last: [*mut bindings::rb_node; N],
     id: u64,
     _items: PhantomData<Arc<T>>,
 }
@@ -106,6 +146,7 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
     pub(crate) fn new() -> Self {
         Forest {
             roots: [const { bindings::rb_root { rb_node: ptr::null_mut() } }; N],
+            last: [ptr::null_mut(); N],
             id: NEXT_FOREST_ID.fetch_add(1, Ordering::Relaxed),
             _items: PhantomData,
         }
@@ -133,6 +174,15 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
         unsafe { &*node.cast::<u8>().sub(offset).cast::<T>() }
     }
 
+    /// Where `item`, listed here, stands in tree `tree`: its keys as copied at insertion.
+    #[inline]
+    pub(crate) fn key_of(&self, item: &T, tree: usize) -> Key {
+        let links = Self::links(item);
+        // SAFETY: written only under `&mut self` while listed here (type invariant of
+        // `Links`), and `&self` is held: no write now.
+        unsafe { ((*links.keys.get())[tree], *links.order.get()) }
+    }
+
     /// Whether `item` is listed in this forest.
     pub(crate) fn contains(&self, item: &T) -> bool {
         Self::links(item).forest.load(Ordering::Relaxed) == self.id
@@ -144,24 +194,52 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
         if links.forest.compare_exchange(0, self.id, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return Err(item);
         }
+        let order = item.order();
+        // SAFETY: `forest` was 0 until the exchange above, so nobody reads the keys (type
+        // invariant); the object is not reachable from any tree yet.
+        unsafe {
+            *links.order.get() = order;
+            for tree in 0..N {
+                (*links.keys.get())[tree] = item.key(tree);
+            }
+        }
         for tree in 0..N {
-            let key = item.key(tree);
-            let mut parent = ptr::null_mut();
-            let mut link = ptr::addr_of_mut!(self.roots[tree].rb_node);
-            // SAFETY: `link` points into the tree, every node of which is a listed object's
-            // (type invariant); `&mut self` excludes every other user of the tree.
-            unsafe {
-                while !(*link).is_null() {
-                    parent = *link;
-                    link = if key < self.item(parent, tree).key(tree) {
-                        ptr::addr_of_mut!((*parent).rb_left)
-                    } else {
-                        ptr::addr_of_mut!((*parent).rb_right)
-                    };
+            let key = (self.key_of(&item, tree).0, order);
+            let node = Self::node(&item, tree);
+            let last = self.last[tree];
+            // SAFETY: `last` is null or a node of the tree (type invariant), of a listed object.
+            let after_last = !last.is_null() && key >= self.key_of(unsafe { self.item(last, tree) }, tree);
+            let (parent, link) = if after_last {
+                // The last node has no right child: that is where the new last one goes.
+                // SAFETY: `last` is a node of the tree; `&mut self` excludes every other user.
+                (last, unsafe { ptr::addr_of_mut!((*last).rb_right) })
+            } else {
+                let mut parent = ptr::null_mut();
+                let mut link = ptr::addr_of_mut!(self.roots[tree].rb_node);
+                // SAFETY: `link` points into the tree, every node of which is a listed
+                // object's (type invariant); `&mut self` excludes every other user of the tree.
+                unsafe {
+                    while !(*link).is_null() {
+                        parent = *link;
+                        link = if key < self.key_of(self.item(parent, tree), tree) {
+                            ptr::addr_of_mut!((*parent).rb_left)
+                        } else {
+                            ptr::addr_of_mut!((*parent).rb_right)
+                        };
+                    }
                 }
-                let node = Self::node(&item, tree);
-                bindings::rb_link_node(node, parent, link);
+                (parent, link)
+            };
+            // SAFETY: `link` is the null child pointer (or root) the new node belongs at, and
+            // the node is in no tree (its object was in no forest).
+            unsafe {
+                link_node(node, parent, link);
                 bindings::rb_insert_color(node, &mut self.roots[tree]);
+            }
+            // INVARIANT: linked after the last node, or into an empty tree, it is the last
+            // (a key below the last one's descends to some place before it).
+            if after_last || last.is_null() {
+                self.last[tree] = node;
             }
         }
         // INVARIANT: linked in every tree, and the forest owns this reference.
@@ -176,8 +254,14 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
             return None;
         }
         for tree in 0..N {
+            let node = Self::node(item, tree);
+            if self.last[tree] == node {
+                // INVARIANT: the one before it is the last now (null: the tree empties).
+                // SAFETY: the node is in this tree.
+                self.last[tree] = unsafe { bindings::rb_prev(node) };
+            }
             // SAFETY: the node is in this tree (it is listed here); `&mut self` is exclusive.
-            unsafe { bindings::rb_erase(Self::node(item, tree), &mut self.roots[tree]) };
+            unsafe { bindings::rb_erase(node, &mut self.roots[tree]) };
         }
         Self::links(item).forest.store(0, Ordering::Relaxed);
         // SAFETY: the reference the forest took in `insert` (type invariant), given up now
@@ -202,7 +286,7 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
         while !node.is_null() {
             // SAFETY: `node` is in the tree (type invariant).
             let item = unsafe { self.item(node, tree) };
-            node = if item.key(tree) >= key {
+            node = if self.key_of(item, tree) >= key {
                 best = Some(item);
                 // SAFETY: `node` is in the tree; its child pointers are valid or null.
                 unsafe { (*node).rb_left }
