@@ -25,7 +25,7 @@ help:
 	@echo "make fuzz [SECONDS=600] [VARIANT=debug] [SEED=n]    the ioctl fuzzer, as long as asked"
 	@echo "make faults [SECONDS=600] [SEED=n]   fault sweep, then a random-fault soak that long (debug guest)"
 	@echo "make bench [ARGS='--only polled_read']  kaio vs native AIO vs io_uring, side by side in one guest"
-	@echo "make profile                    where a cancel's and a polled read's time goes (function graph)"
+	@echo "make profile                    where a cancel's and a polled read's time goes (function graph, samples)"
 	@echo "make module [VARIANT=debug]     build kaio.ko (build/VARIANT/kaio.ko)"
 	@echo "make kernels                    build (or find cached) both guest kernels"
 	@echo "make setup                      install missing packages and bindgen"

@@ -22,14 +22,14 @@ static int cmp_ll(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static long long median(long long *v, int n)
+static inline long long median(long long *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_ll);
 	return v[n / 2];
 }
 
 /* Writes a line to the trace buffer: the host keeps the function graph between two marks. */
-static void mark(const char *what)
+static inline void mark(const char *what)
 {
 	int fd = open("/sys/kernel/tracing/trace_marker", O_WRONLY);
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# `make profile`: where a cancel's and a polled read's time goes. Builds the two static path
-# programs of tests/profile/ into build/profile/ with the guest script `run`, then runs them
-# in the release guest (one vCPU) with kaio.ko loaded (`make run`): their medians, and the function graph
-# of one cancel (KAIO_IOC_CANCEL + ring) and of one polled read (submit, write(2) with the
-# read made in its task work, the ring; write(2) + read(2) beside it).
+# `make profile`: where a cancel's and a polled read's time goes. Builds the static programs of
+# tests/profile/ into build/profile/ with the guest script `run`, then runs them in the
+# release guest (one vCPU) with kaio.ko loaded (`make run`): the two path programs' medians,
+# and the function graph of one cancel (KAIO_IOC_CANCEL + ring) and of one polled read
+# (submit, write(2) with the read made in its task work, the ring; write(2) + read(2) beside
+# it); then a sampling profile (`sample`, no tracer) of table 7's throughput loop
+# (`polled_read_loop`: 64 reads on sockets per round) on kaio and on io_uring, in ns per read.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/profile
 rm -rf "$out"
 mkdir -p "$out"
-for prog in cancel_path polled_read_path; do
+for prog in cancel_path polled_read_path polled_read_loop sample; do
 	gcc -O2 -Wall -Werror -static -I"$top/tests/libaio-compat" -o "$out/$prog" "$top/tests/profile/$prog.c"
 done
 cp "$top/tests/profile/run" "$out/run"
