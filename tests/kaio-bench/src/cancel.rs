@@ -276,9 +276,10 @@ impl AioSide {
     }
 
     /// Cancels every request in flight as `how` says and reaps all their events (io_getevents
-    /// for as many as are missing); returns [per request, total]. The requests are then
-    /// resubmitted (untimed).
-    pub fn cancel_all(&mut self, how: CancelAll) -> Result<Vec<Duration>, String> {
+    /// for as many as are missing, or from the mapped ring, where kaio's version 2 has put
+    /// every one before the cancel returns); returns [per request, total]. The requests are
+    /// then resubmitted (untimed).
+    pub fn cancel_all(&mut self, how: CancelAll, reap: Reap) -> Result<Vec<Duration>, String> {
         let n = self.order.len();
         if n == 0 {
             return Err("nothing in flight".into());
@@ -297,6 +298,11 @@ impl AioSide {
                 args.flags = flags;
                 self.kaio_fd()?
             }
+        };
+        let view = match reap {
+            // SAFETY: the context stays live (and its ring mapped) while the view is used.
+            Reap::Ring => Some(unsafe { ring(self.ctx) }?),
+            Reap::Getevents => None,
         };
         let mut bad = None;
         let t0 = Stamp::now();
@@ -319,6 +325,18 @@ impl AioSide {
             }
         }
         let mut got = 0;
+        if let Some(v) = &view {
+            while got < n && bad.is_none() {
+                match v.reap(&mut self.events[got..n]) {
+                    0 => {
+                        bad = Some(format!(
+                            "{got} of {n} events in the ring when the cancel returned"
+                        ))
+                    }
+                    k => got += k,
+                }
+            }
+        }
         while got < n && bad.is_none() {
             match self
                 .api

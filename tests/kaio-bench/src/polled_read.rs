@@ -828,7 +828,10 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
                         locals[v].lat()?
                     } else {
                         // The children time the latency only.
-                        (posix[v - GLIBC].as_mut().expect("active").lat(kind, n)?, Duration::ZERO)
+                        (
+                            posix[v - GLIBC].as_mut().expect("active").lat(kind, n)?,
+                            Duration::ZERO,
+                        )
                     };
                     Ok(vec![d, resubmit])
                 },
@@ -954,8 +957,12 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
         sec.line(row);
     }
     ratios(sec, &lat_rows);
-    sec.line("   submit: ns in the one call that re-submits the read after each latency sample above");
-    sec.line("   (KAIO_IOC_SUBMIT / io_uring_enter of one read that would block: it is left waiting on");
+    sec.line(
+        "   submit: ns in the one call that re-submits the read after each latency sample above",
+    );
+    sec.line(
+        "   (KAIO_IOC_SUBMIT / io_uring_enter of one read that would block: it is left waiting on",
+    );
     sec.line("   the empty socket or pipe), median (p90); the half of a read's cost the latency leaves out:");
     let mut h = format!("   {:<5} {:>3}", "", "N");
     for v in [KGETEV, KRING, URING] {
@@ -1068,7 +1075,13 @@ pub fn run(env: &Env, sec: &mut Section) -> Result<(), String> {
 /// readied the request); `None` if unreadable.
 fn retries() -> Option<(u64, u64, u64)> {
     let read = |name: &str| -> Option<u64> {
-        std::fs::read_to_string(format!("/sys/module/kaio/parameters/stat_polled_retries_{name}")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(format!(
+            "/sys/module/kaio/parameters/stat_polled_retries_{name}"
+        ))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
     };
     Some((read("worker")?, read("reaper")?, read("task")?))
 }
