@@ -5,13 +5,15 @@
 # and the function graph of one cancel (KAIO_IOC_CANCEL + ring) and of one polled read
 # (submit, write(2) with the read made in its task work, the ring; write(2) + read(2) beside
 # it); then a sampling profile (`sample`, no tracer) of table 7's throughput loop
-# (`polled_read_loop`: 64 reads on sockets per round) on kaio and on io_uring, in ns per read.
+# (`polled_read_loop`: 64 reads on sockets per round) on kaio and on io_uring, in ns per read,
+# and of table 5's cancel ALL (`cancel_all_loop`: 1024 POLLs submitted, cancelled by one
+# KAIO_CANCEL_ANY, reaped from the ring), in ns per request.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/profile
 rm -rf "$out"
 mkdir -p "$out"
-for prog in cancel_path polled_read_path polled_read_loop sample; do
+for prog in cancel_path polled_read_path polled_read_loop cancel_all_loop sample; do
 	gcc -O2 -Wall -Werror -static -I"$top/tests/libaio-compat" -o "$out/$prog" "$top/tests/profile/$prog.c"
 done
 cp "$top/tests/profile/run" "$out/run"
