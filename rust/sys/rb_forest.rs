@@ -195,16 +195,13 @@ impl<T: ForestItem<N>, const N: usize> Forest<T, N> {
             return Err(item);
         }
         let order = item.order();
-        // SAFETY: `forest` was 0 until the exchange above, so nobody reads the keys (type
-        // invariant); the object is not reachable from any tree yet.
-        unsafe {
-            *links.order.get() = order;
-            for tree in 0..N {
-                (*links.keys.get())[tree] = item.key(tree);
-            }
-        }
+        // SAFETY: the keys are read only through this forest (type invariant of `Links`), and
+        // `&mut self` excludes every reader.
+        unsafe { *links.order.get() = order };
         for tree in 0..N {
-            let key = (self.key_of(&item, tree).0, order);
+            let key = (item.key(tree), order);
+            // SAFETY: as above.
+            unsafe { (*links.keys.get())[tree] = key.0 };
             let node = Self::node(&item, tree);
             let last = self.last[tree];
             // SAFETY: `last` is null or a node of the tree (type invariant), of a listed object.

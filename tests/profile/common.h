@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* make profile: shared bits of the two path programs (timing, the trace marker). */
+/* make profile: shared bits of its programs (timing, the trace marker, dying on an error). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

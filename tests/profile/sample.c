@@ -15,17 +15,12 @@
  */
 #include <linux/perf_event.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "common.h"
 
 #define RING_PAGES 256
 #define MAX_CPUS 64
@@ -45,12 +40,6 @@ static const char *annotate;
 /* Samples by offset in the annotated symbols: (symbol index, offset) pairs counted. */
 static struct { size_t sym; uint64_t off; long n; } hits[65536];
 static size_t nhits;
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static int by_addr(const void *a, const void *b)
 {
@@ -251,7 +240,7 @@ int main(int argc, char **argv)
 	size_t linelen = 0;
 	pid_t child;
 	int open_out = 1;
-	struct timespec t0, t1;
+	long long t0;
 	double wall;
 
 	while ((opt = getopt(argc, argv, "+p:t:na:")) != -1) {
@@ -309,7 +298,7 @@ int main(int argc, char **argv)
 	pfd[ncpu] = (struct pollfd){ .fd = out[0], .events = POLLIN };
 	for (int c = 0; c < ncpu; c++)
 		ioctl(fds[c], PERF_EVENT_IOC_ENABLE, 0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	while (open_out) {
 		if (poll(pfd, (nfds_t)ncpu + 1, 100) < 0)
 			continue;
@@ -342,8 +331,7 @@ int main(int argc, char **argv)
 	}
 	if (waitpid(child, &status, 0) < 0)
 		die("waitpid");
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	wall = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+	wall = (double)(now_ns() - t0);
 	/* Under TCG a timer can fire late, past more than one period: those periods get no sample. */
 	printf("sample: %ld samples every %ld ns on %d CPUs (%.0f%% of the periods of %.2f s): %ld idle, %ld user, "
 	       "%ld kernel; %ld lost; %ld ops\n",
