@@ -17,7 +17,8 @@ use crate::errors::etime;
 use crate::inflight::{Selector, Step};
 use crate::req::{Kiocb, QueueRefs};
 use crate::uapi::IoEvent;
-use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
+use kernel::{prelude::*, uaccess::UserSlice};
+use crate::sys::arc::Arc;
 
 /// What to cancel, and how.
 pub(crate) struct Cancel {

@@ -42,9 +42,10 @@ use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     str::CString,
-    sync::{Arc, CondVar, Mutex},
+    sync::{CondVar, Mutex},
     uaccess::UserSlice,
 };
+use crate::sys::arc::{Arc, BlockPool};
 
 const HEAD: usize = offset_of!(AioRing, head);
 const TAIL: usize = offset_of!(AioRing, tail);
@@ -165,6 +166,17 @@ pub(crate) enum Waited {
     Interrupted,
 }
 
+/// How many finished requests' memory a context keeps for its next ones: one per ring slot, at
+/// most 256 (128 KiB). None under KASAN: a request's memory that goes back to the slab
+/// allocator is what lets KASAN catch a use after the request's end.
+fn request_pool_cap(nr_events: u32) -> u32 {
+    if cfg!(CONFIG_KASAN) {
+        0
+    } else {
+        nr_events.min(256)
+    }
+}
+
 /// An AIO context.
 #[pin_data]
 pub(crate) struct Kioctx {
@@ -224,6 +236,8 @@ pub(crate) struct Kioctx {
     pub(crate) ready: ReadyList,
     /// The process that created the context (its debugfs directory).
     owner_pid: i32,
+    /// Memory of the context's finished requests, for the next ones (see [`request_pool_cap`]).
+    pub(crate) req_pool: Arc<BlockPool>,
     /// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`, from setup until the context is killed (it
     /// holds a reference to the context).
     #[pin]
@@ -255,6 +269,7 @@ impl Kioctx {
         let inflight = InFlight::new(geometry.nr_events)?;
         let ready_capacity = if polled_rw { geometry.nr_events as usize } else { 0 };
         let polled_mm = if polled_rw { Some(MmRef::current()?) } else { None };
+        let req_pool = BlockPool::for_arc_of::<Kiocb>(request_pool_cap(geometry.nr_events), GFP_KERNEL)?;
         let ctx = Arc::pin_init(
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
@@ -283,6 +298,7 @@ impl Kioctx {
                 polled_mm,
                 ready <- ReadyList::new(ready_capacity),
                 owner_pid: system::current_tgid(),
+                req_pool,
                 debugfs <- new_mutex!(None, "kioctx::debugfs"),
             }),
             GFP_KERNEL,

@@ -6,7 +6,8 @@ use crate::domain::Domain;
 use crate::ioctl;
 use crate::sys::file::{File, VmArea};
 use crate::sys::miscdev::{MiscDevice, Registration};
-use kernel::{c_str, prelude::*, sync::{Arc, ArcBorrow}};
+use kernel::{c_str, prelude::*};
+use crate::sys::arc::{Arc, ArcBorrow};
 
 /// The file operations of `/dev/kaio`.
 pub(crate) struct KaioDevice;

@@ -21,8 +21,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::Mutex,
 };
+use crate::sys::arc::{Arc, ArcBorrow};
 
 /// A ring waiting to be mapped by the `mmap` that setup is making.
 struct PendingRing {

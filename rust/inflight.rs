@@ -28,7 +28,8 @@
 use crate::req::Kiocb;
 use crate::sys::hash_chains::{impl_hash_item, HashChains};
 use crate::sys::rb_forest::{impl_forest_item, Forest, Key};
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
+use crate::sys::arc::Arc;
 
 /// The trees of the index.
 pub(crate) const BY_OBJ: usize = 0;

@@ -23,10 +23,10 @@ use crate::uapi::*;
 use core::mem::size_of;
 use kernel::{
     prelude::*,
-    sync::ArcBorrow,
     types::FromBytes,
     uaccess::UserSlice,
 };
+use crate::sys::arc::ArcBorrow;
 
 /// Copies the argument block of a command in.
 fn args<T: FromBytes>(arg: usize) -> Result<T> {

@@ -49,9 +49,9 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     prelude::*,
-    sync::{Arc, UniqueArc},
     uaccess::UserSlice,
 };
+use crate::sys::arc::{Arc, UniqueArc};
 
 /// A request.
 #[pin_data(PinnedDrop)]
@@ -480,7 +480,7 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
         return Err(EINVAL);
     }
     // `aio_get_req`: the request and a ring slot; either failing is EAGAIN.
-    let memory = UniqueArc::<Kiocb>::new_uninit(GFP_KERNEL).map_err(|_| EAGAIN)?;
+    let memory = UniqueArc::<Kiocb>::new_uninit_in(&ctx.req_pool, GFP_KERNEL).map_err(|_| EAGAIN)?;
     if !ctx.reserve_slot() {
         return Err(EAGAIN);
     }
@@ -546,7 +546,7 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> 
     }
     Ok(())
 }
-// A request and its `Arc` count (8 bytes with padding) fill one 512-byte slab object; a field
+// A request and its `Arc` header (count and pool, 16 bytes) fill one 512-byte slab object; a field
 // that pushes it over doubles the memory per request. (Lock debugging makes every lock larger.)
 #[cfg(not(any(CONFIG_LOCKDEP, CONFIG_DEBUG_SPINLOCK)))]
-const _: () = assert!(size_of::<Kiocb>() + 8 <= 512);
+const _: () = assert!(size_of::<Kiocb>() + 16 <= 512);

@@ -19,8 +19,9 @@ use core::sync::atomic::Ordering;
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::Mutex,
 };
+use crate::sys::arc::Arc;
 
 /// The table of a domain.
 #[pin_data]

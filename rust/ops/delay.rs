@@ -13,7 +13,8 @@
 use crate::req::Kiocb;
 use crate::sys::hrtimer::{Expire, HrTimer};
 use crate::uapi::Iocb;
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
+use crate::sys::arc::Arc;
 
 /// The delay part of a request.
 #[pin_data]

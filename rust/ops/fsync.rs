@@ -6,7 +6,8 @@
 use crate::req::{Kiocb, Op};
 use crate::sys::{cred::Creds, fd::FileRef, work::Work};
 use crate::uapi::{Iocb, IOCB_CMD_FDSYNC};
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
+use crate::sys::arc::Arc;
 
 /// An fsync request's own state (`struct fsync_iocb`).
 #[pin_data]

@@ -29,7 +29,8 @@ use crate::sys::{
 };
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
-use kernel::{ffi::c_int, prelude::*, sync::Arc};
+use kernel::{ffi::c_int, prelude::*};
+use crate::sys::arc::Arc;
 
 /// A poll request's own state (`struct poll_iocb`).
 #[pin_data]

@@ -47,7 +47,8 @@ use crate::sys::{
 };
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
-use kernel::{ffi::c_int, prelude::*, sync::Arc};
+use kernel::{ffi::c_int, prelude::*};
+use crate::sys::arc::Arc;
 
 const EPOLLIN: u32 = 0x1;
 const EPOLLOUT: u32 = 0x4;

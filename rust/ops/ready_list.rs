@@ -26,7 +26,8 @@ use crate::sys::{
     work::{DelayedWork, Work},
 };
 use core::sync::atomic::{AtomicU32, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
+use crate::sys::arc::Arc;
 
 /// A first-in first-out ring of a fixed number of slots, allocated once.
 struct Fifo {

@@ -8,7 +8,8 @@
 
 use crate::req::Kiocb;
 use crate::uapi::{Iocb, IOCB_FLAG_IOPRIO};
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
+use crate::sys::arc::Arc;
 
 /// Checks, in Linux's order, and starts the transfer (`aio_prep_rw`, the open mode, the method,
 /// the buffer import, `rw_verify_area`).

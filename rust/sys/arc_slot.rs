@@ -7,7 +7,7 @@ use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
 };
-use kernel::sync::{Arc, ArcBorrow};
+use super::arc::{Arc, ArcBorrow};
 
 /// Empty, or holding one reference to a `T`.
 ///

@@ -22,8 +22,9 @@ use kernel::{
     new_mutex,
     prelude::*,
     str::{CStr, CString},
-    sync::{Arc, Mutex},
+    sync::Mutex,
 };
+use super::arc::Arc;
 
 /// What a file shows.
 pub(crate) trait Show: Send + Sync + Sized {

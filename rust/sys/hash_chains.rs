@@ -20,8 +20,8 @@ use core::{
 use kernel::{
     alloc::KVVec,
     prelude::*,
-    sync::{Arc, ArcBorrow},
 };
+use super::arc::{Arc, ArcBorrow};
 
 /// The link an object embeds.
 ///

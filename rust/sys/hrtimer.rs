@@ -10,7 +10,8 @@
 //! runs, from the timer, so every completion takes the same path.
 
 use super::{arc_slot::ArcSlot, bindings};
-use kernel::{prelude::*, sync::Arc, types::Opaque};
+use kernel::{prelude::*, types::Opaque};
+use super::arc::Arc;
 
 /// What a timer does when it expires.
 pub(crate) trait TimerCallback: Send + Sync + Sized {

@@ -11,7 +11,8 @@
 
 use super::{bindings, mm::MmId};
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{prelude::*, sync::Arc, types::Opaque};
+use kernel::{prelude::*, types::Opaque};
+use super::arc::Arc;
 
 /// The owner of an [`MmWatch`]: told when the watched address space is torn down.
 pub(crate) trait MmRelease: Send + Sync + Sized {

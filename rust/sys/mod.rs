@@ -6,6 +6,7 @@
 //! the upstream Rust-for-Linux abstractions: C structures inside `Opaque<T>`, a `// SAFETY:`
 //! comment on every `unsafe` block, type invariants under `# Invariants`.
 
+pub(crate) mod arc;
 pub(crate) mod arc_slot;
 pub(crate) mod bindings;
 pub(crate) mod completion;

@@ -17,7 +17,8 @@ use core::{
     ptr,
     sync::atomic::{AtomicPtr, Ordering},
 };
-use kernel::{prelude::*, sync::Arc, types::Opaque};
+use kernel::{prelude::*, types::Opaque};
+use super::arc::Arc;
 
 /// A `percpu_ref` whose release callback gets the `Arc<T>` given to [`PercpuRef::kill`].
 ///

@@ -21,9 +21,9 @@ use core::{
 use kernel::{
     ffi::{c_int, c_uint, c_void},
     prelude::*,
-    sync::Arc,
     types::Opaque,
 };
+use super::arc::Arc;
 
 /// `EPOLLERR`, `EPOLLHUP`: always part of what a poll request waits for.
 pub(crate) const EPOLLERR: u32 = 0x8;

@@ -20,9 +20,9 @@ use core::{
 };
 use kernel::{
     prelude::*,
-    sync::{Arc, ArcBorrow},
     types::Opaque,
 };
+use super::arc::{Arc, ArcBorrow};
 
 /// Where an object stands in one tree: its key there, then its order.
 pub(crate) type Key = (u64, u64);

@@ -21,9 +21,9 @@ use core::{
 use kernel::{
     alloc::KBox,
     prelude::*,
-    sync::{Arc, ArcBorrow},
     types::Opaque,
 };
+use super::arc::{Arc, ArcBorrow};
 
 /// An RCU read-side critical section; ends on drop. Not `Send`: it must end on its CPU/task.
 pub(crate) struct Guard(PhantomData<*mut ()>);

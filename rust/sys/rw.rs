@@ -16,7 +16,8 @@ use core::{
     ptr,
     sync::atomic::{AtomicBool, Ordering},
 };
-use kernel::{prelude::*, sync::Arc, types::Opaque};
+use kernel::{prelude::*, types::Opaque};
+use super::arc::Arc;
 
 /// How a transfer waits in a `KAIO_SETUP_POLLED_RW` context ([`RwKiocb::waiting`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -17,7 +17,8 @@
 use super::{arc_slot::ArcSlot, bindings};
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::marker::PhantomData;
-use kernel::{prelude::*, sync::Arc, types::Opaque};
+use kernel::{prelude::*, types::Opaque};
+use super::arc::Arc;
 
 /// Proof that the caller runs in a user task (not an interrupt, not a kernel thread): one a
 /// task work item can be queued on. Made by [`super::mm::MmId::current_user_task`], which

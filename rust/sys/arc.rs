@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's reference-counted pointer: the `kernel` crate's `Arc`, `ArcBorrow` and
+//! `UniqueArc` (the same API and the same rules), with two differences a request needs:
+//!
+//! - The count is an atomic in Rust, not a `refcount_t` behind a C helper call: a get or a put
+//!   is one locked instruction. It saturates as `refcount_t` does: a count that would pass
+//!   `i32::MAX`, or a put of a count at zero, warns and pins the count, and the object is
+//!   never freed (leaked rather than used after free).
+//! - Memory may come from a [`BlockPool`], a free list its owner keeps (a context keeps one
+//!   for its requests), and goes back there when the last reference goes: a request does not
+//!   pass through the slab allocator each time, as io_uring keeps a per-ring request cache.
+//!   A pooled allocation owns a reference to its pool, so the pool outlives its blocks.
+
+use super::system;
+use core::{
+    alloc::Layout,
+    cell::UnsafeCell,
+    marker::PhantomData,
+    mem::{offset_of, MaybeUninit},
+    ops::{Deref, DerefMut},
+    pin::Pin,
+    ptr::{self, NonNull},
+    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, Ordering},
+};
+use kernel::{
+    alloc::{allocator::Kmalloc, AllocError, Allocator, Flags},
+    ffi::c_void,
+    init::PinInit,
+    prelude::*,
+    types::ForeignOwnable,
+};
+
+/// The value a count is pinned at once it overflowed or underflowed (`REFCOUNT_SATURATED`).
+const SATURATED: u32 = 0xc000_0000;
+/// A count at or above this (a negative `refcount_t`) has overflowed.
+const OVERFLOWED: u32 = 0x8000_0000;
+
+/// The allocation behind an [`Arc`].
+///
+/// # Invariants
+///
+/// - `refcount` is the number of [`Arc`]s (and [`UniqueArc`]s) of the allocation, or
+///   [`SATURATED`] and above once pinned (never freed then).
+/// - `pool` is `None` for memory from `kmalloc` of `Layout::new::<ArcInner<T>>()`, or the
+///   pool whose block this is (a reference the allocation owns).
+#[repr(C)]
+struct ArcInner<T> {
+    refcount: AtomicU32,
+    pool: Option<Arc<BlockPool>>,
+    data: T,
+}
+
+/// A reference-counted pointer to a `T` (see the module documentation).
+///
+/// # Invariants
+///
+/// `ptr` points to a live, initialised [`ArcInner<T>`] on which this `Arc` owns one count.
+pub(crate) struct Arc<T> {
+    ptr: NonNull<ArcInner<T>>,
+    _p: PhantomData<ArcInner<T>>,
+}
+
+// SAFETY: an `Arc<T>` gives shared access to `T` from any thread and may drop it on any
+// thread, which needs `T: Sync + Send`; the count is atomic.
+unsafe impl<T: Sync + Send> Send for Arc<T> {}
+// SAFETY: as above: `&Arc<T>` gives `&T` and can be cloned into an `Arc<T>` on another thread.
+unsafe impl<T: Sync + Send> Sync for Arc<T> {}
+
+impl<T> Arc<T> {
+    /// An `Arc` holding the value `init` initialises, in `kmalloc` memory.
+    pub(crate) fn pin_init<E>(init: impl PinInit<T, E>, flags: Flags) -> Result<Self>
+    where
+        Error: From<E>,
+    {
+        let unique = UniqueArc::<T>::new_uninit(flags)?;
+        Ok(unique.pin_init_with(init)?.into())
+    }
+
+    /// Takes back the count owned by the `Arc` given to [`Arc::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from [`Arc::into_raw`] on an `Arc<T>`, whose count is given back only once.
+    pub(crate) unsafe fn from_raw(ptr: *const T) -> Self {
+        // SAFETY: `ptr` is the `data` field of a live `ArcInner<T>` (the caller's contract), so
+        // stepping back to its start stays inside the allocation.
+        let inner = unsafe { ptr.byte_sub(offset_of!(ArcInner<T>, data)) }.cast::<ArcInner<T>>();
+        // INVARIANT: the count the caller gives back is owned by the new `Arc`.
+        Arc { ptr: NonNull::new(inner.cast_mut()).unwrap_or(NonNull::dangling()), _p: PhantomData }
+    }
+
+    /// The object, keeping its count: give it back with [`Arc::from_raw`].
+    pub(crate) fn into_raw(this: Self) -> *const T {
+        let this = core::mem::ManuallyDrop::new(this);
+        // SAFETY: `ptr` is live by the type invariant.
+        unsafe { ptr::addr_of!((*this.ptr.as_ptr()).data) }
+    }
+
+    fn inner(&self) -> &ArcInner<T> {
+        // SAFETY: live by the type invariant.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+/// One more count on `inner`, saturating.
+fn get(inner: &ArcInner<impl Sized>) {
+    if inner.refcount.fetch_add(1, Ordering::Relaxed) >= OVERFLOWED - 1 {
+        saturate(&inner.refcount);
+    }
+}
+
+/// Pins an overflowed or underflowed count and warns, as `refcount_t` does.
+#[cold]
+fn saturate(count: &AtomicU32) {
+    count.store(SATURATED, Ordering::Relaxed);
+    system::warn_on(true);
+}
+
+impl<T> Deref for Arc<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner().data
+    }
+}
+
+impl<T> AsRef<T> for Arc<T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T> Clone for Arc<T> {
+    fn clone(&self) -> Self {
+        get(self.inner());
+        // INVARIANT: the count just taken is owned by the new `Arc`.
+        Arc { ptr: self.ptr, _p: PhantomData }
+    }
+}
+
+impl<T> Drop for Arc<T> {
+    fn drop(&mut self) {
+        // Not touched after a decrement that leaves others: another CPU may free it.
+        let old = self.inner().refcount.fetch_sub(1, Ordering::Release);
+        if old != 1 {
+            if old == 0 || old > OVERFLOWED {
+                saturate(&self.inner().refcount);
+            }
+            return;
+        }
+        // Every other owner's accesses happen before the release below.
+        fence(Ordering::Acquire);
+        let inner = self.ptr.as_ptr();
+        // SAFETY: the last count: nobody else can reach the object. `pool` is read out once and
+        // `data` dropped in place once; then the memory goes back where it came from (type
+        // invariant of `ArcInner`), and is never touched through this `Arc` again.
+        unsafe {
+            let pool = ptr::read(ptr::addr_of!((*inner).pool));
+            ptr::drop_in_place(ptr::addr_of_mut!((*inner).data));
+            match pool {
+                None => Kmalloc::free(self.ptr.cast(), Layout::new::<ArcInner<T>>()),
+                Some(pool) => pool.give_back(self.ptr.cast()),
+            }
+        }
+    }
+}
+
+impl<T> From<Pin<UniqueArc<T>>> for Arc<T> {
+    fn from(item: Pin<UniqueArc<T>>) -> Self {
+        // SAFETY: an `Arc` never moves its object out, so the pin is kept.
+        unsafe { Pin::into_inner_unchecked(item) }.inner
+    }
+}
+
+impl<T: 'static> ForeignOwnable for Arc<T> {
+    type Borrowed<'a> = ArcBorrow<'a, T>;
+
+    fn into_foreign(self) -> *const c_void {
+        Arc::into_raw(self).cast()
+    }
+
+    unsafe fn borrow<'a>(ptr: *const c_void) -> ArcBorrow<'a, T> {
+        // SAFETY: `ptr` came from `into_foreign`, and `from_foreign` waits until every borrow
+        // has ended (the trait's contract): the object outlives `'a`.
+        unsafe { ArcBorrow::from_raw(ptr.cast()) }
+    }
+
+    unsafe fn from_foreign(ptr: *const c_void) -> Self {
+        // SAFETY: `ptr` came from `into_foreign` (the trait's contract), which kept the count.
+        unsafe { Arc::from_raw(ptr.cast()) }
+    }
+}
+
+/// A borrowed [`Arc`]: the object without a count of its own, for `'a`.
+///
+/// # Invariants
+///
+/// `inner` is a live `ArcInner<T>` that some count keeps alive for `'a`.
+pub(crate) struct ArcBorrow<'a, T> {
+    inner: NonNull<ArcInner<T>>,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<T> Clone for ArcBorrow<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ArcBorrow<'_, T> {}
+
+impl<T> ArcBorrow<'_, T> {
+    /// A borrow of the object at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from [`Arc::into_raw`], and a count keeps the object alive for the
+    /// borrow's lifetime.
+    pub(crate) unsafe fn from_raw(ptr: *const T) -> Self {
+        // SAFETY: as in `Arc::from_raw`: `ptr` is the `data` of a live `ArcInner<T>`.
+        let inner = unsafe { ptr.byte_sub(offset_of!(ArcInner<T>, data)) }.cast::<ArcInner<T>>();
+        // INVARIANT: the caller keeps the object alive for the lifetime.
+        ArcBorrow { inner: NonNull::new(inner.cast_mut()).unwrap_or(NonNull::dangling()), _p: PhantomData }
+    }
+}
+
+impl<T> From<ArcBorrow<'_, T>> for Arc<T> {
+    fn from(b: ArcBorrow<'_, T>) -> Self {
+        // SAFETY: live for the borrow by its invariant.
+        get(unsafe { b.inner.as_ref() });
+        // INVARIANT: the count just taken is owned by the new `Arc`.
+        Arc { ptr: b.inner, _p: PhantomData }
+    }
+}
+
+impl<T> Deref for ArcBorrow<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: live for the borrow by its invariant.
+        &unsafe { self.inner.as_ref() }.data
+    }
+}
+
+/// An [`Arc`] known to be the only reference: its object may be changed, or initialised.
+pub(crate) struct UniqueArc<T> {
+    inner: Arc<T>,
+}
+
+impl<T> UniqueArc<T> {
+    /// Uninitialised memory for a `T` from `kmalloc`.
+    pub(crate) fn new_uninit(flags: Flags) -> Result<UniqueArc<MaybeUninit<T>>, AllocError> {
+        let memory = Kmalloc::alloc(Layout::new::<ArcInner<MaybeUninit<T>>>(), flags)?;
+        // SAFETY: fresh `kmalloc` memory of `ArcInner<MaybeUninit<T>>`'s layout (which is
+        // `ArcInner<T>`'s: `MaybeUninit<T>` has `T`'s).
+        Ok(unsafe { UniqueArc::from_memory(memory.cast(), None) })
+    }
+
+    /// Uninitialised memory for a `T` from `pool` if it has a block (or `kmalloc` gives one
+    /// of the pool's size): it goes back to the pool when the last reference goes. A `T` the
+    /// pool's blocks cannot hold is allocated as [`UniqueArc::new_uninit`] does.
+    pub(crate) fn new_uninit_in(pool: &Arc<BlockPool>, flags: Flags) -> Result<UniqueArc<MaybeUninit<T>>, AllocError> {
+        let need = Layout::new::<ArcInner<MaybeUninit<T>>>();
+        if need.size() > pool.block.size() || need.align() > pool.block.align() {
+            return Self::new_uninit(flags);
+        }
+        let memory = match pool.take() {
+            Some(block) => block,
+            None => Kmalloc::alloc(pool.block, flags)?.cast(),
+        };
+        // SAFETY: a block of the pool's layout, which holds an `ArcInner<MaybeUninit<T>>`
+        // (checked above), owned by nobody else; it goes back to `pool`.
+        Ok(unsafe { UniqueArc::from_memory(memory, Some(pool.clone())) })
+    }
+
+    /// # Safety
+    ///
+    /// `memory` is unused memory for an `ArcInner<MaybeUninit<T>>`, from `kmalloc` of that
+    /// layout (`pool` `None`) or a block of `pool`.
+    unsafe fn from_memory(memory: NonNull<u8>, pool: Option<Arc<BlockPool>>) -> UniqueArc<MaybeUninit<T>> {
+        let inner = memory.cast::<ArcInner<MaybeUninit<T>>>();
+        // SAFETY: writable memory of the right layout (the caller's contract).
+        unsafe {
+            inner.as_ptr().write(ArcInner { refcount: AtomicU32::new(1), pool, data: MaybeUninit::uninit() });
+        }
+        // INVARIANT: initialised with one count, owned here; the memory's origin is in `pool`.
+        UniqueArc { inner: Arc { ptr: inner, _p: PhantomData } }
+    }
+}
+
+impl<T> UniqueArc<MaybeUninit<T>> {
+    /// Initialises the object in place with `init`; on error the memory is given back.
+    pub(crate) fn pin_init_with<E>(mut self, init: impl PinInit<T, E>) -> core::result::Result<Pin<UniqueArc<T>>, E> {
+        let slot = self.as_mut_ptr();
+        // SAFETY: `slot` is valid for writes and never moved (the memory is the allocation's);
+        // on error `init` leaves it uninitialised, which `MaybeUninit` allows.
+        unsafe { init.__pinned_init(slot)? };
+        let inner = core::mem::ManuallyDrop::new(self).inner.ptr.cast::<ArcInner<T>>();
+        // SAFETY: initialised just now; `ArcInner<MaybeUninit<T>>` and `ArcInner<T>` have the
+        // same layout. The count moves to the new `Arc`, which never moves the object.
+        Ok(unsafe { Pin::new_unchecked(UniqueArc { inner: Arc { ptr: inner, _p: PhantomData } }) })
+    }
+}
+
+impl<T> Deref for UniqueArc<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for UniqueArc<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the only reference (the type's meaning), so no other access exists.
+        unsafe { &mut (*self.inner.ptr.as_ptr()).data }
+    }
+}
+
+/// A free block in a [`BlockPool`].
+#[repr(C)]
+struct FreeBlock {
+    next: *mut FreeBlock,
+}
+
+/// Free memory blocks of one layout, kept for reuse, up to a cap.
+///
+/// Blocks come back from any context (the last reference to a request can go in an interrupt)
+/// onto `returned`, a lock-free stack; one taker at a time (`taking`) pops them from `taken`,
+/// which it refills by taking all of `returned` at once. A taker that finds another at work, or
+/// no block, allocates. Push-only on one side and take-all on the other, the stack has no ABA.
+///
+/// # Invariants
+///
+/// - Every block on `returned` and `taken` is memory from `kmalloc` of `block`, used by no one
+///   else, counted in `pooled`; `block` holds a [`FreeBlock`].
+/// - `taken` is accessed only by the task that set `taking` (until it clears it).
+pub(crate) struct BlockPool {
+    block: Layout,
+    cap: u32,
+    pooled: AtomicU32,
+    returned: AtomicPtr<FreeBlock>,
+    taking: AtomicBool,
+    taken: UnsafeCell<*mut FreeBlock>,
+}
+
+// SAFETY: the blocks are plain memory owned by the pool; `taken` is guarded by `taking`, the
+// rest is atomic.
+unsafe impl Send for BlockPool {}
+// SAFETY: as above.
+unsafe impl Sync for BlockPool {}
+
+impl BlockPool {
+    /// A pool for the allocations of [`UniqueArc::new_uninit_in`] of `T`, keeping at most
+    /// `cap` free blocks (0: it keeps none).
+    pub(crate) fn for_arc_of<T>(cap: u32, flags: Flags) -> Result<Arc<BlockPool>> {
+        let block = Layout::new::<ArcInner<T>>();
+        let block = block.align_to(core::mem::align_of::<FreeBlock>()).map_err(|_| EINVAL)?;
+        let block = if block.size() < core::mem::size_of::<FreeBlock>() { Layout::new::<FreeBlock>() } else { block };
+        Arc::pin_init(
+            kernel::init!(BlockPool {
+                block,
+                cap,
+                pooled: AtomicU32::new(0),
+                returned: AtomicPtr::new(ptr::null_mut()),
+                taking: AtomicBool::new(false),
+                taken: UnsafeCell::new(ptr::null_mut()),
+            }),
+            flags,
+        )
+    }
+
+    /// A free block, if there is one and no other task is taking.
+    fn take(&self) -> Option<NonNull<u8>> {
+        if self.taking.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: `taking` is ours until the store below (type invariant).
+        let taken = unsafe { &mut *self.taken.get() };
+        if taken.is_null() {
+            // Pairs with the release in `give_back`: the blocks' `next` links are seen.
+            *taken = self.returned.swap(ptr::null_mut(), Ordering::Acquire);
+        }
+        let block = NonNull::new(*taken);
+        if let Some(b) = block {
+            // SAFETY: a free block of the pool (type invariant), which holds a `FreeBlock`.
+            *taken = unsafe { (*b.as_ptr()).next };
+        }
+        self.taking.store(false, Ordering::Release);
+        block.map(|b| {
+            self.pooled.fetch_sub(1, Ordering::Relaxed);
+            b.cast()
+        })
+    }
+
+    /// Takes back `memory`, a block of this pool nobody uses any more; freed if the pool is full.
+    ///
+    /// # Safety
+    ///
+    /// `memory` is from `kmalloc` of this pool's layout and no longer used.
+    unsafe fn give_back(&self, memory: NonNull<u8>) {
+        if self.pooled.fetch_add(1, Ordering::Relaxed) >= self.cap {
+            self.pooled.fetch_sub(1, Ordering::Relaxed);
+            // SAFETY: the caller's contract: `kmalloc` memory of `block`, unused.
+            unsafe { Kmalloc::free(memory, self.block) };
+            return;
+        }
+        let block = memory.cast::<FreeBlock>().as_ptr();
+        let mut head = self.returned.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the block is ours and holds a `FreeBlock` (the pool's layout does).
+            unsafe { (*block).next = head };
+            match self.returned.compare_exchange_weak(head, block, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+}
+
+impl Drop for BlockPool {
+    fn drop(&mut self) {
+        let lists = [*self.taken.get_mut(), *self.returned.get_mut()];
+        for mut p in lists {
+            while let Some(b) = NonNull::new(p) {
+                // SAFETY: a free block of the pool (type invariant); the last use of the pool.
+                unsafe {
+                    p = (*b.as_ptr()).next;
+                    Kmalloc::free(b.cast(), self.block);
+                }
+            }
+        }
+    }
+}
