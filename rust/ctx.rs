@@ -20,7 +20,7 @@
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
 use crate::inflight::{InFlight, Selector, Step, OPCODES};
-use crate::ops::{polled_rw, ready_list::ReadyList};
+use crate::ops::{polled_rw::{self, PolledRw}, ready_list::ReadyList};
 use crate::req::Kiocb;
 use crate::sys::{
     completion::Completion,
@@ -238,6 +238,8 @@ pub(crate) struct Kioctx {
     owner_pid: i32,
     /// Memory of the context's finished requests, for the next ones (see [`request_pool_cap`]).
     pub(crate) req_pool: Arc<BlockPool>,
+    /// The same for the state of polled reads and writes (polled contexts only).
+    pub(crate) polled_pool: Option<Arc<BlockPool>>,
     /// `/sys/kernel/debug/kaio/<pid>/<ctx_id>`, from setup until the context is killed (it
     /// holds a reference to the context).
     #[pin]
@@ -269,7 +271,12 @@ impl Kioctx {
         let inflight = InFlight::new(geometry.nr_events)?;
         let ready_capacity = if polled_rw { geometry.nr_events as usize } else { 0 };
         let polled_mm = if polled_rw { Some(MmRef::current()?) } else { None };
-        let req_pool = BlockPool::for_arc_of::<Kiocb>(request_pool_cap(geometry.nr_events), GFP_KERNEL)?;
+        let pool_cap = request_pool_cap(geometry.nr_events);
+        let req_pool = BlockPool::for_arc_of::<Kiocb>(pool_cap, GFP_KERNEL)?;
+        let polled_pool = match polled_rw {
+            true => Some(BlockPool::for_arc_of::<PolledRw>(pool_cap, GFP_KERNEL)?),
+            false => None,
+        };
         let ctx = Arc::pin_init(
             try_pin_init!(Kioctx {
                 users <- PercpuRef::new(Kioctx::users_released),
@@ -299,6 +306,7 @@ impl Kioctx {
                 ready <- ReadyList::new(ready_capacity),
                 owner_pid: system::current_tgid(),
                 req_pool,
+                polled_pool,
                 debugfs <- new_mutex!(None, "kioctx::debugfs"),
             }),
             GFP_KERNEL,

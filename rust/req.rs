@@ -26,7 +26,7 @@ use crate::ops::{
     delay::{self, Delay},
     fsync::{self, Fsync},
     poll::{self, Poll},
-    polled_rw::{self, Polled, PolledRw},
+    polled_rw::{self, Polled, PolledRw, PolledState},
     rw,
 };
 use crate::sys::{
@@ -97,7 +97,7 @@ pub(crate) enum Op {
     Rw(FileRef, Dir),
     Fsync(FileRef, Creds, bool),
     Poll(FileRef),
-    PolledRw(FileRef, Dir, Pin<KBox<PolledRw>>),
+    PolledRw(FileRef, Dir, PolledState),
 }
 
 /// Which operation a request carries.
@@ -428,12 +428,12 @@ impl PinnedDrop for Kiocb {
 /// A read or write: polled in a `KAIO_SETUP_POLLED_RW` context when the file may block, else
 /// as Linux runs it. `EAGAIN` when the polled state cannot be allocated (as `aio_get_req`).
 fn rw_op(ctx: &Kioctx, file: FileRef, dir: Dir, iocb: &Iocb) -> Result<Op> {
-    if !ctx.polled_rw {
+    let Some(pool) = &ctx.polled_pool else {
         return Ok(Op::Rw(file, dir));
-    }
+    };
     match sys_rw::waiting_for(&file, iocb.aio_rw_flags) {
         Waiting::Never => Ok(Op::Rw(file, dir)),
-        mode => Ok(Op::PolledRw(file, dir, PolledRw::new(mode).map_err(|_| EAGAIN)?)),
+        mode => Ok(Op::PolledRw(file, dir, PolledRw::new(mode, pool).map_err(|_| EAGAIN)?)),
     }
 }
 

@@ -48,7 +48,7 @@ use crate::sys::{
 use crate::uapi::Iocb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
 use kernel::{ffi::c_int, prelude::*};
-use crate::sys::arc::Arc;
+use crate::sys::arc::{Arc, BlockPool, UniqueArc};
 
 const EPOLLIN: u32 = 0x1;
 const EPOLLOUT: u32 = 0x4;
@@ -68,11 +68,14 @@ const CLAIMED: u8 = 2;
 pub(crate) struct Polled {
     #[pin]
     pub(crate) rw: RwKiocb<Kiocb>,
-    pub(crate) state: Pin<KBox<PolledRw>>,
+    pub(crate) state: PolledState,
 }
 
+/// A polled request's [`PolledRw`], in memory from its context's pool for them.
+pub(crate) type PolledState = Pin<UniqueArc<PolledRw>>;
+
 impl Polled {
-    pub(crate) fn new(file: FileRef, dir: Dir, state: Pin<KBox<PolledRw>>) -> impl PinInit<Self> {
+    pub(crate) fn new(file: FileRef, dir: Dir, state: PolledState) -> impl PinInit<Self> {
         pin_init!(Polled { rw <- RwKiocb::new(Some(file), dir), state })
     }
 }
@@ -117,11 +120,11 @@ pub(crate) struct PolledRw {
 }
 
 impl PolledRw {
-    /// The state of a request submitted now, by the calling task.
-    pub(crate) fn new(mode: Waiting) -> Result<Pin<KBox<PolledRw>>> {
+    /// The state of a request submitted now, by the calling task, in memory from `pool`.
+    pub(crate) fn new(mode: Waiting, pool: &Arc<BlockPool>) -> Result<PolledState> {
         let creds = Creds::current()?;
-        KBox::pin_init(
-            pin_init!(PolledRw {
+        let memory = UniqueArc::<PolledRw>::new_uninit_in(pool, GFP_KERNEL)?;
+        Ok(memory.pin_init_with(pin_init!(PolledRw {
                 mode,
                 state: AtomicU8::new(RUNNING),
                 stop: AtomicBool::new(false),
@@ -136,9 +139,7 @@ impl PolledRw {
                 work <- Work::new(),
                 held <- HeldBuf::new(),
                 creds,
-            }),
-            GFP_KERNEL,
-        )
+            }))?)
     }
 
     /// Whether a cancel can stop it now (under `ctx_lock`): waiting, no byte moved.
