@@ -62,7 +62,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
     let mut out = Outcome::default();
     // With ALL, requests listed from now on are not considered.
     let before = if c.all { ctx.inflight.lock().boundary() } else { u64::MAX };
-    let mut from = c.sel.start();
+    let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     let mut considered_running = None;
     let mut done = false;
     while !done {
@@ -73,19 +73,15 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
         {
             let mut inflight = ctx.inflight.lock();
             loop {
-                match inflight.find(&c.sel, from, before) {
+                match inflight.find(&c.sel, walk.as_mut(), before) {
                     Step::Done => {
                         done = true;
                         break;
                     }
                     // Let go of the lock, then go on.
-                    Step::Pause(next) => {
-                        from = next;
-                        break;
-                    }
+                    Step::Pause => break,
                     // `req` is never the last reference here: the index holds one, or `taken`.
-                    Step::Match(req, next) => {
-                        from = next;
+                    Step::Match(req) => {
                         steps += 1;
                         let considered = if req.cancellable() {
                             match inflight.unlist(&req) {
@@ -112,6 +108,8 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                             true
                         };
                         if considered && !c.all {
+                            // The walk ends here, under the lock it needs.
+                            inflight.end_walk(walk.as_mut());
                             done = true;
                             break;
                         }
@@ -147,16 +145,14 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
 /// WAIT for ALL: every request listed before `before` that matches and has not posted its
 /// event (the running ones; the cancellable ones were all taken).
 fn wait_all(ctx: &Arc<Kioctx>, c: &Cancel, before: u64, sleeper: &mut Sleeper) -> Result {
-    let mut from = c.sel.start();
+    let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     loop {
-        let step = ctx.inflight.lock().find(&c.sel, from, before);
+        let step = ctx.inflight.lock().find(&c.sel, walk.as_mut(), before);
         match step {
             Step::Done => return Ok(()),
-            Step::Pause(next) => from = next,
-            Step::Match(req, next) => {
-                from = next;
-                ctx_wait(ctx, &req, sleeper)?;
-            }
+            Step::Pause => {}
+            // The walk stays parked after `req` while the caller sleeps.
+            Step::Match(req) => ctx_wait(ctx, &req, sleeper)?,
         }
     }
 }

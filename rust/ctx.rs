@@ -445,13 +445,12 @@ impl Kioctx {
     /// at their next wait).
     fn users_released(ctx: Arc<Kioctx>) {
         let any = Selector::default();
-        let mut from = any.start();
+        let mut walk = core::pin::pin!(any.walk(&ctx.inflight));
         loop {
             let swept = {
                 let mut inflight = ctx.inflight.lock();
-                match inflight.find(&any, from, u64::MAX) {
-                    Step::Match(req, next) => {
-                        from = next;
+                match inflight.find(&any, walk.as_mut(), u64::MAX) {
+                    Step::Match(req) => {
                         req.mark_swept();
                         if !req.swept_off() {
                             // Left listed until its event; a polled read/write is stopped.
@@ -465,10 +464,7 @@ impl Kioctx {
                             swept
                         }
                     }
-                    Step::Pause(next) => {
-                        from = next;
-                        None
-                    }
+                    Step::Pause => None,
                     Step::Done => break,
                 }
             };

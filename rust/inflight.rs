@@ -5,57 +5,65 @@
 //!
 //! Linux lists only cancellable requests, in submission order, and io_cancel walks the list:
 //! O(n) with interrupts off. kaio lists every request from submission until its event is
-//! posted (reads, writes and fsyncs too, so that a cancel can say they are running), in four
-//! intrusive trees, each ordered by one key and then by the listing sequence number:
+//! posted (reads, writes and fsyncs too, so that a cancel can say they are running), in five
+//! families of lists (`rust/sys/seq_index.rs`), each list in submission order:
 //!
-//! | tree | key | serves |
-//! | --- | --- | --- |
-//! | `BY_OBJ` | iocb user address (`ki_res.obj`) | io_cancel, `KAIO_CANCEL_IOCB`, ANY |
-//! | `BY_DATA` | `aio_data` | `KAIO_CANCEL_DATA` |
-//! | `BY_FILE` | the `struct file` (0 for a delay) | `KAIO_CANCEL_FD` |
-//! | `BY_OP` | `aio_lio_opcode` | `KAIO_CANCEL_OP` |
+//! | family | lists | a request is in the one of | serves |
+//! | --- | --- | --- | --- |
+//! | `ALL` | one | every request | ANY, the teardown sweep |
+//! | `BY_OBJ` | hashed buckets | its iocb user address (`ki_res.obj`) | io_cancel, `KAIO_CANCEL_IOCB` |
+//! | `BY_DATA` | hashed buckets | its `aio_data` | `KAIO_CANCEL_DATA` |
+//! | `BY_FILE` | hashed buckets | its `struct file` (0 for a delay) | `KAIO_CANCEL_FD` |
+//! | `BY_OP` | one per opcode | its `aio_lio_opcode` | `KAIO_CANCEL_OP` |
 //!
-//! A match by iocb or data is O(log n), by file or opcode O(log n + matches), ANY O(matches).
-//! Within one key the oldest request comes first. A walk never holds the lock for more than
-//! [`SCAN_BATCH`] requests: it stops with a [`Resume`] point and goes on after the lock was
-//! dropped.
-//!
-//! In front of `BY_OBJ`, a hash by iocb address (`by_obj`, about one bucket per two ring
-//! slots) finds a request by its iocb in one short chain instead of a walk down the tree, which
-//! is most of a cancel's growth with the number in flight. A chain longer than [`SCAN_BATCH`]
-//! (colliding or repeated addresses) is left for the tree.
+//! Listing appends to five lists and unlisting unlinks from them: O(1) each, where four
+//! red-black trees cost a rebalancing each way. A match walks one list, oldest first: by
+//! opcode or ANY O(matches); by iocb, data or file O(matches + the other keys that share the
+//! bucket). Buckets number about one per two ring slots (at most [`MAX_BUCKETS`]), hashed with
+//! a seed of the context's own, so a bucket holds one key on average whatever the keys are.
+//! The first match in a list is the oldest. A walk never holds the lock for more than
+//! [`SCAN_BATCH`] requests: it parks a cursor in the list and goes on from it after the lock
+//! was dropped, however the list changed meanwhile; and since a list is in submission order,
+//! an ALL walk stops at the first request submitted after it started.
 
 use crate::req::Kiocb;
-use crate::sys::hash_chains::{impl_hash_item, HashChains};
-use crate::sys::rb_forest::{impl_forest_item, Forest, Key};
+use crate::sys::irq_spinlock::IrqSpinLock;
+use crate::sys::seq_index::{impl_index_item, Buckets, Cursor, LockedIndex, Scan, SeqIndex, Verdict};
 use kernel::prelude::*;
 use crate::sys::arc::Arc;
 
-/// The trees of the index.
-pub(crate) const BY_OBJ: usize = 0;
-pub(crate) const BY_DATA: usize = 1;
-pub(crate) const BY_FILE: usize = 2;
-pub(crate) const BY_OP: usize = 3;
-/// Number of trees.
-pub(crate) const TREES: usize = 4;
+/// The families of the index.
+pub(crate) const ALL: usize = 0;
+pub(crate) const BY_OBJ: usize = 1;
+pub(crate) const BY_DATA: usize = 2;
+pub(crate) const BY_FILE: usize = 3;
+pub(crate) const BY_OP: usize = 4;
+/// Number of families.
+pub(crate) const FAMILIES: usize = 5;
 
 /// Most requests one walk looks at before it lets go of `ctx_lock`.
 pub(crate) const SCAN_BATCH: usize = 32;
 
-impl_forest_item!(
-    Kiocb,
-    links,
-    TREES,
-    |req, tree| match tree {
-        BY_OBJ => req.obj(),
-        BY_DATA => req.data(),
-        BY_FILE => req.file_key(),
-        _ => u64::from(req.opcode()),
-    },
-    |req| req.seq()
-);
+/// Most buckets of a hashed family (24 bytes each): a context of 16384 slots or more shares
+/// them, four requests a bucket when it is full.
+const MAX_BUCKETS: usize = 8192;
 
-impl_hash_item!(Kiocb, obj_link, |req| req.obj());
+impl_index_item!(Kiocb, links, FAMILIES, |req, family| match family {
+    ALL => 0,
+    BY_OBJ => req.obj(),
+    BY_DATA => req.data(),
+    BY_FILE => req.file_key(),
+    _ => op_index(req.opcode()).unwrap_or(0) as u64,
+});
+
+/// A walk of the index: where a cancel or the sweep goes on after letting go of `ctx_lock`.
+pub(crate) type Walk<'a> = Cursor<'a, Kiocb, FAMILIES>;
+
+impl LockedIndex<Kiocb, FAMILIES> for IrqSpinLock<InFlight> {
+    fn with_index(&self, f: &mut dyn FnMut(&mut SeqIndex<Kiocb, FAMILIES>)) {
+        f(&mut self.lock().index)
+    }
+}
 
 /// What a cancel matches (ABI `KAIO_CANCEL_IOCB/DATA/FD/OP`); all `None` is ANY.
 #[derive(Clone, Copy, Default)]
@@ -79,43 +87,39 @@ impl Selector {
             && self.op.map_or(true, |k| req.opcode() == k)
     }
 
-    /// The most selective tree to walk, and the key every match has in it (`None`: all keys).
-    fn tree(&self) -> (usize, Option<u64>) {
-        match (self.iocb, self.data, self.file, self.op) {
-            (Some(k), ..) => (BY_OBJ, Some(k)),
-            (_, Some(k), ..) => (BY_DATA, Some(k)),
-            (_, _, Some(k), _) => (BY_FILE, Some(k)),
-            (_, _, _, Some(k)) => (BY_OP, Some(u64::from(k))),
-            _ => (BY_OBJ, None),
-        }
+    /// The most selective list to walk: its family and slot value (`None`: an opcode kaio
+    /// does not run, which nothing matches).
+    fn list(&self) -> Option<(usize, u64)> {
+        Some(match (self.iocb, self.data, self.file, self.op) {
+            (Some(k), ..) => (BY_OBJ, k),
+            (_, Some(k), ..) => (BY_DATA, k),
+            (_, _, Some(k), _) => (BY_FILE, k),
+            (_, _, _, Some(op)) => (BY_OP, op_index(op)? as u64),
+            _ => (ALL, 0),
+        })
     }
 
-    /// Where a walk starts.
-    pub(crate) fn start(&self) -> Resume {
-        let (_, key) = self.tree();
-        Resume((key.unwrap_or(0), 0))
+    /// A walk of the requests that may match, in `lock`'s index; pin it, then
+    /// [`InFlight::find`] with it.
+    pub(crate) fn walk<'a>(&self, lock: &'a IrqSpinLock<InFlight>) -> Walk<'a> {
+        let (family, slot) = self.list().unwrap_or((BY_OP, u64::MAX));
+        Cursor::new(lock, family, slot)
     }
 }
 
-/// Where an interrupted walk goes on: the first key of its tree not yet looked at.
-#[derive(Clone, Copy)]
-pub(crate) struct Resume(Key);
-
 /// What one step of a walk found.
 pub(crate) enum Step {
-    /// A matching request, and where the walk goes on after it.
-    Match(Arc<Kiocb>, Resume),
+    /// A matching request; the walk goes on after it.
+    Match(Arc<Kiocb>),
     /// [`SCAN_BATCH`] requests looked at without a match: drop the lock, then go on.
-    Pause(Resume),
+    Pause,
     /// Nothing left.
     Done,
 }
 
 /// The in-flight requests of a context.
 pub(crate) struct InFlight {
-    forest: Forest<Kiocb, TREES>,
-    /// The requests of `forest` again, by iocb address.
-    by_obj: HashChains<Kiocb>,
+    index: SeqIndex<Kiocb, FAMILIES>,
     next_seq: u64,
     /// Requests listed now.
     len: usize,
@@ -142,9 +146,9 @@ fn op_index(opcode: u16) -> Option<usize> {
 impl InFlight {
     /// An empty index for a context of `slots` ring slots (at most that many in flight).
     pub(crate) fn new(slots: u32) -> Result<Self> {
+        let hashed = Buckets::Hashed((slots as usize / 2).clamp(8, MAX_BUCKETS));
         Ok(InFlight {
-            forest: Forest::new(),
-            by_obj: HashChains::new(slots as usize / 2)?,
+            index: SeqIndex::new([Buckets::Direct(1), hashed, hashed, hashed, Buckets::Direct(OPCODES.len())])?,
             next_seq: 1,
             len: 0,
             per_op: [0; OPCODES.len()],
@@ -156,11 +160,9 @@ impl InFlight {
         req.set_seq(self.next_seq);
         self.next_seq += 1;
         // A request is listed once, in its own context's index.
-        if self.forest.insert(req.clone()).is_err() {
+        if self.index.insert(req.clone()).is_err() {
             kernel::pr_warn!("kaio: request listed twice\n");
         } else {
-            // Not in any hash: it was in no forest either.
-            let _ = self.by_obj.insert(req.clone());
             self.len += 1;
             if let Some(i) = op_index(req.opcode()) {
                 self.per_op[i] += 1;
@@ -181,9 +183,8 @@ impl InFlight {
     /// Takes `req` off the index (`list_del_init`): `None` if it is not listed (never, or
     /// already taken off by a cancel, the teardown sweep or its own completion).
     pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
-        let taken = self.forest.remove(req);
+        let taken = self.index.remove(req);
         if taken.is_some() {
-            drop(self.by_obj.remove(req));
             self.len -= 1;
             if let Some(i) = op_index(req.opcode()) {
                 self.per_op[i] -= 1;
@@ -198,61 +199,31 @@ impl InFlight {
         self.next_seq
     }
 
-    /// From `from`, the next request that matches `sel`, was listed before `before` and has
-    /// not posted its event yet.
-    pub(crate) fn find(&self, sel: &Selector, from: Resume, before: u64) -> Step {
-        if let Some(step) = sel.iocb.and_then(|obj| self.find_by_obj(obj, sel, from, before)) {
-            return step;
+    /// From where `walk` stands, the next request that matches `sel`, was listed before
+    /// `before` and has not posted its event yet.
+    pub(crate) fn find(&mut self, sel: &Selector, walk: Pin<&mut Walk<'_>>, before: u64) -> Step {
+        if sel.list().is_none() {
+            return Step::Done;
         }
-        let (tree, key) = sel.tree();
-        let mut next = self.forest.lower_bound(tree, from.0);
-        let mut looked = 0;
-        while let Some(req) = next {
-            let at = self.forest.key_of(req, tree);
-            if key.is_some_and(|k| at.0 != k) {
-                break;
+        let judge = |req: &Kiocb| {
+            if req.seq() >= before {
+                // Every later one in the list was listed later still.
+                Verdict::End
+            } else if !req.is_posted() && sel.matches(req) {
+                Verdict::Take
+            } else {
+                Verdict::Skip
             }
-            let after = Resume((at.0, at.1.saturating_add(1)));
-            if at.1 < before && !req.is_posted() && sel.matches(req) {
-                if let Some(req) = self.forest.get(req) {
-                    return Step::Match(req, after);
-                }
-            }
-            looked += 1;
-            if looked == SCAN_BATCH {
-                return Step::Pause(after);
-            }
-            next = self.forest.next(tree, req);
+        };
+        match self.index.scan(walk, SCAN_BATCH, judge) {
+            Scan::Taken(req) => Step::Match(req),
+            Scan::Paused => Step::Pause,
+            Scan::Done => Step::Done,
         }
-        Step::Done
     }
 
-    /// [`InFlight::find`] for a selector with an iocb, through `by_obj`: the oldest match at or
-    /// after `from` (whose key is `obj`), as the walk of `BY_OBJ` would find it. `None` if the
-    /// chain is longer than [`SCAN_BATCH`]: the tree walk does it then.
-    fn find_by_obj(&self, obj: u64, sel: &Selector, from: Resume, before: u64) -> Option<Step> {
-        let mut oldest: Option<&Kiocb> = None;
-        for (looked, req) in self.by_obj.chain_of(obj).enumerate() {
-            if looked == SCAN_BATCH {
-                return None;
-            }
-            let seq = req.seq();
-            if req.obj() == obj
-                && seq >= from.0 .1
-                && seq < before
-                && oldest.map_or(true, |o| seq < o.seq())
-                && !req.is_posted()
-                && sel.matches(req)
-            {
-                oldest = Some(req);
-            }
-        }
-        Some(match oldest.and_then(|req| self.by_obj.get(req)) {
-            Some(req) => {
-                let after = Resume((obj, req.seq().saturating_add(1)));
-                Step::Match(req, after)
-            }
-            None => Step::Done,
-        })
+    /// Ends `walk` now, under the lock, if it is parked (else its drop takes the lock to).
+    pub(crate) fn end_walk(&mut self, walk: Pin<&mut Walk<'_>>) {
+        self.index.release(walk);
     }
 }

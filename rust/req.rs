@@ -21,7 +21,7 @@
 //! a cancel finds it running.
 
 use crate::ctx::Kioctx;
-use crate::inflight::TREES;
+use crate::inflight::FAMILIES;
 use crate::ops::{
     delay::{self, Delay},
     fsync::{self, Fsync},
@@ -32,12 +32,11 @@ use crate::ops::{
 use crate::sys::{
     cred::Creds,
     fd::{EventFd, FileRef},
-    hash_chains::HashLink,
     hrtimer::TimerCallback,
     irq_spinlock::IrqsOff,
     one_of::{InitOneOf, OneOf},
     poll::{PollWake, Waker},
-    rb_forest::Links,
+    seq_index::IndexLinks,
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
     stats::{self, Stat},
     trace::{self, How},
@@ -63,9 +62,7 @@ pub(crate) struct Kiocb {
     /// Listing sequence number in the in-flight index, assigned under `ctx_lock`.
     seq: AtomicU64,
     /// The nodes of the in-flight index.
-    pub(crate) links: Links<TREES>,
-    /// Its link in the in-flight index's hash by iocb address.
-    pub(crate) obj_link: HashLink,
+    pub(crate) links: IndexLinks<FAMILIES>,
     /// `aio_lio_opcode`.
     opcode: u16,
     /// The file the request was submitted on, as the index keys it (0: none kept).
@@ -128,8 +125,7 @@ impl Kiocb {
             ctx,
             template,
             seq: AtomicU64::new(0),
-            links: Links::new(),
-            obj_link: HashLink::new(),
+            links: IndexLinks::new(),
             opcode,
             file_key,
             posted: AtomicBool::new(false),
