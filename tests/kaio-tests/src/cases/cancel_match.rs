@@ -51,6 +51,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("cancel_match_result_unwritable_efault", cancel_match_result_unwritable_efault),
         Case::kaio("cancel_match_same_answers_as_cancel", cancel_match_same_answers_as_cancel),
         Case::kaio("cancel_match_all_vs_submits_and_completions", cancel_match_all_vs_submits_and_completions),
+        Case::kaio("cancel_match_concurrent_walks", cancel_match_concurrent_walks),
         Case::kaio("cancel_match_any_vs_destroy", cancel_match_any_vs_destroy),
         Case::kaio("cancel_match_result_vs_expiry", cancel_match_result_vs_expiry),
         Case::kaio("cancel_match_result_vs_poll_wakeup", cancel_match_result_vs_poll_wakeup),
@@ -1469,6 +1470,76 @@ fn cancel_match_all_vs_submits_and_completions() -> CaseResult {
     expect_cancel(&env, &ctx, "the polls", cm(ctx.id, ANY), Ok(POLLS as i64), 0, polls.iter().map(|p| ev(p, 0)).collect())?;
     eprintln!("# cancel_match_all_vs_submits_and_completions: cancelled by the racing call {}, by the cleanup {}, completed {}", totals[0], totals[1], totals[2]);
     check!(totals[0] > 0, "the racing call never cancelled anything");
+    Ok(())
+}
+
+/// Three ALL walks of one list at once (DATA 7), each letting go of ctx_lock every batch, so
+/// that their cursors are parked side by side in the list, while a fourth thread submits more
+/// requests into it: every request gets exactly one event; each delay submitted before the
+/// walks is cancelled by one of them; the calls' counts add up to the events in the ring when
+/// they are done; the polls with data 8 between them are left to the final ANY.
+fn cancel_match_concurrent_walks() -> CaseResult {
+    const WALKERS: usize = 3;
+    const FIRST: usize = 240;
+    const MORE: usize = 120;
+    let env = Env::new()?;
+    let ctx = env.ctx(512)?;
+    for round in 0..4 {
+        let mut first: Vec<Iocb> = (0..FIRST).map(|i| if i % 4 == 3 { env.poll(env.a.r, 8) } else { env.delay(7) }).collect();
+        ctx.submit_all(&mut first)?;
+        let mut more: Vec<Iocb> = (0..MORE).map(|_| env.delay(7)).collect();
+        let sel = kaio_cancel_match_args { key: 7, ..cm(ctx.id, DATA | ALL) };
+        let (calls, submitted) = std::thread::scope(|s| {
+            let (env, ctx, more) = (&env, &ctx, &mut more);
+            let walkers: Vec<_> = (0..WALKERS)
+                .map(|_| {
+                    s.spawn(move || {
+                        block_all_signals();
+                        cmatch(env.k.fd, sel)
+                    })
+                })
+                .collect();
+            let submitter = s.spawn(move || {
+                block_all_signals();
+                ctx.submit_all(more)
+            });
+            (walkers.into_iter().map(|h| h.join().unwrap_or(Err("walker panicked".into()))).collect::<Vec<_>>(), submitter.join())
+        });
+        match submitted {
+            Ok(r) => r?,
+            Err(_) => return Err("submitter panicked".into()),
+        }
+        let mut per_walk = Vec::new();
+        for c in calls {
+            match c? {
+                (Ok(n), 0) => per_walk.push(n as usize),
+                (Err(e), 0) if e == ENOENT => per_walk.push(0),
+                other => return Err(format!("round {round}: DATA 7|ALL = {other:?}")),
+            }
+        }
+        eprintln!("# cancel_match_concurrent_walks: round {round}: the walks cancelled {per_walk:?}");
+        let cancelled: usize = per_walk.iter().sum();
+        let by_walks = now(&ctx)?;
+        want_eq!(format!("round {round}: events in the ring = the calls' count"), by_walks.len(), cancelled);
+        want_eq!(format!("round {round}: eventfd = the calls' count"), env.efd.take(), cancelled as u64);
+        let owner = |e: &IoEvent| first.iter().chain(more.iter()).position(|cb| addr(cb) == e.obj);
+        let mut seen = vec![0u32; FIRST + MORE];
+        for e in &by_walks {
+            let i = owner(e);
+            check!(i.is_some_and(|i| (i >= FIRST || i % 4 != 3) && e.data == 7 && e.res == RES_ECANCELED), "round {round}: stray event {e:?}");
+            seen[i.unwrap_or(0)] += 1;
+        }
+        for i in (0..FIRST).filter(|i| i % 4 != 3) {
+            check!(seen[i] == 1, "round {round}: delay {i}, submitted before the walks: {} events from them", seen[i]);
+        }
+        // The rest: the polls (res 0) and the later delays no walk took.
+        let rest: Vec<IoEvent> = (0..FIRST + MORE)
+            .filter(|&i| seen[i] == 0)
+            .map(|i| if i < FIRST { ev(&first[i], 0) } else { ev(&more[i - FIRST], RES_ECANCELED) })
+            .collect();
+        check!(seen.iter().all(|&n| n <= 1), "round {round}: a request with two events");
+        expect_cancel(&env, &ctx, &format!("round {round}: ANY|ALL, the rest"), cm(ctx.id, ANY | ALL), Ok(rest.len() as i64), 0, rest)?;
+    }
     Ok(())
 }
 
