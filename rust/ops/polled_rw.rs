@@ -125,21 +125,21 @@ impl PolledRw {
         let creds = Creds::current()?;
         let memory = UniqueArc::<PolledRw>::new_uninit_in(pool, GFP_KERNEL)?;
         Ok(memory.pin_init_with(pin_init!(PolledRw {
-                mode,
-                state: AtomicU8::new(RUNNING),
-                stop: AtomicBool::new(false),
-                queue_gone: AtomicBool::new(false),
-                block_next: AtomicBool::new(false),
-                moved: AtomicI64::new(0),
-                events: AtomicU32::new(0),
-                retry: AtomicBool::new(false),
-                armed: AtomicU32::new(0),
-                first <- PollWait::new(),
-                second <- PollWait::new(),
-                work <- Work::new(),
-                held <- HeldBuf::new(),
-                creds,
-            }))?)
+            mode,
+            state: AtomicU8::new(RUNNING),
+            stop: AtomicBool::new(false),
+            queue_gone: AtomicBool::new(false),
+            block_next: AtomicBool::new(false),
+            moved: AtomicI64::new(0),
+            events: AtomicU32::new(0),
+            retry: AtomicBool::new(false),
+            armed: AtomicU32::new(0),
+            first <- PollWait::new(),
+            second <- PollWait::new(),
+            work <- Work::new(),
+            held <- HeldBuf::new(),
+            creds,
+        }))?)
     }
 
     /// Whether a cancel can stop it now (under `ctx_lock`): waiting, no byte moved.

@@ -51,6 +51,19 @@ struct ArcInner<T> {
     data: T,
 }
 
+impl<T> ArcInner<T> {
+    /// The allocation whose `data` is at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from [`Arc::into_raw`], and the allocation is still alive.
+    unsafe fn container_of(ptr: *const T) -> NonNull<ArcInner<T>> {
+        // SAFETY: `ptr` is the `data` field of a live `ArcInner<T>` (the caller's contract), so
+        // stepping back to its start stays inside the allocation, which is never at address 0.
+        unsafe { NonNull::new_unchecked(ptr.byte_sub(offset_of!(ArcInner<T>, data)).cast::<ArcInner<T>>().cast_mut()) }
+    }
+}
+
 /// A reference-counted pointer to a `T` (see the module documentation).
 ///
 /// # Invariants
@@ -83,11 +96,9 @@ impl<T> Arc<T> {
     ///
     /// `ptr` came from [`Arc::into_raw`] on an `Arc<T>`, whose count is given back only once.
     pub(crate) unsafe fn from_raw(ptr: *const T) -> Self {
-        // SAFETY: `ptr` is the `data` field of a live `ArcInner<T>` (the caller's contract), so
-        // stepping back to its start stays inside the allocation.
-        let inner = unsafe { ptr.byte_sub(offset_of!(ArcInner<T>, data)) }.cast::<ArcInner<T>>();
         // INVARIANT: the count the caller gives back is owned by the new `Arc`.
-        Arc { ptr: NonNull::new(inner.cast_mut()).unwrap_or(NonNull::dangling()), _p: PhantomData }
+        // SAFETY: from `Arc::into_raw` (the caller's contract).
+        Arc { ptr: unsafe { ArcInner::container_of(ptr) }, _p: PhantomData }
     }
 
     /// The object, keeping its count: give it back with [`Arc::from_raw`].
@@ -122,12 +133,6 @@ impl<T> Deref for Arc<T> {
 
     fn deref(&self) -> &T {
         &self.inner().data
-    }
-}
-
-impl<T> AsRef<T> for Arc<T> {
-    fn as_ref(&self) -> &T {
-        self
     }
 }
 
@@ -218,10 +223,9 @@ impl<T> ArcBorrow<'_, T> {
     /// `ptr` came from [`Arc::into_raw`], and a count keeps the object alive for the
     /// borrow's lifetime.
     pub(crate) unsafe fn from_raw(ptr: *const T) -> Self {
-        // SAFETY: as in `Arc::from_raw`: `ptr` is the `data` of a live `ArcInner<T>`.
-        let inner = unsafe { ptr.byte_sub(offset_of!(ArcInner<T>, data)) }.cast::<ArcInner<T>>();
         // INVARIANT: the caller keeps the object alive for the lifetime.
-        ArcBorrow { inner: NonNull::new(inner.cast_mut()).unwrap_or(NonNull::dangling()), _p: PhantomData }
+        // SAFETY: from `Arc::into_raw` (the caller's contract).
+        ArcBorrow { inner: unsafe { ArcInner::container_of(ptr) }, _p: PhantomData }
     }
 }
 
@@ -355,12 +359,11 @@ impl BlockPool {
     /// A pool for the allocations of [`UniqueArc::new_uninit_in`] of `T`, keeping at most
     /// `cap` free blocks (0: it keeps none).
     pub(crate) fn for_arc_of<T>(cap: u32, flags: Flags) -> Result<Arc<BlockPool>> {
-        let block = Layout::new::<ArcInner<T>>();
-        let block = block.align_to(core::mem::align_of::<FreeBlock>()).map_err(|_| EINVAL)?;
-        let block = if block.size() < core::mem::size_of::<FreeBlock>() { Layout::new::<FreeBlock>() } else { block };
+        // An `ArcInner` starts with a count and a pointer: it always holds a `FreeBlock`.
+        const { assert!(core::mem::size_of::<ArcInner<()>>() >= core::mem::size_of::<FreeBlock>()) };
         Arc::pin_init(
             kernel::init!(BlockPool {
-                block,
+                block: Layout::new::<ArcInner<T>>(),
                 cap,
                 pooled: AtomicU32::new(0),
                 returned: AtomicPtr::new(ptr::null_mut()),
