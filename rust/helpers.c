@@ -2,8 +2,11 @@
 /*
  * Thin wrappers around static inline functions and macros that Rust cannot call directly,
  * in the manner of the kernel's rust/helpers/, and the module parameters (6.12's module!
- * macro has none). No logic lives here.
+ * macro has none). No logic lives here but kaio_get_iocb's user-access window, which only C
+ * can open (unsafe_get_user is a macro of inline asm with a fault label).
  */
+#include <linux/aio_abi.h>
+#include <linux/fault-inject-usercopy.h>
 #include <linux/moduleparam.h>
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -107,6 +110,38 @@ int kaio_get_user_u32(u32 *dst, const u32 __user *src) { return get_user(*dst, s
 int kaio_get_user_u64(u64 *dst, const u64 __user *src) { return get_user(*dst, src); }
 int kaio_put_user_u32(u32 val, u32 __user *dst) { return put_user(val, dst); }
 int kaio_put_user_u64(u64 val, u64 __user *dst) { return put_user(val, dst); }
+
+/*
+ * io_submit's reads of one iocb (its address in the array, then the iocb) in one user-access
+ * window, word by word: copy_from_user moves 64 bytes with a string instruction, a byte loop
+ * where it is emulated (QEMU TCG), and opens a window of its own. The iocb read stays a
+ * fail_usercopy site, as Linux's copy_from_user of it is. 0: both read; 1: the address only;
+ * -EFAULT: neither.
+ */
+int kaio_get_iocb(const u64 __user *slot, u64 *addr, u64 *iocb)
+{
+	const u64 __user *src;
+	bool fail = should_fail_usercopy();
+	unsigned int i;
+
+	BUILD_BUG_ON(sizeof(struct iocb) != KAIO_IOCB_WORDS * sizeof(u64));
+	if (!user_access_begin(slot, sizeof(*slot)))
+		return -EFAULT;
+	unsafe_get_user(*addr, slot, no_addr);
+	src = (const u64 __user *)(unsigned long)*addr;
+	if (fail || !access_ok(src, sizeof(struct iocb)))
+		goto no_iocb;
+	for (i = 0; i < KAIO_IOCB_WORDS; i++)
+		unsafe_get_user(iocb[i], &src[i], no_iocb);
+	user_access_end();
+	return 0;
+no_iocb:
+	user_access_end();
+	return 1;
+no_addr:
+	user_access_end();
+	return -EFAULT;
+}
 pid_t kaio_current_tgid(void) { return task_tgid_nr(current); }
 
 struct mm_struct *kaio_mmgrab_current(void)
@@ -174,6 +209,16 @@ void kaio_synchronize_rcu_tasks(void) { synchronize_rcu_tasks(); }
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }
 const struct cred *kaio_get_current_cred(void) { return get_current_cred(); }
 const struct cred *kaio_current_cred(void) { return current_cred(); }
+
+unsigned long kaio_local_irq_save(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	return flags;
+}
+
+void kaio_local_irq_restore(unsigned long flags) { local_irq_restore(flags); }
 
 bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
 {

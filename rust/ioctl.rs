@@ -119,7 +119,7 @@ fn submit(domain: &Domain, a: kaio_submit_args) -> Result<isize> {
     let mut error = None;
     while accepted < nr {
         let slot = (a.iocbpp as usize).wrapping_add(accepted * size_of::<u64>());
-        let result = user_word::get::<u64>(slot).and_then(|iocb| req::submit_one(&ctx, iocb as usize));
+        let result = user_word::get_iocb(slot).and_then(|(addr, iocb)| req::submit_one(&ctx, addr, iocb));
         if let Err(e) = result {
             error = Some(e);
             break;

@@ -65,6 +65,8 @@ void kaio_percpu_ref_put(struct percpu_ref *ref);
 bool kaio_percpu_ref_tryget_live(struct percpu_ref *ref);
 void kaio_percpu_ref_kill(struct percpu_ref *ref);
 
+unsigned long kaio_local_irq_save(void);
+void kaio_local_irq_restore(unsigned long flags);
 bool kaio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
 void kaio_spin_unlock(spinlock_t *lock);
 
@@ -105,6 +107,8 @@ int kaio_get_user_u32(u32 *dst, const u32 __user *src);
 int kaio_get_user_u64(u64 *dst, const u64 __user *src);
 int kaio_put_user_u32(u32 val, u32 __user *dst);
 int kaio_put_user_u64(u64 val, u64 __user *dst);
+#define KAIO_IOCB_WORDS 8
+int kaio_get_iocb(const u64 __user *slot, u64 *addr, u64 *iocb);
 pid_t kaio_current_tgid(void);
 struct mm_struct *kaio_mmgrab_current(void);
 void kaio_mmdrop(struct mm_struct *mm);

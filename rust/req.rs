@@ -33,7 +33,7 @@ use crate::sys::{
     cred::Creds,
     fd::{EventFd, FileRef},
     hrtimer::TimerCallback,
-    irq_spinlock::IrqsOff,
+    irq_spinlock::{IrqsDisabled, IrqsOff},
     one_of::{InitOneOf, OneOf},
     poll::{PollWake, Waker},
     seq_index::IndexLinks,
@@ -46,10 +46,7 @@ use crate::sys::{
 use crate::uapi::*;
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use kernel::{
-    prelude::*,
-    uaccess::UserSlice,
-};
+use kernel::prelude::*;
 use crate::sys::arc::{Arc, UniqueArc};
 
 /// A request.
@@ -368,11 +365,18 @@ impl Kiocb {
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
         self.trace_event(res);
-        let waiters = self.ctx.post_event(&self.event(res), &self.posted);
-        if matches!(self.kind(), Kind::Rw | Kind::Fsync | Kind::PolledRw) {
+        let (waiters, listed) = {
+            // `completion_lock`, then `ctx_lock`, with interrupts turned back on once.
+            let _irqs = IrqsDisabled::new();
+            let waiters = self.ctx.post_event(&self.event(res), &self.posted);
             // Listed until now, so that a cancel finds it running until its event is posted.
-            drop(self.ctx.inflight.lock().unlist(&self));
-        }
+            let listed = match self.kind() {
+                Kind::Rw | Kind::Fsync | Kind::PolledRw => self.ctx.inflight.lock().unlist(&self),
+                Kind::Delay | Kind::Poll => None,
+            };
+            (waiters, listed)
+        };
+        drop(listed);
         if let Some(eventfd) = &self.eventfd {
             eventfd.signal();
         }
@@ -450,21 +454,21 @@ impl Drop for SlotReservation<'_> {
     }
 }
 
-/// `io_submit_one`: validates and starts the iocb at user address `user_iocb`, in Linux's
-/// order (AIO-SEMANTICS §5.2). On error nothing was started and no event will come. Recorded
-/// as `kaio_submit` once the iocb is done with (after the event of a request that completed
-/// inside io_submit).
-pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize) -> Result {
+/// `io_submit_one`: validates and starts `iocb`, read from user address `user_iocb` (or not:
+/// `EFAULT`), in Linux's order (AIO-SEMANTICS §5.2). On error nothing was started and no event
+/// will come. Recorded as `kaio_submit` once the iocb is done with (after the event of a
+/// request that completed inside io_submit).
+pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Result<Iocb>) -> Result {
     let mut seen = None;
-    let r = submit_iocb(ctx, user_iocb, &mut seen);
+    let r = submit_iocb(ctx, user_iocb, iocb, &mut seen);
     let (data, opcode, fd) = seen.map_or((0, 0, -1), |i: Iocb| (i.aio_data, i.aio_lio_opcode, i.aio_fildes as i32));
     let result = r.as_ref().err().map_or(0, |e| i64::from(e.to_errno()));
     trace::submit(ctx.user_id() as u64, user_iocb as u64, data, opcode, fd, result);
     r
 }
 
-fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, seen: &mut Option<Iocb>) -> Result {
-    let iocb: Iocb = UserSlice::new(user_iocb, size_of::<Iocb>()).reader().read()?;
+fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Result<Iocb>, seen: &mut Option<Iocb>) -> Result {
+    let iocb = iocb?;
     *seen = Some(iocb);
     if iocb.aio_reserved2 != 0 {
         return Err(EINVAL);

@@ -39,7 +39,7 @@ use crate::sys::{
     cred::Creds,
     poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
-    irq_spinlock::IrqsOff,
+    irq_spinlock::{IrqsDisabled, IrqsOff},
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
@@ -425,9 +425,19 @@ fn run_ready_as(ctx: &crate::ctx::Kioctx, runner: Runner) {
     // The emptiness check spares the lock of the last, empty pop; an entry pushed after it
     // is someone else's (its wake-up hands it on anew).
     while !ctx.ready.is_empty() {
-        let Some(req) = ctx.ready.pop() else { break };
-        if req.polled().retry.swap(false, Ordering::AcqRel) {
-            next_attempt(req, runner);
+        let (req, resumed) = {
+            // The pop and the request's resumption with interrupts turned back on once.
+            let _irqs = IrqsDisabled::new();
+            let Some(req) = ctx.ready.pop() else { break };
+            let resumed = match req.polled().retry.swap(false, Ordering::AcqRel) {
+                true => resume(&req),
+                false => None,
+            };
+            (req, resumed)
+        };
+        if let Some(taken) = resumed {
+            drop(taken);
+            attempts_after_resume(req, runner);
         }
     }
 }
@@ -442,17 +452,27 @@ pub(crate) fn hand_ready_to_worker(ctx: &Arc<crate::ctx::Kioctx>) {
 
 /// The next attempt, after a hand-off, unless a cancel claimed the request.
 fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
-    let taken = {
-        let _inflight = req.ctx.inflight.lock();
-        let p = req.polled();
-        if p.state.load(Ordering::Relaxed) == CLAIMED {
-            return;
-        }
-        p.state.store(RUNNING, Ordering::Relaxed);
-        // The other entry, if the file has two queues.
-        detach_entries(&req, _inflight.irqs_off())
-    };
-    drop(taken);
+    if let Some(taken) = resume(&req) {
+        drop(taken);
+        attempts_after_resume(req, runner);
+    }
+}
+
+/// Running again after a hand-off, under `ctx_lock`: `None` if a cancel claimed the request,
+/// else the references of the entries taken off their queues (the other entry, if the file
+/// has two queues), to be dropped once the lock is.
+fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
+    let inflight = req.ctx.inflight.lock();
+    let p = req.polled();
+    if p.state.load(Ordering::Relaxed) == CLAIMED {
+        return None;
+    }
+    p.state.store(RUNNING, Ordering::Relaxed);
+    Some(detach_entries(req, inflight.irqs_off()))
+}
+
+/// The attempts of a request [`resume`] found unclaimed.
+fn attempts_after_resume(req: Arc<Kiocb>, runner: Runner) {
     stats::add(
         match runner {
             Runner::Worker => Stat::PolledRetriesWorker,

@@ -51,7 +51,10 @@ impl Fifo {
         if self.len == capacity {
             return Err(req);
         }
-        self.slots[(self.head + self.len) % capacity] = Some(req);
+        // The slot after the newest, wrapped without a division (an emulated one is slow).
+        let tail = self.head + self.len;
+        let tail = if tail >= capacity { tail - capacity } else { tail };
+        self.slots[tail] = Some(req);
         self.len += 1;
         Ok(())
     }
@@ -61,7 +64,7 @@ impl Fifo {
             return None;
         }
         let req = self.slots[self.head].take();
-        self.head = (self.head + 1) % self.slots.len();
+        self.head = if self.head + 1 == self.slots.len() { 0 } else { self.head + 1 };
         self.len -= 1;
         req
     }

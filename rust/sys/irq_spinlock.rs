@@ -81,6 +81,31 @@ impl<T> IrqSpinLock<T> {
     }
 }
 
+/// Interrupts off on this CPU from [`IrqsDisabled::new`] until the value is dropped
+/// (`local_irq_save`, `local_irq_restore`). Locks taken inside save and restore the disabled
+/// state, so a run of short critical sections turns interrupts back on once: the costly step
+/// (an `sti`, which under emulation ends the translated block).
+pub(crate) struct IrqsDisabled {
+    flags: c_ulong,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl IrqsDisabled {
+    /// `local_irq_save()`.
+    pub(crate) fn new() -> Self {
+        // SAFETY: no precondition; the flags are restored on drop, on this CPU (not `Send`).
+        let flags = unsafe { bindings::kaio_local_irq_save() };
+        IrqsDisabled { flags, _not_send: PhantomData }
+    }
+}
+
+impl Drop for IrqsDisabled {
+    fn drop(&mut self) {
+        // SAFETY: `flags` came from the matching save on this CPU.
+        unsafe { bindings::kaio_local_irq_restore(self.flags) }
+    }
+}
+
 /// Proof that interrupts are off on this CPU for `'a` (an [`IrqGuard`] is held). Such a region
 /// is an RCU read-side critical section: every grace period waits for it.
 #[derive(Clone, Copy)]

@@ -349,6 +349,8 @@ struct Local {
     api: Api,
     ctx: u64,
     iocbs: Box<[Iocb]>,
+    /// The iocb pointers of the last submit.
+    ptrs: Vec<*mut Iocb>,
     uring: Option<IoUring>,
     /// Reads in flight, oldest first; `depth` is the N they were set up for (0: none).
     order: VecDeque<usize>,
@@ -394,6 +396,7 @@ impl Local {
             api,
             ctx,
             iocbs,
+            ptrs: Vec::with_capacity(MAX),
             uring,
             order: VecDeque::new(),
             depth: 0,
@@ -412,10 +415,12 @@ impl Local {
             How::Sync => Ok(()),
             How::KaioGetev | How::KaioRing => {
                 let base = self.iocbs.as_mut_ptr();
-                let ptrs: Vec<*mut Iocb> = idx.map(|i| base.wrapping_add(i)).collect();
-                match self.api.submit(self.ctx, &ptrs) {
-                    Ok(n) if n == ptrs.len() as i64 => Ok(()),
-                    r => Err(format!("{}: submit of {}: {r:?}", self.label, ptrs.len())),
+                // The pointer array is kept (no allocation per call, as io_uring's SQ ring).
+                self.ptrs.clear();
+                self.ptrs.extend(idx.map(|i| base.wrapping_add(i)));
+                match self.api.submit(self.ctx, &self.ptrs) {
+                    Ok(n) if n == self.ptrs.len() as i64 => Ok(()),
+                    r => Err(format!("{}: submit of {}: {r:?}", self.label, self.ptrs.len())),
                 }
             }
             How::Uring => {
