@@ -166,14 +166,17 @@ pub(crate) enum Waited {
     Interrupted,
 }
 
-/// How many finished requests' memory a context keeps for its next ones: one per ring slot, at
-/// most 256 (128 KiB). None under KASAN: a request's memory that goes back to the slab
-/// allocator is what lets KASAN catch a use after the request's end.
+/// How many finished requests' memory a context keeps for its next ones: one per ring slot,
+/// the most it can have in flight, so the memory of its busiest moment stays with it until it
+/// is destroyed (as io_uring's request cache does; `max_nr` bounds the slots of all contexts).
+/// A cancel of many requests then frees none through the slab allocator's slow paths. None
+/// under KASAN: a request's memory that goes back to the slab allocator is what lets KASAN
+/// catch a use after the request's end.
 fn request_pool_cap(nr_events: u32) -> u32 {
     if cfg!(CONFIG_KASAN) {
         0
     } else {
-        nr_events.min(256)
+        nr_events
     }
 }
 
