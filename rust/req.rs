@@ -44,7 +44,7 @@ use crate::sys::{
     work::WorkCallback,
 };
 use crate::uapi::*;
-use core::mem::{offset_of, size_of};
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::prelude::*;
 use crate::sys::arc::{Arc, UniqueArc};
@@ -549,4 +549,4 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Result<Iocb>, seen: &m
 // A request and its `Arc` header (count and pool, 16 bytes) fill one 512-byte slab object; a field
 // that pushes it over doubles the memory per request. (Lock debugging makes every lock larger.)
 #[cfg(not(any(CONFIG_LOCKDEP, CONFIG_DEBUG_SPINLOCK)))]
-const _: () = assert!(size_of::<Kiocb>() + 16 <= 512);
+const _: () = assert!(core::mem::size_of::<Kiocb>() + 16 <= 512);

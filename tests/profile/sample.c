@@ -7,12 +7,15 @@
  * as time per operation, so that two programs doing the same operations compare line by
  * line. The program's stdout passes through; a line "ops N" there says how many operations
  * it made.
- *   sample [-n] [-p PERIOD_NS] [-t TOP] [-a SYMBOL_PART] -- PROGRAM ARGS...
- * -n: no kernel call chains (only self time); -a: also the samples by offset in the symbols
- * whose name contains SYMBOL_PART (raw names, for objdump).
+ *   sample [-n] [-r] [-p PERIOD_NS] [-t TOP] [-a SYMBOL_PART] -- PROGRAM ARGS...
+ * -n: no kernel call chains (only self time); -r: Rust symbols by their raw (mangled) names,
+ * not their last three identifiers (which say only `drop::Drop::drop` of an Arc's drop); -a:
+ * also the samples by offset in the symbols whose name contains SYMBOL_PART (raw names, for
+ * objdump).
  * Samples in an interrupts-off region land where interrupts come back on (the hrtimer waits
  * for it): an unlock that restores interrupts carries the time of its critical section.
  */
+#include <ctype.h>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <stdint.h>
@@ -35,7 +38,7 @@ struct sym {
 static struct sym *syms;
 static size_t nsyms;
 static long total, idle, user, lost;
-static int chains = 1;
+static int chains = 1, raw_names;
 static const char *annotate;
 /* Samples by offset in the annotated symbols: (symbol index, offset) pairs counted. */
 static struct { size_t sym; uint64_t off; long n; } hits[65536];
@@ -55,7 +58,7 @@ static char *readable(const char *name, const char *module)
 	const char *ids[3] = { 0 };
 	int lens[3] = { 0 };
 
-	if (strncmp(name, "_R", 2) == 0) {
+	if (!raw_names && strncmp(name, "_R", 2) == 0) {
 		for (const char *s = name + 2; *s;) {
 			if (*s >= '1' && *s <= '9') {
 				char *end;
@@ -65,11 +68,18 @@ static char *readable(const char *name, const char *module)
 					end++;
 				if (len > (long)strlen(end))
 					break;
-				/* A crate's disambiguator comes before its name (Cs..._): skip hashes. */
 				ids[0] = ids[1], lens[0] = lens[1];
 				ids[1] = ids[2], lens[1] = lens[2];
 				ids[2] = end, lens[2] = (int)len;
 				s = end + len;
+			} else if ((*s == 's' || *s == 'B') && (isalnum((unsigned char)s[1]) || s[1] == '_')) {
+				/* A disambiguator (s<base-62>_, a crate's hash) or a back reference
+				 * (B<base-62>_): no name, and its digits are no length. */
+				s++;
+				while (*s && *s != '_')
+					s++;
+				if (*s)
+					s++;
 			} else {
 				s++;
 			}
@@ -243,9 +253,11 @@ int main(int argc, char **argv)
 	long long t0;
 	double wall;
 
-	while ((opt = getopt(argc, argv, "+p:t:na:")) != -1) {
+	while ((opt = getopt(argc, argv, "+p:t:nra:")) != -1) {
 		if (opt == 'n')
 			chains = 0;
+		else if (opt == 'r')
+			raw_names = 1;
 		else if (opt == 'a')
 			annotate = optarg;
 		else if (opt == 'p')
@@ -258,7 +270,7 @@ int main(int argc, char **argv)
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	if (optind >= argc || ncpu > MAX_CPUS || period <= 0) {
-		fprintf(stderr, "usage: sample [-n] [-p PERIOD_NS] [-t TOP] [-a SYMBOL_PART] -- PROGRAM ARGS...\n");
+		fprintf(stderr, "usage: sample [-n] [-r] [-p PERIOD_NS] [-t TOP] [-a SYMBOL_PART] -- PROGRAM ARGS...\n");
 		return 2;
 	}
 	load_kallsyms();
