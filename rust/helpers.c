@@ -131,6 +131,8 @@ int kaio_get_iocb(const u64 __user *slot, u64 *addr, u64 *iocb)
 	src = (const u64 __user *)(unsigned long)*addr;
 	if (fail || !access_ok(src, sizeof(struct iocb)))
 		goto no_iocb;
+	/* As copy_from_user after its access_ok: no load speculated past a failed check. */
+	barrier_nospec();
 	for (i = 0; i < KAIO_IOCB_WORDS; i++)
 		unsafe_get_user(iocb[i], &src[i], no_iocb);
 	user_access_end();
