@@ -5,8 +5,8 @@
 # and the function graph of one cancel (KAIO_IOC_CANCEL + ring) and of one polled read
 # (submit, write(2) with the read made in its task work, the ring; write(2) + read(2) beside
 # it); then a sampling profile (`sample`, no tracer) of table 7's throughput loop
-# (`polled_read_loop`: 64 reads on sockets per round) on kaio and on io_uring, in ns per read,
-# and of table 5's cancel ALL (`cancel_all_loop`: 1024 POLLs submitted, cancelled by one
+# (`polled_read_loop`: 64, then 1 read on sockets per round) on kaio and on io_uring, in ns
+# per read, and of table 5's cancel ALL (`cancel_all_loop`: 1024 POLLs submitted, cancelled by one
 # KAIO_CANCEL_ANY, reaped from the ring), in ns per request.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
