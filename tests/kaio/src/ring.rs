@@ -116,14 +116,7 @@ impl<'a> Ring<'a> {
 
     /// Event slot `i` (reduced modulo `nr`); `None` when `nr` is 0.
     pub fn event(&self, i: u32) -> Option<IoEvent> {
-        if self.nr == 0 {
-            return None;
-        }
-        // The header is exactly one event in size, so slot i is element i + 1.
-        let p = self.hdr.as_ptr().cast::<IoEvent>().wrapping_add(1 + (i % self.nr) as usize);
-        // SAFETY: by the type invariant slot i % nr < nr is mapped and 8-byte aligned. The
-        // kernel does not write a slot in [head, tail), the only ones a reaper reads.
-        Some(unsafe { p.read_volatile() })
+        (self.nr != 0).then(|| self.slot(i % self.nr))
     }
 
     /// Event slot `i`, which is below `nr`.
