@@ -459,17 +459,14 @@ impl Drop for SlotReservation<'_> {
 /// will come. Recorded as `kaio_submit` once the iocb is done with (after the event of a
 /// request that completed inside io_submit).
 pub(crate) fn submit_one(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Result<Iocb>) -> Result {
-    let mut seen = None;
-    let r = submit_iocb(ctx, user_iocb, iocb, &mut seen);
-    let (data, opcode, fd) = seen.map_or((0, 0, -1), |i: Iocb| (i.aio_data, i.aio_lio_opcode, i.aio_fildes as i32));
+    let (data, opcode, fd) = iocb.as_ref().map_or((0, 0, -1), |i| (i.aio_data, i.aio_lio_opcode, i.aio_fildes as i32));
+    let r = iocb.and_then(|iocb| submit_iocb(ctx, user_iocb, iocb));
     let result = r.as_ref().err().map_or(0, |e| i64::from(e.to_errno()));
     trace::submit(ctx.user_id() as u64, user_iocb as u64, data, opcode, fd, result);
     r
 }
 
-fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Result<Iocb>, seen: &mut Option<Iocb>) -> Result {
-    let iocb = iocb?;
-    *seen = Some(iocb);
+fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Iocb) -> Result {
     if iocb.aio_reserved2 != 0 {
         return Err(EINVAL);
     }
