@@ -14,7 +14,7 @@
 
 use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
 use crate::errors::etime;
-use crate::inflight::{Selector, Step};
+use crate::inflight::{Selector, Step, Take};
 use crate::req::{Kiocb, QueueRefs};
 use crate::uapi::IoEvent;
 use kernel::{prelude::*, uaccess::UserSlice};
@@ -64,6 +64,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
     let before = if c.all { ctx.inflight.lock().boundary() } else { u64::MAX };
     let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     let mut considered_running = None;
+    let take = if c.cancellable_only { Take::OnlyCancellable } else { Take::Cancellable };
     let mut done = false;
     while !done {
         let mut taken: [Option<Arc<Kiocb>>; BATCH] = core::array::from_fn(|_| None);
@@ -73,51 +74,41 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
         {
             let mut inflight = ctx.inflight.lock();
             loop {
-                match inflight.find(&c.sel, walk.as_mut(), before) {
+                let step = inflight.find(&c.sel, walk.as_mut(), before, take);
+                let considered = match step {
                     Step::Done => {
                         done = true;
                         break;
                     }
                     // Let go of the lock, then go on.
                     Step::Pause => break,
-                    // `req` is never the last reference here: the index holds one, or `taken`.
-                    Step::Match(req) => {
-                        steps += 1;
-                        let considered = if req.cancellable() {
-                            match inflight.unlist(&req) {
-                                Some(req) => {
-                                    // Dropped after ctx_lock.
-                                    queue_refs[n] = req.claim(inflight.irqs_off());
-                                    taken[n] = Some(req);
-                                    n += 1;
-                                    out.cancelled += 1;
-                                    true
-                                }
-                                // Its completion or the teardown took it first.
-                                None => false,
-                            }
-                        } else if c.cancellable_only {
-                            false
-                        } else {
-                            // A polled read/write mid-attempt ends at its next wait instead.
-                            req.stop(inflight.irqs_off());
-                            out.running += 1;
-                            if !c.all {
-                                considered_running = Some(req);
-                            }
-                            true
-                        };
-                        if considered && !c.all {
-                            // The walk ends here, under the lock it needs.
-                            inflight.end_walk(walk.as_mut());
-                            done = true;
-                            break;
-                        }
-                        // Bounded holds of the lock, however many matches are skipped.
-                        if n == BATCH || steps == TAKE_BATCH {
-                            break;
-                        }
+                    // Off the index: the cancel decides its outcome.
+                    Step::Taken(req) => {
+                        // Dropped after ctx_lock.
+                        queue_refs[n] = req.claim(inflight.irqs_off());
+                        taken[n] = Some(req);
+                        n += 1;
+                        out.cancelled += 1;
+                        None
                     }
+                    // Running: a polled read/write mid-attempt ends at its next wait instead.
+                    Step::Match(req) => {
+                        req.stop(inflight.irqs_off());
+                        out.running += 1;
+                        Some(req)
+                    }
+                };
+                steps += 1;
+                if !c.all {
+                    considered_running = considered;
+                    // The walk ends here, under the lock it needs.
+                    inflight.end_walk(walk.as_mut());
+                    done = true;
+                    break;
+                }
+                // Bounded holds of the lock, however many matches are skipped.
+                if n == BATCH || steps == TAKE_BATCH {
+                    break;
                 }
             }
         }
@@ -147,12 +138,14 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
 fn wait_all(ctx: &Arc<Kioctx>, c: &Cancel, before: u64, sleeper: &mut Sleeper) -> Result {
     let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     loop {
-        let step = ctx.inflight.lock().find(&c.sel, walk.as_mut(), before);
+        let step = ctx.inflight.lock().find(&c.sel, walk.as_mut(), before, Take::Nothing);
         match step {
             Step::Done => return Ok(()),
             Step::Pause => {}
             // The walk stays parked after `req` while the caller sleeps.
             Step::Match(req) => ctx_wait(ctx, &req, sleeper)?,
+            // Not asked for.
+            Step::Taken(_) => {}
         }
     }
 }

@@ -19,7 +19,7 @@
 //! `users_released`). Readers reach the context under RCU through the domain's table; the
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
-use crate::inflight::{InFlight, Selector, Step, OPCODES};
+use crate::inflight::{InFlight, Selector, Step, Take, OPCODES};
 use crate::ops::{polled_rw::{self, PolledRw}, ready_list::ReadyList};
 use crate::req::Kiocb;
 use crate::sys::{
@@ -166,9 +166,10 @@ pub(crate) enum Waited {
     Interrupted,
 }
 
-/// How many finished requests' memory a context keeps for its next ones: one per ring slot,
-/// the most it can have in flight, so the memory of its busiest moment stays with it until it
-/// is destroyed (as io_uring's request cache does; `max_nr` bounds the slots of all contexts).
+/// How many blocks of request memory a context's pool has at most, kept for its next requests
+/// as requests finish: one per ring slot, the most it can have in flight, so the memory of its
+/// busiest moment stays with it until it is destroyed (as io_uring's request cache does;
+/// `max_nr` bounds the slots of all contexts).
 /// A cancel of many requests then frees none through the slab allocator's slow paths. None
 /// under KASAN: a request's memory that goes back to the slab allocator is what lets KASAN
 /// catch a use after the request's end.
@@ -452,7 +453,7 @@ impl Kioctx {
         loop {
             let swept = {
                 let mut inflight = ctx.inflight.lock();
-                match inflight.find(&any, walk.as_mut(), u64::MAX) {
+                match inflight.find(&any, walk.as_mut(), u64::MAX, Take::Nothing) {
                     Step::Match(req) => {
                         req.mark_swept();
                         if !req.swept_off() {
@@ -467,7 +468,8 @@ impl Kioctx {
                             swept
                         }
                     }
-                    Step::Pause => None,
+                    // Not asked for.
+                    Step::Taken(_) | Step::Pause => None,
                     Step::Done => break,
                 }
             };
@@ -534,38 +536,39 @@ impl Kioctx {
     /// in `sleepers` under the same lock before it looks, so it either sees this event or is
     /// counted here.
     pub(crate) fn post_event(&self, event: &IoEvent, posted: &AtomicBool) -> bool {
-        let mut c = self.completion.lock();
-        self.post_locked(&mut c, event, posted);
-        c.sleepers != 0
+        self.post_events(core::iter::once((*event, posted)))
     }
 
     /// [`Kioctx::post_event`] for several events under one hold of `completion_lock` (a cancel
-    /// of many requests). Returns whether anyone waits.
-    pub(crate) fn post_events<'a>(&self, events: impl Iterator<Item = (IoEvent, &'a AtomicBool)>) -> bool {
+    /// of many requests), published by one tail. Returns whether anyone waits.
+    pub(crate) fn post_events<'a, I>(&self, events: I) -> bool
+    where
+        I: Iterator<Item = (IoEvent, &'a AtomicBool)> + Clone,
+    {
         let mut c = self.completion.lock();
-        for (event, posted) in events {
-            self.post_locked(&mut c, &event, posted);
+        let mut tail = c.tail;
+        let mut n = 0u32;
+        for (event, _) in events.clone() {
+            self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, &event);
+            tail = if tail + 1 >= self.geometry.nr_events { 0 } else { tail + 1 };
+            n += 1;
         }
-        c.sleepers != 0
-    }
-
-    /// Writes one event at the tail and publishes it, `completion_lock` held.
-    fn post_locked(&self, c: &mut CompletionState, event: &IoEvent, posted: &AtomicBool) {
-        let tail = c.tail;
-        self.ring.write_event(EVENTS_OFFSET + EVENT * tail as usize, event);
-        // The event must be visible before the tail that covers it (smp_wmb).
+        // The events must be visible before the tail that covers them (smp_wmb).
         fence(Ordering::Release);
-        let tail = if tail + 1 >= self.geometry.nr_events { 0 } else { tail + 1 };
         c.tail = tail;
         self.ring.write_u32(TAIL, tail);
         let head = self.ring.read_u32(HEAD);
-        c.completed_events += 1;
-        posted.store(true, Ordering::Release);
-        // After the tail: a reader that sees this count also sees the tail (Acquire below).
-        self.posted.fetch_add(1, Ordering::Release);
-        if c.completed_events > 1 {
-            self.refill(c, head, tail);
+        c.completed_events += n;
+        for (_, posted) in events {
+            posted.store(true, Ordering::Release);
         }
+        // After the tail: a reader that sees this count also sees the tail (Acquire below).
+        // Written only under `completion_lock`: no atomic read-modify-write needed.
+        self.posted.store(self.posted.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
+        if c.completed_events > 1 {
+            self.refill(&mut c, head, tail);
+        }
+        c.sleepers != 0
     }
 
     /// The second half of `aio_complete`: wakes the getevents waiters. Each one goes back to

@@ -109,12 +109,26 @@ impl Selector {
 
 /// What one step of a walk found.
 pub(crate) enum Step {
-    /// A matching request; the walk goes on after it.
+    /// A matching request, still listed; the walk goes on after it.
     Match(Arc<Kiocb>),
+    /// A matching request the walk was asked to take ([`Take`]), off the index now (the
+    /// index's reference); the walk goes on from where it was.
+    Taken(Arc<Kiocb>),
     /// [`SCAN_BATCH`] requests looked at without a match: drop the lock, then go on.
     Pause,
     /// Nothing left.
     Done,
+}
+
+/// Which matches a walk takes off the index as it finds them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// None: each is a [`Step::Match`].
+    Nothing,
+    /// The cancellable ones ([`Step::Taken`]); the others are a [`Step::Match`].
+    Cancellable,
+    /// The cancellable ones; the others do not match (io_cancel's `active_reqs`).
+    OnlyCancellable,
 }
 
 /// The in-flight requests of a context.
@@ -185,12 +199,17 @@ impl InFlight {
     pub(crate) fn unlist(&mut self, req: &Kiocb) -> Option<Arc<Kiocb>> {
         let taken = self.index.remove(req);
         if taken.is_some() {
-            self.len -= 1;
-            if let Some(i) = op_index(req.opcode()) {
-                self.per_op[i] -= 1;
-            }
+            self.count_off(req);
         }
         taken
+    }
+
+    /// Counts `req` off the index's totals, once it is taken off.
+    fn count_off(&mut self, req: &Kiocb) {
+        self.len -= 1;
+        if let Some(i) = op_index(req.opcode()) {
+            self.per_op[i] -= 1;
+        }
     }
 
     /// The sequence number the next listed request gets: requests below it are the ones in
@@ -200,8 +219,8 @@ impl InFlight {
     }
 
     /// From where `walk` stands, the next request that matches `sel`, was listed before
-    /// `before` and has not posted its event yet.
-    pub(crate) fn find(&mut self, sel: &Selector, walk: Pin<&mut Walk<'_>>, before: u64) -> Step {
+    /// `before` and has not posted its event yet; taken off the index as `take` says.
+    pub(crate) fn find(&mut self, sel: &Selector, walk: Pin<&mut Walk<'_>>, before: u64, take: Take) -> Step {
         if sel.list().is_none() {
             return Step::Done;
         }
@@ -209,14 +228,24 @@ impl InFlight {
             if req.seq() >= before {
                 // Every later one in the list was listed later still.
                 Verdict::End
-            } else if !req.is_posted() && sel.matches(req) {
-                Verdict::Take
-            } else {
+            } else if req.is_posted() || !sel.matches(req) {
                 Verdict::Skip
+            } else if take == Take::Nothing {
+                Verdict::Take
+            } else if req.cancellable() {
+                Verdict::Remove
+            } else if take == Take::OnlyCancellable {
+                Verdict::Skip
+            } else {
+                Verdict::Take
             }
         };
         match self.index.scan(walk, SCAN_BATCH, judge) {
             Scan::Taken(req) => Step::Match(req),
+            Scan::Removed(req) => {
+                self.count_off(&req);
+                Step::Taken(req)
+            }
             Scan::Paused => Step::Pause,
             Scan::Done => Step::Done,
         }

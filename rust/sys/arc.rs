@@ -261,9 +261,10 @@ impl<T> UniqueArc<T> {
         Ok(unsafe { UniqueArc::from_memory(memory.cast(), None) })
     }
 
-    /// Uninitialised memory for a `T` from `pool` if it has a block (or `kmalloc` gives one
-    /// of the pool's size): it goes back to the pool when the last reference goes. A `T` the
-    /// pool's blocks cannot hold is allocated as [`UniqueArc::new_uninit`] does.
+    /// Uninitialised memory for a `T` from `pool`: a free block of it, or a new one if it may
+    /// have another; it goes back to the pool when the last reference goes. A `T` the pool's
+    /// blocks cannot hold, or one the pool has no block for, is allocated as
+    /// [`UniqueArc::new_uninit`] does.
     pub(crate) fn new_uninit_in(pool: &Arc<BlockPool>, flags: Flags) -> Result<UniqueArc<MaybeUninit<T>>, AllocError> {
         let need = Layout::new::<ArcInner<MaybeUninit<T>>>();
         if need.size() > pool.block.size() || need.align() > pool.block.align() {
@@ -271,7 +272,11 @@ impl<T> UniqueArc<T> {
         }
         let memory = match pool.take() {
             Some(block) => block,
-            None => Kmalloc::alloc(pool.block, flags)?.cast(),
+            None => match pool.make(flags) {
+                Some(block) => block?,
+                // The pool has all the blocks it may have, in use.
+                None => return Self::new_uninit(flags),
+            },
         };
         // SAFETY: a block of the pool's layout, which holds an `ArcInner<MaybeUninit<T>>`
         // (checked above), owned by nobody else; it goes back to `pool`.
@@ -328,22 +333,27 @@ struct FreeBlock {
     next: *mut FreeBlock,
 }
 
-/// Free memory blocks of one layout, kept for reuse, up to a cap.
+/// Memory blocks of one layout, kept for reuse: at most `cap` blocks are ever the pool's (in
+/// use or free) at a time; beyond that, memory comes from `kmalloc` and goes back to it.
 ///
 /// Blocks come back from any context (the last reference to a request can go in an interrupt)
 /// onto `returned`, a lock-free stack; one taker at a time (`taking`) pops them from `taken`,
 /// which it refills by taking all of `returned` at once. A taker that finds another at work, or
-/// no block, allocates. Push-only on one side and take-all on the other, the stack has no ABA.
+/// no block, makes one if the pool may have another. Push-only on one side and take-all on the
+/// other, the stack has no ABA. Counting the blocks made rather than the blocks free keeps the
+/// count off the path of a block's reuse.
 ///
 /// # Invariants
 ///
 /// - Every block on `returned` and `taken` is memory from `kmalloc` of `block`, used by no one
-///   else, counted in `pooled`; `block` holds a [`FreeBlock`].
+///   else; `block` holds a [`FreeBlock`].
+/// - `made` counts the blocks of the pool, free or in use (a block in use goes back to the pool
+///   with [`BlockPool::give_back`]); never more than `cap` once a block is made.
 /// - `taken` is accessed only by the task that set `taking` (until it clears it).
 pub(crate) struct BlockPool {
     block: Layout,
     cap: u32,
-    pooled: AtomicU32,
+    made: AtomicU32,
     returned: AtomicPtr<FreeBlock>,
     taking: AtomicBool,
     taken: UnsafeCell<*mut FreeBlock>,
@@ -356,8 +366,8 @@ unsafe impl Send for BlockPool {}
 unsafe impl Sync for BlockPool {}
 
 impl BlockPool {
-    /// A pool for the allocations of [`UniqueArc::new_uninit_in`] of `T`, keeping at most
-    /// `cap` free blocks (0: it keeps none).
+    /// A pool for the allocations of [`UniqueArc::new_uninit_in`] of `T`, of at most `cap`
+    /// blocks (0: it keeps none).
     pub(crate) fn for_arc_of<T>(cap: u32, flags: Flags) -> Result<Arc<BlockPool>> {
         // An `ArcInner` starts with a count and a pointer: it always holds a `FreeBlock`.
         const { assert!(core::mem::size_of::<ArcInner<()>>() >= core::mem::size_of::<FreeBlock>()) };
@@ -365,7 +375,7 @@ impl BlockPool {
             kernel::init!(BlockPool {
                 block: Layout::new::<ArcInner<T>>(),
                 cap,
-                pooled: AtomicU32::new(0),
+                made: AtomicU32::new(0),
                 returned: AtomicPtr::new(ptr::null_mut()),
                 taking: AtomicBool::new(false),
                 taken: UnsafeCell::new(ptr::null_mut()),
@@ -391,24 +401,28 @@ impl BlockPool {
             *taken = unsafe { (*b.as_ptr()).next };
         }
         self.taking.store(false, Ordering::Release);
-        block.map(|b| {
-            self.pooled.fetch_sub(1, Ordering::Relaxed);
-            b.cast()
-        })
+        block.map(NonNull::cast)
     }
 
-    /// Takes back `memory`, a block of this pool nobody uses any more; freed if the pool is full.
+    /// A new block of the pool, unless it has `cap` already (`None`).
+    fn make(&self, flags: Flags) -> Option<Result<NonNull<u8>, AllocError>> {
+        if self.made.fetch_add(1, Ordering::Relaxed) >= self.cap {
+            self.made.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let block = Kmalloc::alloc(self.block, flags).map(NonNull::cast);
+        if block.is_err() {
+            self.made.fetch_sub(1, Ordering::Relaxed);
+        }
+        Some(block)
+    }
+
+    /// Takes back `memory`, a block of this pool nobody uses any more.
     ///
     /// # Safety
     ///
-    /// `memory` is from `kmalloc` of this pool's layout and no longer used.
+    /// `memory` is a block of this pool ([`BlockPool::make`]), no longer used.
     unsafe fn give_back(&self, memory: NonNull<u8>) {
-        if self.pooled.fetch_add(1, Ordering::Relaxed) >= self.cap {
-            self.pooled.fetch_sub(1, Ordering::Relaxed);
-            // SAFETY: the caller's contract: `kmalloc` memory of `block`, unused.
-            unsafe { Kmalloc::free(memory, self.block) };
-            return;
-        }
         let block = memory.cast::<FreeBlock>().as_ptr();
         let mut head = self.returned.load(Ordering::Relaxed);
         loop {

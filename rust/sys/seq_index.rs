@@ -278,6 +278,7 @@ impl<T: IndexItem<N>, const N: usize> SeqIndex<T, N> {
     /// Goes on with `cursor`'s walk: through its bucket, oldest first, from its start or where
     /// it was parked, asking `judge` about each object, looking at no more than `limit`.
     /// [`Verdict::Take`] returns the object with the cursor parked right after it;
+    /// [`Verdict::Remove`] takes it off the index and returns it, the cursor parked in its place;
     /// [`Verdict::End`] or the end of the bucket ends the walk (the cursor leaves the list);
     /// after `limit` objects the cursor is parked after the last and [`Scan::Paused`] returned.
     pub(crate) fn scan(&mut self, cursor: Pin<&mut Cursor<'_, T, N>>, limit: usize, mut judge: impl FnMut(&T) -> Verdict) -> Scan<T> {
@@ -321,6 +322,15 @@ impl<T: IndexItem<N>, const N: usize> SeqIndex<T, N> {
                     // SAFETY: listed here: the index's reference keeps it alive (type
                     // invariant) while we take one of our own.
                     return Scan::Taken(unsafe { ArcBorrow::from_raw(ptr::from_ref(item)) }.into());
+                }
+                Verdict::Remove => {
+                    // The cursor takes the object's place in this bucket.
+                    self.park(c, next);
+                    // `item` is listed here, so `remove` gives back the index's reference.
+                    return match self.remove(item) {
+                        Some(item) => Scan::Removed(item),
+                        None => Scan::Done,
+                    };
                 }
                 Verdict::Skip if looked >= limit => {
                     self.park(c, next);
@@ -385,6 +395,8 @@ pub(crate) enum Verdict {
     Skip,
     /// This one: stop here.
     Take,
+    /// This one, taken off the index: stop here.
+    Remove,
     /// Nothing from here on can match: the walk is over.
     End,
 }
@@ -393,6 +405,9 @@ pub(crate) enum Verdict {
 pub(crate) enum Scan<T> {
     /// The object judged [`Verdict::Take`]; the walk goes on after it.
     Taken(Arc<T>),
+    /// The object judged [`Verdict::Remove`], with the index's reference; the walk goes on
+    /// from where it was.
+    Removed(Arc<T>),
     /// `limit` objects looked at; the walk goes on after the last.
     Paused,
     /// The walk is over.
