@@ -44,7 +44,7 @@ pub(crate) struct Outcome {
 
 /// Most requests an ALL cancel into the ring takes off the index under one hold of `ctx_lock`
 /// (then posted under one hold of `completion_lock`, with one wake-up).
-const TAKE_BATCH: usize = 16;
+const TAKE_BATCH: usize = 32;
 
 /// Runs `c` on `ctx`. The error, if any, is WAIT's `ETIME`/`EINTR` or RESULT's `EFAULT`; the
 /// outcome counts what was done either way.

@@ -63,6 +63,12 @@ impl<T> ArcSlot<T> {
 
 impl<T> Drop for ArcSlot<T> {
     fn drop(&mut self) {
-        drop(self.take());
+        // No one else can reach the slot any more: a plain read, not an exchange.
+        let p = *self.ptr.get_mut();
+        if !p.is_null() {
+            // SAFETY: a non-null pointer is a reference owned by the slot (type invariant),
+            // dropped with it.
+            drop(unsafe { Arc::from_raw(p) });
+        }
     }
 }
