@@ -112,12 +112,22 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                 }
             }
         }
-        drop(queue_refs);
         if BATCH > 1 {
             Kiocb::complete_claimed(ctx, &taken[..n]);
-        } else if let Some(req) = taken[0].take() {
-            if let Err(e) = deliver(req, c.result) {
-                return (out, Err(e));
+            // A request's references go together: the index's with its wait queue's.
+            for (req, queues) in taken.iter_mut().zip(queue_refs.iter_mut()).take(n) {
+                let [first, second] = core::mem::take(queues);
+                drop(second);
+                if let (Some(req), Some(queue)) = (req.take(), first) {
+                    req.drop_pair(queue);
+                }
+            }
+        } else {
+            drop(queue_refs);
+            if let Some(req) = taken[0].take() {
+                if let Err(e) = deliver(req, c.result) {
+                    return (out, Err(e));
+                }
             }
         }
     }

@@ -146,10 +146,30 @@ impl<T> Clone for Arc<T> {
 
 impl<T> Drop for Arc<T> {
     fn drop(&mut self) {
+        self.release(1);
+    }
+}
+
+impl<T> Arc<T> {
+    /// Drops `self` and `other` with one decrement of the count if they are references to the
+    /// same object (a canceller's two references to a request: the index's and the wait
+    /// queue's), else one by one.
+    pub(crate) fn drop_pair(self, other: Arc<T>) {
+        if self.ptr != other.ptr {
+            return;
+        }
+        // `other`'s count is given up below, with `self`'s.
+        core::mem::forget(other);
+        core::mem::ManuallyDrop::new(self).release(2);
+    }
+
+    /// Gives up `n` counts (each owned by `self`'s caller: `self` and references it forgets);
+    /// the last one frees the object. `self` must not be used or dropped afterwards.
+    fn release(&self, n: u32) {
         // Not touched after a decrement that leaves others: another CPU may free it.
-        let old = self.inner().refcount.fetch_sub(1, Ordering::Release);
-        if old != 1 {
-            if old == 0 || old > OVERFLOWED {
+        let old = self.inner().refcount.fetch_sub(n, Ordering::Release);
+        if old != n {
+            if old < n || old > OVERFLOWED {
                 saturate(&self.inner().refcount);
             }
             return;

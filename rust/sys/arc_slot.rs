@@ -48,6 +48,23 @@ impl<T> ArcSlot<T> {
         (!p.is_null()).then(|| unsafe { Arc::from_raw(p) })
     }
 
+    /// [`ArcSlot::take`] without an atomic exchange.
+    ///
+    /// # Safety
+    ///
+    /// No other [`ArcSlot::put`] or take may run concurrently (the caller holds whatever
+    /// serialises them).
+    pub(crate) unsafe fn take_exclusive(&self) -> Option<Arc<T>> {
+        let p = self.ptr.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        self.ptr.store(ptr::null_mut(), Ordering::Release);
+        // SAFETY: a reference owned by the slot (type invariant), ours now: nobody else takes
+        // or parks concurrently (the caller's contract).
+        Some(unsafe { Arc::from_raw(p) })
+    }
+
     /// A borrow of the parked object.
     ///
     /// # Safety

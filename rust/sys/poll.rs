@@ -176,7 +176,10 @@ impl<T: PollWake> PollWait<T> {
         // INVARIANT: off the queue now. The caller's guard or wake-up still holds the lock
         // it took through the old pointer.
         self.head.store(ptr::null_mut(), Ordering::Release);
-        self.owner.take()
+        // SAFETY: the entry was queued, so `owner` is taken only under the queue lock, which the
+        // caller holds (type invariant), and parked again only once the entry is off the queue
+        // and unseen by any waker.
+        unsafe { self.owner.take_exclusive() }
     }
 }
 

@@ -324,8 +324,9 @@ impl<T: IndexItem<N>, const N: usize> SeqIndex<T, N> {
                     return Scan::Taken(unsafe { ArcBorrow::from_raw(ptr::from_ref(item)) }.into());
                 }
                 Verdict::Remove => {
-                    // The cursor takes the object's place in this bucket.
-                    self.park(c, next);
+                    // The cursor stays (or goes) before the object, and so takes its place once
+                    // the object is off: a walk taking object after object moves it no more.
+                    self.park(c, at);
                     // `item` is listed here, so `remove` gives back the index's reference.
                     return match self.remove(item) {
                         Some(item) => Scan::Removed(item),
