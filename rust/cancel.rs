@@ -16,6 +16,7 @@ use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
 use crate::errors::etime;
 use crate::inflight::{Selector, Step, Take};
 use crate::req::{Kiocb, QueueRefs};
+use crate::sys::poll::QueueHold;
 use crate::uapi::IoEvent;
 use kernel::{prelude::*, uaccess::UserSlice};
 use crate::sys::arc::Arc;
@@ -72,7 +73,10 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
         let mut n = 0;
         let mut steps = 0;
         {
-            let mut inflight = ctx.inflight.lock();
+            let mut guard = ctx.inflight.lock();
+            let (irqs, inflight) = guard.split();
+            // Requests on one wait queue (a file's POLLs) leave it under one hold of its lock.
+            let mut hold = QueueHold::new(irqs);
             loop {
                 let step = inflight.find(&c.sel, walk.as_mut(), before, take);
                 let considered = match step {
@@ -85,7 +89,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                     // Off the index: the cancel decides its outcome.
                     Step::Taken(req) => {
                         // Dropped after ctx_lock.
-                        queue_refs[n] = req.claim(inflight.irqs_off());
+                        queue_refs[n] = req.claim(&mut hold);
                         taken[n] = Some(req);
                         n += 1;
                         out.cancelled += 1;
@@ -93,7 +97,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                     }
                     // Running: a polled read/write mid-attempt ends at its next wait instead.
                     Step::Match(req) => {
-                        req.stop(inflight.irqs_off());
+                        req.stop(&mut hold);
                         out.running += 1;
                         Some(req)
                     }

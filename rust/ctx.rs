@@ -28,6 +28,7 @@ use crate::sys::{
     mm::{MmId, MmRef},
     irq_spinlock::{new_irq_spinlock, IrqSpinLock},
     percpu_ref::PercpuRef,
+    poll::QueueHold,
     debugfs::{SeqOut, Show, ShowFile},
     ring_mem::SharedMem,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
@@ -458,7 +459,7 @@ impl Kioctx {
                         req.mark_swept();
                         if !req.swept_off() {
                             // Left listed until its event; a polled read/write is stopped.
-                            req.stop(inflight.irqs_off());
+                            req.stop(&mut QueueHold::new(inflight.irqs_off()));
                             None
                         } else {
                             let swept = inflight.unlist(&req);

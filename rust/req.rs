@@ -35,7 +35,7 @@ use crate::sys::{
     hrtimer::TimerCallback,
     irq_spinlock::{IrqsDisabled, IrqsOff},
     one_of::{InitOneOf, OneOf},
-    poll::{PollWake, Waker},
+    poll::{PollWake, QueueHold, Waker},
     seq_index::IndexLinks,
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
     stats::{self, Stat},
@@ -281,9 +281,9 @@ impl Kiocb {
 
     /// Asks a running request to end at its next wait (a polled read or write); nothing for
     /// other kinds, which run to their end. Under `ctx_lock`.
-    pub(crate) fn stop(self: &Arc<Self>, irqs: IrqsOff<'_>) {
+    pub(crate) fn stop(self: &Arc<Self>, hold: &mut QueueHold<'_>) {
         if self.kind() == Kind::PolledRw {
-            polled_rw::stop(self, irqs);
+            polled_rw::stop(self, hold);
         }
     }
 
@@ -302,15 +302,15 @@ impl Kiocb {
     /// operation is stopped and will not complete the request; the caller posts the event
     /// ([`Kiocb::cancelled_res`]) once `ctx_lock` is dropped. Returns a reference to drop
     /// after the lock.
-    pub(crate) fn claim(self: &Arc<Self>, irqs: IrqsOff<'_>) -> QueueRefs {
+    pub(crate) fn claim(self: &Arc<Self>, hold: &mut QueueHold<'_>) -> QueueRefs {
         self.claimed.store(true, Ordering::Relaxed);
         match self.kind() {
             Kind::Delay => {
                 self.delay().claim();
                 [None, None]
             }
-            Kind::Poll => [poll::claim(self, irqs), None],
-            Kind::PolledRw => polled_rw::claim(self, irqs),
+            Kind::Poll => [poll::claim(self, hold), None],
+            Kind::PolledRw => polled_rw::claim(self, hold),
             Kind::Rw | Kind::Fsync => [None, None],
         }
     }

@@ -24,7 +24,7 @@ use crate::req::Kiocb;
 use crate::sys::{
     fd::FileRef,
     irq_spinlock::IrqsOff,
-    poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN},
+    poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN},
     work::Work,
 };
 use crate::uapi::Iocb;
@@ -257,10 +257,10 @@ pub(crate) fn cancel(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
 /// A cancel ioctl's claim, under `ctx_lock` after the request left the index: the entry leaves
 /// its queue (no wake-up reaches it any more) and a worker already queued will find the
 /// request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
-pub(crate) fn claim(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) -> Option<Arc<Kiocb>> {
+pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> Option<Arc<Kiocb>> {
     let p = req.poll();
     let st = &p.state;
-    let queue = p.wait.lock_queue(irqs);
+    let queue = p.wait.lock_queue_in(hold);
     st.cancelled.store(true, Ordering::Relaxed);
     // No wake-up may complete it inline or queue the worker from now on.
     st.work_scheduled.store(true, Ordering::Relaxed);

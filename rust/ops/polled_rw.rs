@@ -37,9 +37,9 @@ use crate::errors::ECANCELED;
 use crate::req::Kiocb;
 use crate::sys::{
     cred::Creds,
-    poll::{PollWait, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
+    poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
-    irq_spinlock::{IrqsDisabled, IrqsOff},
+    irq_spinlock::IrqsDisabled,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
@@ -296,7 +296,7 @@ fn arm(req: &Arc<Kiocb>) -> Armed {
             return Armed::Parked;
         }
         p.state.store(RUNNING, Ordering::Relaxed);
-        taken = detach_entries(req, _inflight.irqs_off());
+        taken = detach_entries(req, &mut QueueHold::new(_inflight.irqs_off()));
         outcome = if usable { Armed::Again } else { Armed::NoQueue };
     }
     // Never the last references: `req` is one.
@@ -306,9 +306,10 @@ fn arm(req: &Arc<Kiocb>) -> Armed {
 
 /// Takes the entries off their queues, under `ctx_lock`; returns the queue references, to be
 /// dropped after it.
-fn detach_entries(req: &Kiocb, irqs: IrqsOff<'_>) -> [Option<Arc<Kiocb>>; 2] {
+fn detach_entries(req: &Kiocb, hold: &mut QueueHold<'_>) -> [Option<Arc<Kiocb>>; 2] {
     let p = req.polled();
-    [p.first.lock_queue(irqs).and_then(|q| q.detach()), p.second.lock_queue(irqs).and_then(|q| q.detach())]
+    let first = p.first.lock_queue_in(hold).and_then(|q| q.detach());
+    [first, p.second.lock_queue_in(hold).and_then(|q| q.detach())]
 }
 
 /// Hands the next attempt on to the worker (the caller owns it).
@@ -468,7 +469,8 @@ fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
         return None;
     }
     p.state.store(RUNNING, Ordering::Relaxed);
-    Some(detach_entries(req, inflight.irqs_off()))
+    let taken = detach_entries(req, &mut QueueHold::new(inflight.irqs_off()));
+    Some(taken)
 }
 
 /// The attempts of a request [`resume`] found unclaimed.
@@ -487,16 +489,16 @@ fn attempts_after_resume(req: Arc<Kiocb>, runner: Runner) {
 /// A cancel ioctl's claim, under `ctx_lock`, of a cancellable request taken off the index:
 /// the entries leave their queues, and a worker already queued finds it claimed. Returns the
 /// queue references, to be dropped after `ctx_lock`.
-pub(crate) fn claim(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) -> [Option<Arc<Kiocb>>; 2] {
+pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> [Option<Arc<Kiocb>>; 2] {
     let p = req.polled();
     p.state.store(CLAIMED, Ordering::Relaxed);
     p.armed.store(0, Ordering::Release);
-    detach_entries(req, irqs)
+    detach_entries(req, hold)
 }
 
 /// Asks the request to end at its next wait, under `ctx_lock` (a cancel that found it running,
 /// or the teardown sweep). A parked request is woken for it: its worker ends it.
-pub(crate) fn stop(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
+pub(crate) fn stop(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) {
     let p = req.polled();
     p.stop.store(true, Ordering::Release);
     if p.state.load(Ordering::Relaxed) != WAITING || p.armed.swap(0, Ordering::AcqRel) == 0 {
@@ -504,7 +506,7 @@ pub(crate) fn stop(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
         // it parks again (checked under ctx_lock).
         return;
     }
-    let [first, second] = detach_entries(req, irqs);
+    let [first, second] = detach_entries(req, hold);
     // Any reference does for the worker; without the entries' (cannot be: they were armed and
     // nobody took them), a new one.
     p.retry.store(true, Ordering::Release);

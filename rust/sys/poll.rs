@@ -169,6 +169,24 @@ impl<T: PollWake> PollWait<T> {
         Some(QueueGuard { wait: self, head, _irqs: irqs })
     }
 
+    /// [`PollWait::lock_queue`] under `hold`: the queue's lock stays held by `hold` afterwards
+    /// (released when `hold` needs another queue, or goes), so that the entries of several
+    /// requests on one queue are taken off it under one hold of its lock.
+    pub(crate) fn lock_queue_in<'h>(&'h self, hold: &'h mut QueueHold<'_>) -> Option<HeldEntry<'h, T>> {
+        let head = self.head.load(Ordering::Acquire);
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: as in `lock_queue`: a queue seen non-null with interrupts off (which `hold`
+        // proves) is not freed before they are on again.
+        unsafe { hold.hold(head) };
+        // SAFETY: the entry's links are stable under the queue lock, held now.
+        if unsafe { bindings::kaio_list_empty(ptr::addr_of!((*self.entry.get()).entry)) } {
+            return None;
+        }
+        Some(HeldEntry { wait: self })
+    }
+
     /// Takes the entry off its queue and forgets the queue; the caller holds the queue lock.
     fn detach_locked(&self) -> Option<Arc<T>> {
         // SAFETY: the queue lock is held by the caller (a guard or the wake-up).
@@ -201,6 +219,72 @@ impl<T: PollWake> Drop for QueueGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: locked by `lock_queue`; interrupts stay off (`_irqs`), which keeps it alive.
         unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*self.head).lock)) };
+    }
+}
+
+/// The lock of at most one wait queue, held with interrupts off (`irqs`) across several
+/// [`PollWait::lock_queue_in`]: taking another queue's lock releases the one held first, so no
+/// two queue locks are ever held at once. Released when it goes.
+///
+/// # Invariants
+///
+/// `head` is null, or a queue whose lock this hold took (and releases), alive while it is held
+/// with interrupts off.
+pub(crate) struct QueueHold<'a> {
+    head: *mut bindings::wait_queue_head,
+    /// What keeps a held queue alive (see [`PollWait::lock_queue`]).
+    _irqs: IrqsOff<'a>,
+}
+
+impl<'a> QueueHold<'a> {
+    /// Holds nothing yet.
+    pub(crate) fn new(irqs: IrqsOff<'a>) -> Self {
+        QueueHold { head: ptr::null_mut(), _irqs: irqs }
+    }
+
+    /// Holds `head`'s lock: nothing to do if it is the one held, else that one is released
+    /// first.
+    ///
+    /// # Safety
+    ///
+    /// `head` is a live wait queue that stays alive while interrupts are off.
+    unsafe fn hold(&mut self, head: *mut bindings::wait_queue_head) {
+        if self.head == head {
+            return;
+        }
+        self.release();
+        // SAFETY: a live queue (the caller's contract); its lock is not held by us (released
+        // above, or never taken).
+        unsafe { bindings::_raw_spin_lock(super::spinlock_irq::raw(ptr::addr_of_mut!((*head).lock))) };
+        // INVARIANT: locked here, released by `release`.
+        self.head = head;
+    }
+
+    /// Releases the lock held, if any.
+    pub(crate) fn release(&mut self) {
+        if !self.head.is_null() {
+            // SAFETY: locked by `hold` (type invariant), alive while interrupts are off.
+            unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*self.head).lock)) };
+            self.head = ptr::null_mut();
+        }
+    }
+}
+
+impl Drop for QueueHold<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// An entry on the queue a [`QueueHold`] holds locked.
+pub(crate) struct HeldEntry<'a, T: PollWake> {
+    wait: &'a PollWait<T>,
+}
+
+impl<T: PollWake> HeldEntry<'_, T> {
+    /// Takes the entry off the queue, returning the queue reference.
+    pub(crate) fn detach(&self) -> Option<Arc<T>> {
+        self.wait.detach_locked()
     }
 }
 
