@@ -53,7 +53,7 @@ impl_index_item!(Kiocb, links, FAMILIES, |req, family| match family {
     BY_OBJ => req.obj(),
     BY_DATA => req.data(),
     BY_FILE => req.file_key(),
-    _ => op_index(req.opcode()).unwrap_or(0) as u64,
+    _ => req.op_slot() as u64,
 });
 
 /// A walk of the index: where a cancel or the sweep goes on after letting go of `ctx_lock`.
@@ -153,7 +153,7 @@ pub(crate) const OPCODES: [(u16, &str); 8] = [
     (0x4b00, "delay"),
 ];
 
-fn op_index(opcode: u16) -> Option<usize> {
+pub(crate) fn op_index(opcode: u16) -> Option<usize> {
     OPCODES.iter().position(|(op, _)| *op == opcode)
 }
 
@@ -178,9 +178,7 @@ impl InFlight {
             kernel::pr_warn!("kaio: request listed twice\n");
         } else {
             self.len += 1;
-            if let Some(i) = op_index(req.opcode()) {
-                self.per_op[i] += 1;
-            }
+            self.per_op[req.op_slot()] += 1;
         }
     }
 
@@ -207,9 +205,7 @@ impl InFlight {
     /// Counts `req` off the index's totals, once it is taken off.
     fn count_off(&mut self, req: &Kiocb) {
         self.len -= 1;
-        if let Some(i) = op_index(req.opcode()) {
-            self.per_op[i] -= 1;
-        }
+        self.per_op[req.op_slot()] -= 1;
     }
 
     /// The sequence number the next listed request gets: requests below it are the ones in

@@ -21,7 +21,7 @@
 //! a cancel finds it running.
 
 use crate::ctx::Kioctx;
-use crate::inflight::FAMILIES;
+use crate::inflight::{op_index, FAMILIES};
 use crate::ops::{
     delay::{self, Delay},
     fsync::{self, Fsync},
@@ -62,6 +62,9 @@ pub(crate) struct Kiocb {
     pub(crate) links: IndexLinks<FAMILIES>,
     /// `aio_lio_opcode`.
     opcode: u16,
+    /// Its place in [`crate::inflight::OPCODES`] (the index's opcode lists and counts),
+    /// found once.
+    op_slot: u8,
     /// The file the request was submitted on, as the index keys it (0: none kept).
     file_key: u64,
     /// The event is in the ring (set under `completion_lock`).
@@ -107,6 +110,8 @@ enum Kind {
 impl Kiocb {
     fn new(ctx: &Arc<Kioctx>, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         let ctx = ctx.clone();
+        // Every opcode that reaches a request is one of them.
+        let op_slot = op_index(opcode).unwrap_or(0) as u8;
         let file_key = match &op {
             Op::Delay(_) => 0,
             Op::Rw(file, _) | Op::Fsync(file, ..) | Op::Poll(file) | Op::PolledRw(file, ..) => file.id(),
@@ -124,6 +129,7 @@ impl Kiocb {
             seq: AtomicU64::new(0),
             links: IndexLinks::new(),
             opcode,
+            op_slot,
             file_key,
             posted: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
@@ -204,6 +210,11 @@ impl Kiocb {
     /// `aio_lio_opcode`.
     pub(crate) fn opcode(&self) -> u16 {
         self.opcode
+    }
+
+    /// The opcode's place in [`crate::inflight::OPCODES`].
+    pub(crate) fn op_slot(&self) -> usize {
+        self.op_slot as usize
     }
 
     /// The file's key in the index (0 for a request that keeps no file).
