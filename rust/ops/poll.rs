@@ -108,7 +108,8 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
         let mut guard = req.ctx.inflight.lock();
         let (irqs, inflight) = guard.split();
         if armed.queued {
-            let queue = p.wait.lock_queue(irqs);
+            let mut hold = QueueHold::new(irqs);
+            let queue = p.wait.lock_queue_in(&mut hold);
             let on_queue = queue.is_some();
             let mut cancel = false;
             if !on_queue || st.work_scheduled.load(Ordering::Relaxed) {
@@ -129,7 +130,7 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
                 // Really waiting: cancellable from now on.
                 inflight.list(&req);
             }
-            drop(queue);
+            drop(hold);
         }
         if mask != 0 {
             error = 0;
@@ -215,17 +216,20 @@ pub(crate) fn work(req: Arc<Kiocb>) {
     let (queue_ref, listed) = {
         let mut inflight = req.ctx.inflight.lock();
         let mut queue_ref = None;
-        if let Some(queue) = p.wait.lock_queue(inflight.irqs_off()) {
-            if mask == 0 && !st.cancelled.load(Ordering::Relaxed) {
-                // Not ready after all: wait on, or run again if another wake-up came.
-                if st.need_resched.swap(false, Ordering::Relaxed) {
-                    p.work.queue(req.clone());
-                } else {
-                    st.work_scheduled.store(false, Ordering::Relaxed);
+        {
+            let mut hold = QueueHold::new(inflight.irqs_off());
+            if let Some(queue) = p.wait.lock_queue_in(&mut hold) {
+                if mask == 0 && !st.cancelled.load(Ordering::Relaxed) {
+                    // Not ready after all: wait on, or run again if another wake-up came.
+                    if st.need_resched.swap(false, Ordering::Relaxed) {
+                        p.work.queue(req.clone());
+                    } else {
+                        st.work_scheduled.store(false, Ordering::Relaxed);
+                    }
+                    return;
                 }
-                return;
+                queue_ref = queue.detach();
             }
-            queue_ref = queue.detach();
         }
         // Otherwise POLLFREE took it off its queue: complete regardless.
         (queue_ref, inflight.unlist(&req))
@@ -244,12 +248,12 @@ pub(crate) fn work(req: Arc<Kiocb>) {
 pub(crate) fn cancel(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
     let p = req.poll();
     let st = &p.state;
-    if let Some(queue) = p.wait.lock_queue(irqs) {
+    let mut hold = QueueHold::new(irqs);
+    if p.wait.lock_queue_in(&mut hold).is_some() {
         st.cancelled.store(true, Ordering::Relaxed);
         if !st.work_scheduled.swap(true, Ordering::Relaxed) {
             p.work.queue(req.clone());
         }
-        drop(queue);
     }
     // Otherwise POLLFREE already force-cancelled it.
 }

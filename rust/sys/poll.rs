@@ -147,38 +147,21 @@ impl<T: PollWake> PollWait<T> {
         unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut pt) }
     }
 
-    /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue and returns the
-    /// guard. Interrupts are off meanwhile (`irqs`): an RCU read-side critical section, as
-    /// `poll_iocb_lock_wq`'s `rcu_read_lock` is, against `POLLFREE`.
-    pub(crate) fn lock_queue<'a>(&'a self, irqs: IrqsOff<'a>) -> Option<QueueGuard<'a, T>> {
+    /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue under `hold`
+    /// and returns the entry. Interrupts are off meanwhile (`hold` proves it): an RCU
+    /// read-side critical section, as `poll_iocb_lock_wq`'s `rcu_read_lock` is, against
+    /// `POLLFREE`. The queue's lock stays held by `hold` afterwards (released when `hold`
+    /// needs another queue, or goes), so that the entries of several requests on one queue
+    /// are taken off it under one hold of its lock.
+    pub(crate) fn lock_queue_in<'h>(&'h self, hold: &'h mut QueueHold<'_>) -> Option<HeldEntry<'h, T>> {
         let head = self.head.load(Ordering::Acquire);
         if head.is_null() {
             // Taken off already (the usual case after a wake-up).
             return None;
         }
-        // SAFETY: a queue seen non-null with interrupts off is not freed before they are on
-        // again: POLLFREE users free it after an RCU grace period, which waits for this
-        // region. So its lock may be taken.
-        unsafe { bindings::_raw_spin_lock(super::spinlock_irq::raw(ptr::addr_of_mut!((*head).lock))) };
-        // SAFETY: the entry's links are stable under the queue lock.
-        if unsafe { bindings::kaio_list_empty(ptr::addr_of!((*self.entry.get()).entry)) } {
-            // SAFETY: locked just above.
-            unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*head).lock)) };
-            return None;
-        }
-        Some(QueueGuard { wait: self, head, _irqs: irqs })
-    }
-
-    /// [`PollWait::lock_queue`] under `hold`: the queue's lock stays held by `hold` afterwards
-    /// (released when `hold` needs another queue, or goes), so that the entries of several
-    /// requests on one queue are taken off it under one hold of its lock.
-    pub(crate) fn lock_queue_in<'h>(&'h self, hold: &'h mut QueueHold<'_>) -> Option<HeldEntry<'h, T>> {
-        let head = self.head.load(Ordering::Acquire);
-        if head.is_null() {
-            return None;
-        }
-        // SAFETY: as in `lock_queue`: a queue seen non-null with interrupts off (which `hold`
-        // proves) is not freed before they are on again.
+        // SAFETY: a queue seen non-null with interrupts off (which `hold` proves) is not freed
+        // before they are on again: POLLFREE users free it after an RCU grace period, which
+        // waits for this region.
         unsafe { hold.hold(head) };
         // SAFETY: the entry's links are stable under the queue lock, held now.
         if unsafe { bindings::kaio_list_empty(ptr::addr_of!((*self.entry.get()).entry)) } {
@@ -189,36 +172,15 @@ impl<T: PollWake> PollWait<T> {
 
     /// Takes the entry off its queue and forgets the queue; the caller holds the queue lock.
     fn detach_locked(&self) -> Option<Arc<T>> {
-        // SAFETY: the queue lock is held by the caller (a guard or the wake-up).
+        // SAFETY: the queue lock is held by the caller (a hold or the wake-up).
         unsafe { bindings::kaio_list_del_init(ptr::addr_of_mut!((*self.entry.get()).entry)) };
-        // INVARIANT: off the queue now. The caller's guard or wake-up still holds the lock
+        // INVARIANT: off the queue now. The caller's hold or wake-up still holds the lock
         // it took through the old pointer.
         self.head.store(ptr::null_mut(), Ordering::Release);
         // SAFETY: the entry was queued, so `owner` is taken only under the queue lock, which the
         // caller holds (type invariant), and parked again only once the entry is off the queue
         // and unseen by any waker.
         unsafe { self.owner.take_exclusive() }
-    }
-}
-
-/// The queue of a [`PollWait`], locked, with the entry on it.
-pub(crate) struct QueueGuard<'a, T: PollWake> {
-    wait: &'a PollWait<T>,
-    head: *mut bindings::wait_queue_head,
-    _irqs: IrqsOff<'a>,
-}
-
-impl<T: PollWake> QueueGuard<'_, T> {
-    /// Takes the entry off the queue, returning the queue reference.
-    pub(crate) fn detach(&self) -> Option<Arc<T>> {
-        self.wait.detach_locked()
-    }
-}
-
-impl<T: PollWake> Drop for QueueGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: locked by `lock_queue`; interrupts stay off (`_irqs`), which keeps it alive.
-        unsafe { bindings::kaio_spin_unlock(ptr::addr_of_mut!((*self.head).lock)) };
     }
 }
 
@@ -232,7 +194,7 @@ impl<T: PollWake> Drop for QueueGuard<'_, T> {
 /// with interrupts off.
 pub(crate) struct QueueHold<'a> {
     head: *mut bindings::wait_queue_head,
-    /// What keeps a held queue alive (see [`PollWait::lock_queue`]).
+    /// What keeps a held queue alive (see [`PollWait::lock_queue_in`]).
     _irqs: IrqsOff<'a>,
 }
 
