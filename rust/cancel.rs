@@ -19,7 +19,7 @@ use crate::req::{Kiocb, QueueRefs};
 use crate::sys::poll::QueueHold;
 use crate::uapi::IoEvent;
 use kernel::{prelude::*, uaccess::UserSlice};
-use crate::sys::arc::Arc;
+use crate::sys::arc::{Arc, DropBatch};
 
 /// What to cancel, and how.
 pub(crate) struct Cancel {
@@ -118,12 +118,16 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
         }
         if BATCH > 1 {
             Kiocb::complete_claimed(ctx, &taken[..n]);
-            // A request's references go together: the index's with its wait queue's.
+            // A request's references go together (the index's with its wait queue's), and the
+            // batch's memory goes back to the context's pool at once.
+            let mut batch = DropBatch::new();
             for (req, queues) in taken.iter_mut().zip(queue_refs.iter_mut()).take(n) {
                 let [first, second] = core::mem::take(queues);
-                drop(second);
-                if let (Some(req), Some(queue)) = (req.take(), first) {
-                    req.drop_pair(queue);
+                if let Some(second) = second {
+                    batch.drop_pair(second, None);
+                }
+                if let Some(req) = req.take() {
+                    batch.drop_pair(req, first);
                 }
             }
         } else {

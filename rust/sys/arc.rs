@@ -151,18 +151,6 @@ impl<T> Drop for Arc<T> {
 }
 
 impl<T> Arc<T> {
-    /// Drops `self` and `other` with one decrement of the count if they are references to the
-    /// same object (a canceller's two references to a request: the index's and the wait
-    /// queue's), else one by one.
-    pub(crate) fn drop_pair(self, other: Arc<T>) {
-        if self.ptr != other.ptr {
-            return;
-        }
-        // `other`'s count is given up below, with `self`'s.
-        core::mem::forget(other);
-        core::mem::ManuallyDrop::new(self).release(2);
-    }
-
     /// Gives up `n` counts (each owned by `self`'s caller: `self` and references it forgets);
     /// the last one frees the object. `self` must not be used or dropped afterwards.
     /// The decrement is inline: most drops leave other references, and a call per drop costs
@@ -197,6 +185,107 @@ impl<T> Arc<T> {
                 Some(pool) => pool.give_back(self.ptr.cast()),
             }
         }
+    }
+}
+
+/// Drops many references together (a cancel's batch of requests): an object whose last
+/// reference goes is dropped at once, and the blocks of one pool go back to it together, with
+/// one change of its free list and one of its count, when the batch ends.
+///
+/// # Invariants
+///
+/// `first..=last` are `n` blocks of `pool`, linked through their [`FreeBlock`]s (none if `n` is
+/// 0), no longer used by anyone; `pool` holds `n` counts of the pool (one its own, the others
+/// those the blocks owned).
+pub(crate) struct DropBatch {
+    pool: Option<Arc<BlockPool>>,
+    first: *mut FreeBlock,
+    last: *mut FreeBlock,
+    n: u32,
+}
+
+impl DropBatch {
+    /// Nothing dropped yet.
+    pub(crate) fn new() -> Self {
+        DropBatch { pool: None, first: ptr::null_mut(), last: ptr::null_mut(), n: 0 }
+    }
+
+    /// Drops `a`, and `b` if it is a second reference to the same object (a canceller's two
+    /// references to a request: the index's and the wait queue's) with `a`'s count change.
+    pub(crate) fn drop_pair<T>(&mut self, a: Arc<T>, b: Option<Arc<T>>) {
+        let n = match b {
+            Some(b) if b.ptr == a.ptr => {
+                // `b`'s count is given up with `a`'s.
+                core::mem::forget(b);
+                2
+            }
+            b => {
+                drop(b);
+                1
+            }
+        };
+        let a = core::mem::ManuallyDrop::new(a);
+        // Counts held only by the caller cannot change under it: the last ones are recognised
+        // by a load, with no locked instruction. Pairs with the release decrements of every
+        // owner that let go before.
+        if a.inner().refcount.load(Ordering::Acquire) == n {
+            self.free(&a);
+        } else {
+            a.release(n);
+        }
+    }
+
+    /// The last counts of `a` are gone: drops its object and keeps its block for the batch's
+    /// pool (other memory goes back where it came from at once).
+    fn free<T>(&mut self, a: &Arc<T>) {
+        let inner = a.ptr.as_ptr();
+        // SAFETY: the last count: nobody else can reach the object. `pool` is read out once and
+        // `data` dropped in place once; the memory is not touched through `a` again.
+        let pool = unsafe {
+            let pool = ptr::read(ptr::addr_of!((*inner).pool));
+            ptr::drop_in_place(ptr::addr_of_mut!((*inner).data));
+            pool
+        };
+        let Some(pool) = pool else {
+            // SAFETY: `kmalloc` memory of this layout (type invariant of `ArcInner`), unused.
+            unsafe { Kmalloc::free(a.ptr.cast(), Layout::new::<ArcInner<T>>()) };
+            return;
+        };
+        if !self.pool.as_ref().is_some_and(|p| p.ptr == pool.ptr) {
+            self.give_back();
+            self.pool = Some(pool);
+        } else {
+            // Its count is carried by `self.pool` from now on.
+            core::mem::forget(pool);
+        }
+        let block = inner.cast::<FreeBlock>();
+        // SAFETY: an unused block of the pool, which holds a `FreeBlock`.
+        unsafe { (*block).next = self.first };
+        if self.first.is_null() {
+            self.last = block;
+        }
+        // INVARIANT: one more block of `pool`, and its count.
+        self.first = block;
+        self.n += 1;
+    }
+
+    /// Gives the blocks back to their pool, and the counts they held on it.
+    fn give_back(&mut self) {
+        let Some(pool) = self.pool.take() else { return };
+        // SAFETY: `n` unused blocks of `pool`, linked from `first` to `last` (type invariant).
+        unsafe { pool.give_back_list(self.first, self.last) };
+        let n = self.n;
+        self.first = ptr::null_mut();
+        self.last = ptr::null_mut();
+        self.n = 0;
+        // `pool` holds `n` counts (type invariant).
+        core::mem::ManuallyDrop::new(pool).release(n);
+    }
+}
+
+impl Drop for DropBatch {
+    fn drop(&mut self) {
+        self.give_back();
     }
 }
 
@@ -453,11 +542,21 @@ impl BlockPool {
     /// `memory` is a block of this pool ([`BlockPool::make`]), no longer used.
     unsafe fn give_back(&self, memory: NonNull<u8>) {
         let block = memory.cast::<FreeBlock>().as_ptr();
+        // SAFETY: one unused block of this pool (the caller's contract).
+        unsafe { self.give_back_list(block, block) };
+    }
+
+    /// Takes back the blocks linked from `first` to `last` (through their `next`).
+    ///
+    /// # Safety
+    ///
+    /// They are blocks of this pool, no longer used, linked from `first` to `last`.
+    unsafe fn give_back_list(&self, first: *mut FreeBlock, last: *mut FreeBlock) {
         let mut head = self.returned.load(Ordering::Relaxed);
         loop {
-            // SAFETY: the block is ours and holds a `FreeBlock` (the pool's layout does).
-            unsafe { (*block).next = head };
-            match self.returned.compare_exchange_weak(head, block, Ordering::Release, Ordering::Relaxed) {
+            // SAFETY: the blocks are ours and hold `FreeBlock`s (the pool's layout does).
+            unsafe { (*last).next = head };
+            match self.returned.compare_exchange_weak(head, first, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => head = now,
             }
