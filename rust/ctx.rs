@@ -27,7 +27,7 @@ use crate::sys::{
     hrtimer::{HrTimer, TimerCallback},
     mm::{MmId, MmRef},
     irq_spinlock::{new_irq_spinlock, IrqSpinLock},
-    percpu_ref::PercpuRef,
+    percpu_ref::{Held, PercpuOwner, PercpuRef},
     poll::QueueHold,
     debugfs::{SeqOut, Show, ShowFile},
     ring_mem::SharedMem,
@@ -254,7 +254,7 @@ pub(crate) struct Kioctx {
 impl Kioctx {
     /// Allocates a context and its zeroed ring, with the ring header written (`id` still
     /// `~0`, as between mapping and publication in Linux).
-    pub(crate) fn new(geometry: Geometry, mm: MmId, polled_rw: bool) -> Result<Arc<Kioctx>> {
+    pub(crate) fn new(geometry: Geometry, mm: MmId, polled_rw: bool) -> Result<Unpublished> {
         let ring = SharedMem::new(geometry.size)?;
         let header = AioRing {
             id: !0,
@@ -318,7 +318,19 @@ impl Kioctx {
         )?;
         // The extra `reqs` reference of ioctx_alloc, dropped by `users_released`.
         ctx.reqs.get();
-        Ok(ctx)
+        // From now on `reqs` keeps the context alive until it is released: a request's hold
+        // on it (`CtxRef`) is one per-CPU count, as in fs/aio.c.
+        ctx.reqs.adopt(ctx.clone()).map_err(|_| EINVAL)?;
+        Ok(Unpublished { ctx, published: false })
+    }
+
+    /// Ends a context that was never published (a failed setup): `reqs` is killed as
+    /// `users_released` would, and drained, so that the last `Arc` frees it. Process context.
+    fn abandon(&self) {
+        if self.reqs.kill_adopted() {
+            self.reqs.put();
+        }
+        self.wait_drained();
     }
 
     /// Creates the context's debugfs file, named by its ctx id. Process context.
@@ -477,8 +489,8 @@ impl Kioctx {
             // Requests are freed outside ctx_lock.
             drop(swept);
         }
-        let reqs_owner = ctx.clone();
-        ctx.reqs.kill(reqs_owner);
+        // The context stays alive until the release: `reqs` adopted it.
+        ctx.reqs.kill_adopted();
         ctx.reqs.put();
     }
 
@@ -762,6 +774,46 @@ impl Kioctx {
         }
     }
 
+}
+
+impl PercpuOwner for Kioctx {
+    fn percpu_ref(&self) -> &PercpuRef<Self> {
+        &self.reqs
+    }
+}
+
+/// A request's hold on its context: one `reqs` count, which keeps the context alive.
+pub(crate) type CtxRef = Held<Kioctx>;
+
+/// A new context until it is published in the table: dropped before, it is abandoned (its
+/// adopted `reqs` killed and drained), else it would never be freed.
+pub(crate) struct Unpublished {
+    ctx: Arc<Kioctx>,
+    published: bool,
+}
+
+impl Unpublished {
+    /// Published: from now on the context ends through `kill_ioctx`.
+    pub(crate) fn published(mut self) -> Arc<Kioctx> {
+        self.published = true;
+        self.ctx.clone()
+    }
+}
+
+impl core::ops::Deref for Unpublished {
+    type Target = Arc<Kioctx>;
+
+    fn deref(&self) -> &Arc<Kioctx> {
+        &self.ctx
+    }
+}
+
+impl Drop for Unpublished {
+    fn drop(&mut self) {
+        if !self.published {
+            self.ctx.abandon();
+        }
+    }
 }
 
 impl WorkCallback for Kioctx {

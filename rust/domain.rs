@@ -106,6 +106,7 @@ impl Domain {
             this.unmap_ring(&ctx);
             return Err(e);
         }
+        let ctx = ctx.published();
         let id = ctx.user_id() as u64;
         trace::setup(id, geometry.nr_events, geometry.size as u64);
         stats::add(Stat::Contexts, 1);

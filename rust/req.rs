@@ -20,7 +20,7 @@
 //! event per accepted request. A read, write or fsync stays listed until its event is posted:
 //! a cancel finds it running.
 
-use crate::ctx::Kioctx;
+use crate::ctx::{CtxRef, Kioctx};
 use crate::inflight::{op_index, FAMILIES};
 use crate::ops::{
     delay::{self, Delay},
@@ -50,10 +50,8 @@ use kernel::prelude::*;
 use crate::sys::arc::{Arc, UniqueArc};
 
 /// A request.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct Kiocb {
-    /// The context; the request also holds one of its `reqs` references.
-    pub(crate) ctx: Arc<Kioctx>,
     /// `ki_res`: data and obj of the event; `res`/`res2` are filled at completion.
     template: IoEvent,
     /// Listing sequence number in the in-flight index, assigned under `ctx_lock`.
@@ -78,6 +76,9 @@ pub(crate) struct Kiocb {
     /// The state of the request's own operation, and of no other.
     #[pin]
     op: OpState,
+    /// The context, held by one of its `reqs` references (`iocb_destroy` puts it last: the
+    /// fields above, the file references among them, go first).
+    pub(crate) ctx: CtxRef,
 }
 
 /// A request's operation state, one of delay, read/write, fsync, poll, polled read/write (the
@@ -108,8 +109,7 @@ enum Kind {
 }
 
 impl Kiocb {
-    fn new(ctx: &Arc<Kioctx>, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
-        let ctx = ctx.clone();
+    fn new(ctx: CtxRef, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         // Every opcode that reaches a request is one of them.
         let op_slot = op_index(opcode).unwrap_or(0) as u8;
         let file_key = match &op {
@@ -124,7 +124,6 @@ impl Kiocb {
             Op::PolledRw(file, dir, state) => InitOneOf::E(Polled::new(file, dir, state)),
         };
         try_pin_init!(Kiocb {
-            ctx,
             template,
             seq: AtomicU64::new(0),
             links: IndexLinks::new(),
@@ -136,6 +135,7 @@ impl Kiocb {
             swept: AtomicBool::new(false),
             eventfd,
             op <- op,
+            ctx,
         }? Error)
     }
 
@@ -428,14 +428,6 @@ impl TimerCallback for Kiocb {
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Kiocb {
-    fn drop(self: Pin<&mut Self>) {
-        // `iocb_destroy`: the request's `reqs` reference; may release the context's `reqs`.
-        self.ctx.reqs.put();
-    }
-}
-
 /// A read or write: polled in a `KAIO_SETUP_POLLED_RW` context when the file may block, else
 /// as Linux runs it. `EAGAIN` when the polled state cannot be allocated (as `aio_get_req`).
 fn rw_op(ctx: &Kioctx, file: FileRef, dir: Dir, iocb: &Iocb) -> Result<Op> {
@@ -518,9 +510,10 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Iocb) -> Result {
         // NOOP (6), the former PREADX (4) and everything else: EINVAL, as in Linux.
         _ => return Err(EINVAL),
     };
-    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx, template, iocb.aio_lio_opcode, eventfd, op))?.into();
-    // The request's `reqs` reference, dropped with the request.
-    ctx.reqs.get();
+    // The request's `reqs` reference, dropped with the request. (The caller's `users`
+    // reference keeps `reqs` live: it is killed only after the last `users` put.)
+    let ctx_ref = CtxRef::new(ctx).ok_or(EINVAL)?;
+    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx_ref, template, iocb.aio_lio_opcode, eventfd, op))?.into();
     // On error the request is dropped here: no event, and the slot goes back.
     match req.kind() {
         Kind::Delay => delay::start(req),

@@ -58,8 +58,7 @@ pub(crate) fn prep(iocb: &Iocb) -> Result<u64> {
 
 /// Lists the request in the index and starts its timer, both under `ctx_lock`.
 pub(crate) fn start(req: Arc<Kiocb>) {
-    let ctx = req.ctx.clone();
-    let mut inflight = ctx.inflight.lock();
+    let mut inflight = req.ctx.inflight.lock();
     inflight.list(&req);
     let delay = req.delay();
     delay.timer.start(req.clone(), delay.ns);

@@ -364,12 +364,12 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
                     // A task of the submitter's process readied it: it makes the attempt on
                     // its way back to user space; the ready worker a jiffy later if it cannot.
                     Some(task) => {
-                        ctx.ready.kick_here(ctx.clone(), task);
+                        ctx.ready.kick_here(ctx.arc(), task);
                         ctx.ready.kick_later(ctx);
                     }
                     // The context's ready worker (one hop for every attempt readied before it
                     // runs), unless a task entering io_getevents gets there first.
-                    None => ctx.ready.kick(ctx.clone()),
+                    None => ctx.ready.kick(ctx.arc()),
                 },
                 Err(owner) => {
                     p.work.queue(owner);

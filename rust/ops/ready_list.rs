@@ -18,7 +18,7 @@
 //! the same system call (a blocking write to a full pipe whose reader is this very request),
 //! or it is exiting. The attempt never depends on the task.
 
-use crate::ctx::Kioctx;
+use crate::ctx::{CtxRef, Kioctx};
 use crate::req::Kiocb;
 use crate::sys::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
@@ -128,11 +128,11 @@ impl ReadyList {
 
     /// Queues the ready worker of `ctx` to run a jiffy from now, unless it is queued already
     /// (see above). Any context.
-    pub(crate) fn kick_later(&self, ctx: &Arc<Kioctx>) {
+    pub(crate) fn kick_later(&self, ctx: &CtxRef) {
         // Queued and not started: it will find this list's new entries. (Spares the
         // reference taken and dropped again on the way to the same answer.)
         if !self.worker_later.is_queued() {
-            self.worker_later.queue_after(ctx.clone(), 1);
+            self.worker_later.queue_after(ctx.arc(), 1);
         }
     }
 

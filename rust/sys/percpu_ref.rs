@@ -5,28 +5,36 @@
 //!
 //! C header: [`include/linux/percpu-refcount.h`](srctree/include/linux/percpu-refcount.h).
 //!
-//! The counted object `T` is kept alive across the kill: [`PercpuRef::kill`] takes an
-//! `Arc<T>` and parks it in the ref; the release callback receives it back. So the release can
+//! The counted object `T` is kept alive across the kill: [`PercpuRef::kill_and_confirm`] takes
+//! an `Arc<T>` and parks it in the ref; the release callback receives it back. So the release can
 //! run late (from the RCU callback that switches the ref to atomic mode, in softirq context)
 //! without outliving the object that embeds the ref.
+//!
+//! An object may instead park that `Arc` from the start ([`PercpuRef::adopt`], killed with
+//! [`PercpuRef::kill_adopted`]): then every count keeps the object alive, as a request's
+//! `ctx->reqs` reference keeps its `kioctx` in fs/aio.c, and a [`Held`] is a reference to the
+//! object that costs one per-CPU count instead of a shared atomic one.
 //!
 //! States: live (per-CPU) --kill--> dead (atomic, count > 0) --last put--> released.
 
 use super::{arc_slot::ArcSlot, bindings};
 use core::{
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
+    ops::Deref,
 };
 use kernel::{prelude::*, types::Opaque};
 use super::arc::Arc;
 
-/// A `percpu_ref` whose release callback gets the `Arc<T>` given to [`PercpuRef::kill`].
+/// A `percpu_ref` whose release callback gets the `Arc<T>` parked by the kill or the adoption.
 ///
 /// # Invariants
 ///
 /// - `inner` was initialised by `percpu_ref_init` with `release_trampoline::<T>`.
-/// - `owner` is empty until `kill`; then it holds an `Arc<T>` that the
-///   release callback takes back exactly once.
+/// - `owner` is empty until `kill` or `adopt`; then it holds an `Arc<T>` to the object
+///   embedding this ref, which the release callback takes back exactly once.
+/// - `killed` is set by the one kill; `adopted` once `owner` holds the `Arc` given to
+///   `adopt`, which it then holds until the release.
 #[pin_data(PinnedDrop)]
 pub(crate) struct PercpuRef<T: Send + Sync> {
     #[pin]
@@ -35,6 +43,8 @@ pub(crate) struct PercpuRef<T: Send + Sync> {
     release: fn(Arc<T>),
     /// Called by `kill_and_confirm` once the kill is seen by every CPU.
     confirm: AtomicPtr<()>,
+    killed: AtomicBool,
+    adopted: AtomicBool,
 }
 
 // SAFETY: the percpu_ref API is thread-safe; `owner` is an atomic.
@@ -58,10 +68,12 @@ impl<T: Send + Sync> PercpuRef<T> {
                     ))
                 })
             },
-            // INVARIANT: null until `kill`.
+            // INVARIANT: null until the kill or the adoption.
             owner: ArcSlot::empty(),
             release,
             confirm: AtomicPtr::new(ptr::null_mut()),
+            killed: AtomicBool::new(false),
+            adopted: AtomicBool::new(false),
         })
     }
 
@@ -83,30 +95,125 @@ impl<T: Send + Sync> PercpuRef<T> {
         unsafe { bindings::kaio_percpu_ref_tryget_live(self.inner.get()) }
     }
 
-    /// `percpu_ref_kill_and_confirm()`: as [`PercpuRef::kill`], and `confirm` runs (from an RCU
-    /// callback, softirq context) once every CPU sees the ref dead: from then on
-    /// [`PercpuRef::tryget_live`] fails everywhere.
+    /// `percpu_ref_kill_and_confirm()`: marks the ref dead and drops the initial reference;
+    /// `owner` is kept alive until the release callback, which receives it. Killing twice is
+    /// refused (`false`), as it is a bug in C. `confirm` runs (from an RCU callback, softirq
+    /// context) once every CPU sees the ref dead: from then on [`PercpuRef::tryget_live`]
+    /// fails everywhere.
     pub(crate) fn kill_and_confirm(&self, owner: Arc<T>, confirm: fn(&T)) -> bool {
         self.confirm.store(confirm as *mut (), Ordering::Release);
         self.kill_with(owner, Some(confirm_trampoline::<T>))
     }
 
-    /// `percpu_ref_kill()`: marks the ref dead and drops the initial reference. `owner` is kept
-    /// alive until the release callback, which receives it. Killing twice is refused (`false`),
-    /// as it is a bug in C.
-    pub(crate) fn kill(&self, owner: Arc<T>) -> bool {
-        self.kill_with(owner, None)
-    }
-
     fn kill_with(&self, owner: Arc<T>, confirm: bindings::percpu_ref_func_t) -> bool {
-        if self.owner.put(owner).is_err() {
+        if self.killed.load(Ordering::Acquire) || self.owner.put(owner).is_err() {
+            // Killed already, or adopted (killed by `kill_adopted`).
             return false;
         }
-        // INVARIANT: `owner` now holds the Arc the release callback takes back.
-        // SAFETY: initialised and not yet killed (the exchange above succeeded once); the
-        // confirmation, if any, runs while `owner` keeps the object alive (before the release).
+        self.kill_parked(confirm)
+    }
+
+    /// Parks `owner`, the `Arc` of the object embedding this ref, until the release: from now
+    /// on every count keeps the object alive (see [`Held`]), and the ref is killed with
+    /// [`PercpuRef::kill_adopted`]; an object adopted and never killed is never freed. Refused
+    /// (`owner` given back) for another object, or once an owner is parked.
+    pub(crate) fn adopt(&self, owner: Arc<T>) -> Result<(), Arc<T>>
+    where
+        T: PercpuOwner,
+    {
+        if !ptr::eq(owner.percpu_ref(), self) {
+            return Err(owner);
+        }
+        self.owner.put(owner)?;
+        // INVARIANT: the object embedding this ref, parked until the release.
+        self.adopted.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// `percpu_ref_kill()` of an adopted ref (its owner is parked already). Refused (`false`)
+    /// if the ref was not adopted or is killed already.
+    pub(crate) fn kill_adopted(&self) -> bool {
+        if !self.adopted.load(Ordering::Acquire) {
+            return false;
+        }
+        self.kill_parked(None)
+    }
+
+    fn kill_parked(&self, confirm: bindings::percpu_ref_func_t) -> bool {
+        if self.killed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // INVARIANT: `owner` holds the Arc the release callback takes back; `killed` is set.
+        // SAFETY: initialised and not yet killed (`killed` was clear); the confirmation, if
+        // any, runs while `owner` keeps the object alive (before the release).
         unsafe { bindings::percpu_ref_kill_and_confirm(self.inner.get(), confirm) };
         true
+    }
+}
+
+/// An object embedding a [`PercpuRef`] of itself that it may adopt, so that a [`Held`] can be
+/// taken on it.
+pub(crate) trait PercpuOwner: Send + Sync + Sized {
+    /// The ref (always the same one).
+    fn percpu_ref(&self) -> &PercpuRef<Self>;
+}
+
+/// A reference to a `T` that is one count of its adopted [`PercpuRef`]: per-CPU, so taking and
+/// dropping it touches no shared cache line while the ref is live.
+///
+/// # Invariants
+///
+/// `obj` is a `T` whose ref was adopted, and this holds one of its counts; the count keeps the
+/// ref from its release and so the parked owner, and the object, alive.
+pub(crate) struct Held<T: PercpuOwner> {
+    obj: ptr::NonNull<T>,
+}
+
+// SAFETY: a shared reference to a `T: Sync + Send`, droppable on any thread (a percpu_ref put
+// is).
+unsafe impl<T: PercpuOwner> Send for Held<T> {}
+// SAFETY: as above.
+unsafe impl<T: PercpuOwner> Sync for Held<T> {}
+
+impl<T: PercpuOwner> Held<T> {
+    /// A count of `obj`'s ref (`percpu_ref_tryget_live`): `None` if it is killed, or was never
+    /// adopted.
+    pub(crate) fn new(obj: &T) -> Option<Self> {
+        let r = obj.percpu_ref();
+        if !r.tryget_live() {
+            return None;
+        }
+        // With our count taken, an adopted owner stays parked until we put it.
+        if !r.adopted.load(Ordering::Acquire) {
+            r.put();
+            return None;
+        }
+        // INVARIANT: adopted, and the count taken above is ours.
+        Some(Held { obj: ptr::NonNull::from(obj) })
+    }
+
+    /// An `Arc` of the object (one more count of its `Arc`).
+    pub(crate) fn arc(&self) -> Arc<T> {
+        // SAFETY: the object is alive (type invariant), and it is an `Arc`'s: the one its ref
+        // adopted, parked while we hold a count.
+        unsafe { Arc::from(super::arc::ArcBorrow::from_raw(self.obj.as_ptr())) }
+    }
+}
+
+impl<T: PercpuOwner> Deref for Held<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: alive while we hold the count (type invariant).
+        unsafe { self.obj.as_ref() }
+    }
+}
+
+impl<T: PercpuOwner> Drop for Held<T> {
+    fn drop(&mut self) {
+        // The last access to the object through `self`: the put may release the ref, and the
+        // release drop the object.
+        self.percpu_ref().put();
     }
 }
 
