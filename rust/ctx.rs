@@ -16,7 +16,8 @@
 //!
 //! `users` counts the syscalls holding the context (plus the initial reference); `reqs`
 //! counts the live requests (plus the initial and one extra reference, dropped by
-//! `users_released`). Readers reach the context under RCU through the domain's table; the
+//! `users_released`), and keeps the context alive until its release (it adopts the context
+//! when it is made: a request's `CtxRef` is one `reqs` count, no `Arc` count). Readers reach the context under RCU through the domain's table; the
 //! table's reference is dropped only after a grace period (see `table.rs`).
 
 use crate::inflight::{InFlight, Selector, Step, Take, OPCODES};
