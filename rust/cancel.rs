@@ -122,12 +122,9 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
             // batch's memory goes back to the context's pool at once.
             let mut batch = DropBatch::new();
             for (req, queues) in taken.iter_mut().zip(queue_refs.iter_mut()).take(n) {
-                let [first, second] = core::mem::take(queues);
-                if let Some(second) = second {
-                    batch.drop_pair(second, None);
-                }
+                let queues = core::mem::take(queues);
                 if let Some(req) = req.take() {
-                    batch.drop_pair(req, first);
+                    batch.drop_together(req, queues);
                 }
             }
         } else {

@@ -17,8 +17,9 @@
 //! `users` counts the syscalls holding the context (plus the initial reference); `reqs`
 //! counts the live requests (plus the initial and one extra reference, dropped by
 //! `users_released`), and keeps the context alive until its release (it adopts the context
-//! when it is made: a request's `CtxRef` is one `reqs` count, no `Arc` count). Readers reach the context under RCU through the domain's table; the
-//! table's reference is dropped only after a grace period (see `table.rs`).
+//! when it is made: a request's `ReqsRef` is one `reqs` count, no `Arc` count). Readers reach
+//! the context under RCU through the domain's table; the table's reference is dropped only
+//! after a grace period (see `table.rs`).
 
 use crate::inflight::{InFlight, Selector, Step, Take, OPCODES};
 use crate::ops::{polled_rw::{self, PolledRw}, ready_list::ReadyList};
@@ -320,18 +321,25 @@ impl Kioctx {
         // The extra `reqs` reference of ioctx_alloc, dropped by `users_released`.
         ctx.reqs.get();
         // From now on `reqs` keeps the context alive until it is released: a request's hold
-        // on it (`CtxRef`) is one per-CPU count, as in fs/aio.c.
-        ctx.reqs.adopt(ctx.clone()).map_err(|_| EINVAL)?;
+        // on it (`ReqsRef`) is one per-CPU count, as in fs/aio.c. (Refused only for another
+        // object's ref or a second adoption: never here.)
+        if ctx.reqs.adopt(ctx.clone()).is_err() {
+            system::warn_on(true);
+            return Err(EINVAL);
+        }
         Ok(Unpublished { ctx, published: false })
     }
 
     /// Ends a context that was never published (a failed setup): `reqs` is killed as
     /// `users_released` would, and drained, so that the last `Arc` frees it. Process context.
     fn abandon(&self) {
+        // Adopted by `new`, and killed by nobody else: never published.
         if self.reqs.kill_adopted() {
             self.reqs.put();
+            self.wait_drained();
+        } else {
+            system::warn_on(true);
         }
-        self.wait_drained();
     }
 
     /// Creates the context's debugfs file, named by its ctx id. Process context.
@@ -783,8 +791,9 @@ impl PercpuOwner for Kioctx {
     }
 }
 
-/// A request's hold on its context: one `reqs` count, which keeps the context alive.
-pub(crate) type CtxRef = Held<Kioctx>;
+/// A request's hold on its context: one `reqs` count, which keeps the context alive (the
+/// table's `CtxRef` is a syscall's, one `users` count).
+pub(crate) type ReqsRef = Held<Kioctx>;
 
 /// A new context until it is published in the table: dropped before, it is abandoned (its
 /// adopted `reqs` killed and drained), else it would never be freed.

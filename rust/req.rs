@@ -20,7 +20,7 @@
 //! event per accepted request. A read, write or fsync stays listed until its event is posted:
 //! a cancel finds it running.
 
-use crate::ctx::{CtxRef, Kioctx};
+use crate::ctx::{Kioctx, ReqsRef};
 use crate::inflight::{op_index, FAMILIES};
 use crate::ops::{
     delay::{self, Delay},
@@ -78,7 +78,7 @@ pub(crate) struct Kiocb {
     op: OpState,
     /// The context, held by one of its `reqs` references (`iocb_destroy` puts it last: the
     /// fields above, the file references among them, go first).
-    pub(crate) ctx: CtxRef,
+    pub(crate) ctx: ReqsRef,
 }
 
 /// A request's operation state, one of delay, read/write, fsync, poll, polled read/write (the
@@ -109,7 +109,7 @@ enum Kind {
 }
 
 impl Kiocb {
-    fn new(ctx: CtxRef, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
+    fn new(ctx: ReqsRef, template: IoEvent, opcode: u16, eventfd: Option<EventFd>, op: Op) -> impl PinInit<Self, Error> {
         // Every opcode that reaches a request is one of them.
         let op_slot = op_index(opcode).unwrap_or(0) as u8;
         let file_key = match &op {
@@ -512,8 +512,8 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Iocb) -> Result {
     };
     // The request's `reqs` reference, dropped with the request. (The caller's `users`
     // reference keeps `reqs` live: it is killed only after the last `users` put.)
-    let ctx_ref = CtxRef::new(ctx).ok_or(EINVAL)?;
-    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(ctx_ref, template, iocb.aio_lio_opcode, eventfd, op))?.into();
+    let reqs_ref = ReqsRef::new(ctx).ok_or(EINVAL)?;
+    let req: Arc<Kiocb> = memory.pin_init_with(Kiocb::new(reqs_ref, template, iocb.aio_lio_opcode, eventfd, op))?.into();
     // On error the request is dropped here: no event, and the slot goes back.
     match req.kind() {
         Kind::Delay => delay::start(req),

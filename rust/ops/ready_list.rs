@@ -18,7 +18,7 @@
 //! the same system call (a blocking write to a full pipe whose reader is this very request),
 //! or it is exiting. The attempt never depends on the task.
 
-use crate::ctx::{CtxRef, Kioctx};
+use crate::ctx::{Kioctx, ReqsRef};
 use crate::req::Kiocb;
 use crate::sys::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
@@ -128,7 +128,7 @@ impl ReadyList {
 
     /// Queues the ready worker of `ctx` to run a jiffy from now, unless it is queued already
     /// (see above). Any context.
-    pub(crate) fn kick_later(&self, ctx: &CtxRef) {
+    pub(crate) fn kick_later(&self, ctx: &ReqsRef) {
         // Queued and not started: it will find this list's new entries. (Spares the
         // reference taken and dropped again on the way to the same answer.)
         if !self.worker_later.is_queued() {

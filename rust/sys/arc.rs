@@ -210,20 +210,19 @@ impl DropBatch {
         DropBatch { pool: None, first: ptr::null_mut(), last: ptr::null_mut(), n: 0 }
     }
 
-    /// Drops `a`, and `b` if it is a second reference to the same object (a canceller's two
-    /// references to a request: the index's and the wait queue's) with `a`'s count change.
-    pub(crate) fn drop_pair<T>(&mut self, a: Arc<T>, b: Option<Arc<T>>) {
-        let n = match b {
-            Some(b) if b.ptr == a.ptr => {
+    /// Drops `a` and `others`; those that are references to `a`'s object (a canceller's
+    /// references to a request: the index's and its wait queues') with `a`'s one count change.
+    pub(crate) fn drop_together<T>(&mut self, a: Arc<T>, others: [Option<Arc<T>>; 2]) {
+        let mut n = 1;
+        for b in others.into_iter().flatten() {
+            if b.ptr == a.ptr {
                 // `b`'s count is given up with `a`'s.
                 core::mem::forget(b);
-                2
-            }
-            b => {
+                n += 1;
+            } else {
                 drop(b);
-                1
             }
-        };
+        }
         let a = core::mem::ManuallyDrop::new(a);
         // Counts held only by the caller cannot change under it: the last ones are recognised
         // by a load, with no locked instruction. Pairs with the release decrements of every

@@ -40,6 +40,11 @@ impl<T> ArcSlot<T> {
         !self.ptr.load(Ordering::Acquire).is_null()
     }
 
+    /// Whether the parked reference is to the object at `p` (a hint, as [`ArcSlot::is_occupied`]).
+    pub(crate) fn holds(&self, p: *const T) -> bool {
+        ptr::eq(self.ptr.load(Ordering::Acquire), p)
+    }
+
     /// Takes the parked reference out (at most one caller gets it).
     pub(crate) fn take(&self) -> Option<Arc<T>> {
         let p = self.ptr.swap(ptr::null_mut(), Ordering::AcqRel);

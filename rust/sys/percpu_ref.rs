@@ -89,6 +89,17 @@ impl<T: Send + Sync> PercpuRef<T> {
         unsafe { bindings::kaio_percpu_ref_put(self.inner.get()) }
     }
 
+    /// [`PercpuRef::put`] through a pointer, for a put that may free the ref: no reference to
+    /// it is alive across the call.
+    ///
+    /// # Safety
+    ///
+    /// `this` is an initialised ref, alive until the put, on which the caller owns a count.
+    unsafe fn put_raw(this: *const Self) {
+        // SAFETY: the caller's contract; `addr_of!` makes no reference.
+        unsafe { bindings::kaio_percpu_ref_put(Opaque::raw_get(ptr::addr_of!((*this).inner))) }
+    }
+
     /// `percpu_ref_tryget_live()`: a new reference unless the ref has been killed.
     pub(crate) fn tryget_live(&self) -> bool {
         // SAFETY: initialised (type invariant).
@@ -163,8 +174,9 @@ pub(crate) trait PercpuOwner: Send + Sync + Sized {
 ///
 /// # Invariants
 ///
-/// `obj` is a `T` whose ref was adopted, and this holds one of its counts; the count keeps the
-/// ref from its release and so the parked owner, and the object, alive.
+/// `obj` is the object the `Arc` its ref adopted points to, and this holds one count of that
+/// ref; the count keeps the ref from its release and so the parked owner, and the object,
+/// alive.
 pub(crate) struct Held<T: PercpuOwner> {
     obj: ptr::NonNull<T>,
 }
@@ -176,26 +188,27 @@ unsafe impl<T: PercpuOwner> Send for Held<T> {}
 unsafe impl<T: PercpuOwner> Sync for Held<T> {}
 
 impl<T: PercpuOwner> Held<T> {
-    /// A count of `obj`'s ref (`percpu_ref_tryget_live`): `None` if it is killed, or was never
-    /// adopted.
+    /// A count of `obj`'s ref (`percpu_ref_tryget_live`): `None` if it is killed, or did not
+    /// adopt `obj`.
     pub(crate) fn new(obj: &T) -> Option<Self> {
         let r = obj.percpu_ref();
         if !r.tryget_live() {
             return None;
         }
-        // With our count taken, an adopted owner stays parked until we put it.
-        if !r.adopted.load(Ordering::Acquire) {
+        // With our count taken, an adopted owner stays parked until we put it; it must be
+        // `obj` itself (not only a ref `obj` points to).
+        if !r.adopted.load(Ordering::Acquire) || !r.owner.holds(obj) {
             r.put();
             return None;
         }
-        // INVARIANT: adopted, and the count taken above is ours.
+        // INVARIANT: `obj` is the adopted object, and the count taken above is ours.
         Some(Held { obj: ptr::NonNull::from(obj) })
     }
 
     /// An `Arc` of the object (one more count of its `Arc`).
     pub(crate) fn arc(&self) -> Arc<T> {
-        // SAFETY: the object is alive (type invariant), and it is an `Arc`'s: the one its ref
-        // adopted, parked while we hold a count.
+        // SAFETY: the object is the one the parked `Arc` points to, so its pointer is one
+        // `Arc::into_raw` gave, and alive while we hold a count (type invariant).
         unsafe { Arc::from(super::arc::ArcBorrow::from_raw(self.obj.as_ptr())) }
     }
 }
@@ -212,8 +225,10 @@ impl<T: PercpuOwner> Deref for Held<T> {
 impl<T: PercpuOwner> Drop for Held<T> {
     fn drop(&mut self) {
         // The last access to the object through `self`: the put may release the ref, and the
-        // release drop the object.
-        self.percpu_ref().put();
+        // release drop the object, so no reference to either lives across it.
+        let r: *const PercpuRef<T> = self.percpu_ref();
+        // SAFETY: the object is alive until our count is put (type invariant), which is this.
+        unsafe { PercpuRef::put_raw(r) };
     }
 }
 

@@ -148,7 +148,8 @@ impl<T: PollWake> PollWait<T> {
     }
 
     /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue under `hold`
-    /// and returns the entry. Interrupts are off meanwhile (`hold` proves it): an RCU
+    /// and returns the entry (an entry found off the queue after the lock was taken leaves it
+    /// held by `hold` all the same). Interrupts are off meanwhile (`hold` proves it): an RCU
     /// read-side critical section, as `poll_iocb_lock_wq`'s `rcu_read_lock` is, against
     /// `POLLFREE`. The queue's lock stays held by `hold` afterwards (released when `hold`
     /// needs another queue, or goes), so that the entries of several requests on one queue
