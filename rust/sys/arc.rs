@@ -173,17 +173,27 @@ impl<T> Arc<T> {
     fn free(&self) {
         // Every other owner's accesses happen before the release below.
         fence(Ordering::Acquire);
+        if let Some(pool) = self.drop_object() {
+            // SAFETY: a block of `pool` (type invariant of `ArcInner`), unused now.
+            unsafe { pool.give_back(self.ptr.cast()) };
+        }
+    }
+
+    /// Drops the object in place once its last count is gone; `kmalloc` memory is freed, a
+    /// pool's block is left to the caller to give back to the pool returned (with the count
+    /// the block held on it). The memory is never touched through this `Arc` again.
+    fn drop_object(&self) -> Option<Arc<BlockPool>> {
         let inner = self.ptr.as_ptr();
-        // SAFETY: the last count: nobody else can reach the object. `pool` is read out once and
-        // `data` dropped in place once; then the memory goes back where it came from (type
-        // invariant of `ArcInner`), and is never touched through this `Arc` again.
+        // SAFETY: the last count (the caller's, after its acquire): nobody else can reach the
+        // object. `pool` is read out once and `data` dropped in place once; `kmalloc` memory of
+        // this layout goes back (type invariant of `ArcInner`).
         unsafe {
             let pool = ptr::read(ptr::addr_of!((*inner).pool));
             ptr::drop_in_place(ptr::addr_of_mut!((*inner).data));
-            match pool {
-                None => Kmalloc::free(self.ptr.cast(), Layout::new::<ArcInner<T>>()),
-                Some(pool) => pool.give_back(self.ptr.cast()),
+            if pool.is_none() {
+                Kmalloc::free(self.ptr.cast(), Layout::new::<ArcInner<T>>());
             }
+            pool
         }
     }
 }
@@ -237,19 +247,7 @@ impl DropBatch {
     /// The last counts of `a` are gone: drops its object and keeps its block for the batch's
     /// pool (other memory goes back where it came from at once).
     fn free<T>(&mut self, a: &Arc<T>) {
-        let inner = a.ptr.as_ptr();
-        // SAFETY: the last count: nobody else can reach the object. `pool` is read out once and
-        // `data` dropped in place once; the memory is not touched through `a` again.
-        let pool = unsafe {
-            let pool = ptr::read(ptr::addr_of!((*inner).pool));
-            ptr::drop_in_place(ptr::addr_of_mut!((*inner).data));
-            pool
-        };
-        let Some(pool) = pool else {
-            // SAFETY: `kmalloc` memory of this layout (type invariant of `ArcInner`), unused.
-            unsafe { Kmalloc::free(a.ptr.cast(), Layout::new::<ArcInner<T>>()) };
-            return;
-        };
+        let Some(pool) = a.drop_object() else { return };
         if !self.pool.as_ref().is_some_and(|p| p.ptr == pool.ptr) {
             self.give_back();
             self.pool = Some(pool);
@@ -257,7 +255,7 @@ impl DropBatch {
             // Its count is carried by `self.pool` from now on.
             core::mem::forget(pool);
         }
-        let block = inner.cast::<FreeBlock>();
+        let block = a.ptr.as_ptr().cast::<FreeBlock>();
         // SAFETY: an unused block of the pool, which holds a `FreeBlock`.
         unsafe { (*block).next = self.first };
         if self.first.is_null() {

@@ -33,8 +33,8 @@ use super::arc::Arc;
 /// - `inner` was initialised by `percpu_ref_init` with `release_trampoline::<T>`.
 /// - `owner` is empty until `kill` or `adopt`; then it holds an `Arc<T>` to the object
 ///   embedding this ref, which the release callback takes back exactly once.
-/// - `killed` is set by the one kill; `adopted` once `owner` holds the `Arc` given to
-///   `adopt`, which it then holds until the release.
+/// - `killed` is set by the one kill. An `owner` parked before it (by `adopt`) stays until the
+///   release.
 #[pin_data(PinnedDrop)]
 pub(crate) struct PercpuRef<T: Send + Sync> {
     #[pin]
@@ -44,7 +44,6 @@ pub(crate) struct PercpuRef<T: Send + Sync> {
     /// Called by `kill_and_confirm` once the kill is seen by every CPU.
     confirm: AtomicPtr<()>,
     killed: AtomicBool,
-    adopted: AtomicBool,
 }
 
 // SAFETY: the percpu_ref API is thread-safe; `owner` is an atomic.
@@ -73,7 +72,6 @@ impl<T: Send + Sync> PercpuRef<T> {
             release,
             confirm: AtomicPtr::new(ptr::null_mut()),
             killed: AtomicBool::new(false),
-            adopted: AtomicBool::new(false),
         })
     }
 
@@ -135,16 +133,15 @@ impl<T: Send + Sync> PercpuRef<T> {
         if !ptr::eq(owner.percpu_ref(), self) {
             return Err(owner);
         }
-        self.owner.put(owner)?;
         // INVARIANT: the object embedding this ref, parked until the release.
-        self.adopted.store(true, Ordering::Release);
-        Ok(())
+        self.owner.put(owner)
     }
 
     /// `percpu_ref_kill()` of an adopted ref (its owner is parked already). Refused (`false`)
     /// if the ref was not adopted or is killed already.
     pub(crate) fn kill_adopted(&self) -> bool {
-        if !self.adopted.load(Ordering::Acquire) {
+        // Parked and not killed: adopted (a kill parks its owner and sets `killed`).
+        if !self.owner.is_occupied() {
             return false;
         }
         self.kill_parked(None)
@@ -174,7 +171,7 @@ pub(crate) trait PercpuOwner: Send + Sync + Sized {
 ///
 /// # Invariants
 ///
-/// `obj` is the object the `Arc` its ref adopted points to, and this holds one count of that
+/// `obj` is the object the `Arc` parked in its ref points to, and this holds one count of that
 /// ref; the count keeps the ref from its release and so the parked owner, and the object,
 /// alive.
 pub(crate) struct Held<T: PercpuOwner> {
@@ -195,13 +192,13 @@ impl<T: PercpuOwner> Held<T> {
         if !r.tryget_live() {
             return None;
         }
-        // With our count taken, an adopted owner stays parked until we put it; it must be
-        // `obj` itself (not only a ref `obj` points to).
-        if !r.adopted.load(Ordering::Acquire) || !r.owner.holds(obj) {
+        // With our count taken, a parked owner (adopted, or parked by a kill racing with us)
+        // stays until we put it; it must be `obj` itself (not only a ref `obj` points to).
+        if !r.owner.holds(obj) {
             r.put();
             return None;
         }
-        // INVARIANT: `obj` is the adopted object, and the count taken above is ours.
+        // INVARIANT: `obj` is the parked object, and the count taken above is ours.
         Some(Held { obj: ptr::NonNull::from(obj) })
     }
 
