@@ -79,6 +79,14 @@ bool kaio_trace_calls = true;
 module_param_named(trace_calls, kaio_trace_calls, bool, 0644);
 MODULE_PARM_DESC(trace_calls, "call the kaio tracepoints (1, the default) or skip them (0)");
 
+/*
+ * Tests only: microseconds io_submit waits (busy) between arming a polled read or write on its
+ * file and listing it (rust/sys/system.rs race_delay), to widen that race window.
+ */
+unsigned int kaio_race_delay_us;
+module_param_named(race_delay_us, kaio_race_delay_us, uint, 0644);
+MODULE_PARM_DESC(race_delay_us, "tests only: busy wait in io_submit between parking a polled read/write and listing it, in us (0: none)");
+
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
 
@@ -159,6 +167,7 @@ void kaio_mmdrop(struct mm_struct *mm) { mmdrop(mm); }
 bool kaio_mmget_not_zero(struct mm_struct *mm) { return mmget_not_zero(mm); }
 unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
 void kaio_warn_on(bool cond) { WARN_ON(cond); }
+void kaio_udelay(unsigned long us) { udelay(us); }
 
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
 {

@@ -42,6 +42,7 @@ unsigned long *kaio_param_max_nr(void);
 unsigned long *kaio_param_nr(void);
 /* Read from Rust directly: a call per tracepoint site would cost more than the check. */
 extern bool kaio_trace_calls;
+extern unsigned int kaio_race_delay_us;
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
 void kaio_stat_add(unsigned int i, long v);
@@ -115,6 +116,7 @@ void kaio_mmdrop(struct mm_struct *mm);
 bool kaio_mmget_not_zero(struct mm_struct *mm);
 unsigned int kaio_num_possible_cpus(void);
 void kaio_warn_on(bool cond);
+void kaio_udelay(unsigned long us);
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags);
 void *kaio_page_address(struct page *page);

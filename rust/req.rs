@@ -18,7 +18,10 @@
 //! A cancellable request (POLL, DELAY) is taken off the index by whoever decides its outcome:
 //! its own completion, a cancel or the sweep, each under `ctx_lock`, so there is exactly one
 //! event per accepted request. A read, write or fsync stays listed until its event is posted:
-//! a cancel finds it running.
+//! a cancel finds it running. A polled read or write is listed once the attempts it makes in
+//! `io_submit` leave it in flight (one that completes there is never listed): until then
+//! only the submitting call knows it, and the teardown sweep cannot start while that call
+//! holds the context.
 
 use crate::ctx::{Kioctx, ReqsRef};
 use crate::inflight::{op_index, FAMILIES};
@@ -522,22 +525,21 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Iocb) -> Result {
             fsync::start(req);
         }
         Kind::Poll => poll::start(req, poll_events)?,
-        Kind::Rw | Kind::PolledRw => {
+        Kind::Rw => {
             // Listed before the transfer starts: a read blocked inside it is in flight.
             ctx.inflight.lock().list(&req);
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-            let started = match req.kind() {
-                Kind::Rw => rw::start(req.clone(), &iocb, vectored),
-                _ => polled_rw::prepare(&req, &iocb, vectored),
-            };
-            if let Err(e) = started {
+            if let Err(e) = rw::start(req.clone(), &iocb, vectored) {
                 drop(ctx.inflight.lock().unlist(&req));
                 return Err(e);
             }
-            if req.kind() == Kind::PolledRw {
-                // The submit's own reference goes on with the attempts.
-                polled_rw::start(req);
-            }
+        }
+        Kind::PolledRw => {
+            let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+            polled_rw::prepare(&req, &iocb, vectored)?;
+            // Listed once its first attempts leave it in flight (with its parking, under one
+            // hold of ctx_lock); the submit's own reference goes on with the attempts.
+            polled_rw::start(req);
         }
     }
     slot.accept();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The history cases' own test: for each fixed fs/aio.c bug that can be put back into kaio (a
+# The history cases' own test: for each fixed bug (of fs/aio.c, or kaio's own) that can be put back into kaio (a
 # `cfg(kaio_bug = "NAME")` in rust/, see Kbuild), build that broken kaio.ko, run the case that
 # reproduces the bug against it in the release guest, and require the case to FAIL (and, as a
 # control, the same case to pass on the real module in the same guest). Prints one "ok"/"FAIL"
@@ -22,6 +22,7 @@ rw_no_verify_area   tests history_rw_offsets_past_llong_max
 rw_nbytes_unchecked tests socket_rw_huge_lengths
 mremap_any_mm       diff  mremap_ring_after_fork.kaio
 poll_resfd_inline   diff  poll_resfd_eventfd_recursion.kaio
+polled_list_after_event tests polled_rw_race_wake_during_submit
 "
 # The guest command that runs one case of PROGRAM.
 case_command() {

@@ -44,6 +44,17 @@ pub(crate) fn warn_on(cond: bool) {
     unsafe { bindings::kaio_warn_on(cond) };
 }
 
+/// Busy-waits `race_delay_us` microseconds (a module parameter, 0 unless a test widens a race
+/// window with it; at most a millisecond). Process context.
+pub(crate) fn race_delay() {
+    // SAFETY: a plain read of an aligned word that the parameter code writes whole.
+    let us = unsafe { core::ptr::addr_of!(bindings::kaio_race_delay_us).read_volatile() };
+    if us != 0 {
+        // SAFETY: always safe to call.
+        unsafe { bindings::kaio_udelay(us.min(1000) as usize) };
+    }
+}
+
 /// `msleep(ms)`: sleeps; process context only.
 #[allow(dead_code)]
 pub(crate) fn msleep(ms: u32) {

@@ -701,7 +701,11 @@ pub fn in_child(limit: Duration, f: impl FnOnce() -> Result<(), String>) -> Resu
     let msg = read_fd_until_eof(r, limit);
     // SAFETY: closes our read end.
     unsafe { libc::close(r) };
-    let status = wait_child(pid, limit)?;
+    // A child stuck in its exit may have said why before.
+    let status = wait_child(pid, limit).map_err(|e| match &msg {
+        Ok(m) => format!("{e}; it said: {m}"),
+        Err(m) => format!("{e}; {m}"),
+    })?;
     let msg = msg?;
     if status != 0 {
         return Err(format!("child exit status {status:#x}, said: {msg}"));

@@ -12,7 +12,7 @@ use crate::files::*;
 use crate::{check, check_eq, want_eq};
 use kaio::uapi::*;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 pub fn cases() -> Vec<Case> {
@@ -42,6 +42,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_destroy_with_attempt_handed_on", polled_rw_destroy_with_attempt_handed_on),
         Case::kaio("polled_rw_race_sleeping_reaper_vs_cancel", polled_rw_race_sleeping_reaper_vs_cancel),
         Case::kaio("polled_rw_destroy_while_reaper_sleeps", polled_rw_destroy_while_reaper_sleeps),
+        Case::kaio("polled_rw_race_wake_during_submit", polled_rw_race_wake_during_submit),
     ]
 }
 
@@ -1309,5 +1310,108 @@ fn polled_rw_destroy_while_reaper_sleeps() -> CaseResult {
         }
     }
     println!("# destroy while the reaper sleeps: the read took the bytes {read} times, was stopped {stopped} times; the sleeper reaped the event {reaped} times");
+    Ok(())
+}
+
+/// The context's `in_flight` line in debugfs (requests in its index).
+fn listed_now(ctx: &Ctx) -> Result<String, String> {
+    let path = format!("/sys/kernel/debug/kaio/{}/{:#x}", std::process::id(), ctx.id);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("in_flight "))
+        .map(str::to_string)
+        .ok_or_else(|| format!("{path}: no in_flight line"))
+}
+
+/// The module's `race_delay_us` (io_submit's busy wait between parking a polled read and
+/// listing it), set for as long as this lives.
+struct RaceDelay;
+
+impl RaceDelay {
+    const PATH: &'static str = "/sys/module/kaio/parameters/race_delay_us";
+
+    fn set(us: u32) -> Result<RaceDelay, String> {
+        std::fs::write(Self::PATH, us.to_string()).map_err(|e| format!("{}: {e}", Self::PATH))?;
+        Ok(RaceDelay)
+    }
+}
+
+impl Drop for RaceDelay {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, "0");
+    }
+}
+
+/// Reads of one byte submitted in one call while another thread writes the bytes and a third
+/// sleeps in io_getevents, io_submit waiting 100 µs between parking each read on the pipe and
+/// listing it (`race_delay_us`): wake-ups land in that window, and the attempt one hands on is
+/// made, and the read completed, by the reaper or the writer before io_submit lists that
+/// request (a polled read is listed only once its attempts in io_submit leave it in flight).
+/// Every read takes one byte, with one event, and after each round nothing is left in the
+/// context's index. (A request listed after its event would stay there, and the context's
+/// teardown would wait for it for ever: the rounds run in a child, whose exit would hang.)
+fn polled_rw_race_wake_during_submit() -> CaseResult {
+    let _delay = RaceDelay::set(100)?;
+    in_child(Duration::from_secs(15), wake_during_submit_rounds)
+}
+
+fn wake_during_submit_rounds() -> CaseResult {
+    const BATCH: usize = 8;
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 64)?;
+    let p = pipe_pair()?;
+    let base = retries()?;
+    let t0 = Instant::now();
+    let mut rounds = 0u64;
+    while rounds < 100 && t0.elapsed() < Duration::from_secs(6) {
+        rounds += 1;
+        let mut bufs = [[0u8; 1]; BATCH];
+        let mut cbs: Vec<Iocb> = bufs.iter_mut().enumerate().map(|(i, b)| read_iocb(p.r, b, i as u64)).collect();
+        let ptrs: Vec<*mut Iocb> = cbs.iter_mut().map(|c| c as *mut Iocb).collect();
+        let go = AtomicBool::new(false);
+        let (submitted, events) = std::thread::scope(|s| {
+            let reaper = s.spawn(|| ctx.wait_events(BATCH, PROMPT));
+            let writer = s.spawn(|| {
+                while !go.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+                // 0 to ~400 µs after io_submit began (each read waits 100 µs in it), a byte at
+                // a time.
+                let spin = Instant::now();
+                while spin.elapsed() < Duration::from_micros((rounds * 37) % 400) {
+                    std::hint::spin_loop();
+                }
+                for i in 0..BATCH {
+                    write_all(p.w, &[b'a' + i as u8])?;
+                }
+                Ok::<(), String>(())
+            });
+            go.store(true, SeqCst);
+            let submitted = ctx.submit(&ptrs);
+            writer.join().map_err(|_| "writer thread panicked".to_string())??;
+            let events = reaper.join().map_err(|_| "reaper thread panicked".to_string())?;
+            Ok::<_, String>((submitted, events.map_err(|e| format!("round {rounds}: {e}"))?))
+        })?;
+        want_eq!(format!("round {rounds}: io_submit"), submitted, Ok(BATCH as i64));
+        let mut data: Vec<u64> = events.iter().map(|e| e.data).collect();
+        data.sort_unstable();
+        want_eq!(format!("round {rounds}: one event per read"), data, (0..BATCH as u64).collect::<Vec<_>>());
+        for e in &events {
+            want_eq!(format!("round {rounds}: read {} took one byte", e.data), e.res, 1);
+        }
+        let mut got: Vec<u8> = bufs.iter().map(|b| b[0]).collect();
+        got.sort_unstable();
+        want_eq!(format!("round {rounds}: the bytes written, each read once"), got, (0..BATCH as u8).map(|i| b'a' + i).collect::<Vec<_>>());
+        let listed = listed_now(&ctx)?;
+        if listed != "0" {
+            // Its teardown would wait for ever: left to the exit, so that this is said first.
+            ctx.forget();
+            return Err(format!("round {rounds}: {listed} requests left in the index after their events"));
+        }
+        ctx.no_events(Duration::ZERO)?;
+    }
+    let Retries { worker, reaper, task } = retries()? - base;
+    println!("# {rounds} rounds of {BATCH} reads: attempts after a wake-up by the reaper {reaper}, by the writing thread {task}, by the worker {worker}");
+    check!(reaper + task + worker > 0, "no attempt was handed on: the writes never met a waiting read");
     Ok(())
 }
