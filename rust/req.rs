@@ -275,10 +275,7 @@ impl Kiocb {
     /// Records the request's one event (`kaio_complete`); also for an event a cancel copied to
     /// the caller instead of the ring.
     pub(crate) fn trace_event(&self, res: i64) {
-        stats::add(Stat::Events, 1);
-        if let Some(gauge) = stats::in_flight(self.opcode) {
-            stats::add(gauge, -1);
-        }
+        stats::count_with_in_flight(Stat::Events, self.opcode, -1);
         self.trace_complete(res);
     }
 
@@ -543,10 +540,7 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Iocb) -> Result {
         }
     }
     slot.accept();
-    stats::add(Stat::Submitted, 1);
-    if let Some(gauge) = stats::in_flight(iocb.aio_lio_opcode) {
-        stats::add(gauge, 1);
-    }
+    stats::count_with_in_flight(Stat::Submitted, iocb.aio_lio_opcode, 1);
     Ok(())
 }
 // A request and its `Arc` header (count and pool, 16 bytes) fill one 512-byte slab object; a field

@@ -81,10 +81,12 @@ pub(crate) struct HeldBuf {
 /// # Invariants
 ///
 /// `iter` is all-zero (empty) or was initialised by `import_ubuf`/`import_iovec` over `fast`
-/// or `alloc`; `alloc` is null or the array `import_iovec` allocated, freed on drop.
+/// or `alloc`; `alloc` is null or the array `import_iovec` allocated, freed on drop. `fast` is
+/// written by `import_iovec` before `iter` refers to it (left uninitialised until then: most
+/// transfers have a single buffer and never touch it).
 struct Held {
     iter: bindings::iov_iter,
-    fast: [bindings::iovec; bindings::UIO_FASTIOV as usize],
+    fast: core::mem::MaybeUninit<[bindings::iovec; bindings::UIO_FASTIOV as usize]>,
     alloc: *mut bindings::iovec,
 }
 
@@ -102,8 +104,7 @@ impl HeldBuf {
             held: core::cell::UnsafeCell::new(Held {
                 // SAFETY: all-zero is a valid (empty) iterator.
                 iter: unsafe { core::mem::zeroed() },
-                // SAFETY: all-zero is a valid iovec array.
-                fast: unsafe { core::mem::zeroed() },
+                fast: core::mem::MaybeUninit::uninit(),
                 alloc: ptr::null_mut(),
             }),
             _pin: core::marker::PhantomPinned,
@@ -390,7 +391,7 @@ impl<T: RwDone> RwKiocb<T> {
         }
         // SAFETY: `fast` and `iter` never move and live as long as the `HeldBuf`, whose `Held`
         // frees `alloc` (their invariants).
-        unsafe { self.import(buf, nbytes, vectored, h.fast.as_mut_ptr(), &mut h.alloc, &mut h.iter) }
+        unsafe { self.import(buf, nbytes, vectored, h.fast.as_mut_ptr().cast(), &mut h.alloc, &mut h.iter) }
     }
 
     /// One try of the transfer over `held` (non-blocking if `nowait`). `WouldBlock`: nothing

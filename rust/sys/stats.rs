@@ -38,6 +38,16 @@ pub(crate) fn add(stat: Stat, v: i64) {
     unsafe { bindings::kaio_stat_add(stat as u32, v as _) }
 }
 
+/// Adds 1 to `stat` and `in_flight` to the gauge of requests in flight for `opcode` (if kaio
+/// runs it), on this CPU, in one call (a request submitted or completed). Any context.
+pub(crate) fn count_with_in_flight(stat: Stat, opcode: u16, in_flight: i64) {
+    match self::in_flight(opcode) {
+        // SAFETY: both indexes are below the array's size (one slot per `Stat` variant).
+        Some(gauge) => unsafe { bindings::kaio_stat_add2(stat as u32, 1, gauge as u32, in_flight as _) },
+        None => add(stat, 1),
+    }
+}
+
 /// The gauge of requests in flight for `opcode` (`None` for an opcode kaio does not run).
 pub(crate) fn in_flight(opcode: u16) -> Option<Stat> {
     Some(match opcode {
