@@ -347,10 +347,21 @@ fn history_ring_mmap_over_rlimit_as(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     in_child_nr_restored(b, o, |base| {
         let margin = 16 * 4096;
         check!(ring_len(NR) > 2 * margin, "the ring ({} bytes) must not fit in the margin", ring_len(NR));
-        let limit = vm_size()? + margin as u64;
-        let mut id = 0u64;
-        // Nothing between the two setrlimit calls allocates.
+        let mut limit = vm_size()? + margin as u64;
         set_rlimit_as(limit)?;
+        // Reading VmSize frees what it allocated, and malloc may then give its heap's top
+        // back: the address space shrinks, and the limit must follow it down (else the ring
+        // fits in what was given back).
+        for _ in 0..4 {
+            let now = vm_size()? + margin as u64;
+            if now >= limit {
+                break;
+            }
+            limit = now;
+            set_rlimit_as(limit)?;
+        }
+        let mut id = 0u64;
+        // Nothing between the last setrlimit and the setup allocates.
         let r = b.setup(NR, &mut id);
         set_rlimit_as(libc::RLIM_INFINITY)?;
         refused_then_works(b, "over RLIMIT_AS", r, id, base, NR)
