@@ -33,7 +33,6 @@ use crate::ops::{
     rw,
 };
 use crate::sys::{
-    arc_stack::{impl_stack_item, StackLink},
     cred::Creds,
     fd::{EventFd, FileRef},
     hrtimer::TimerCallback,
@@ -75,9 +74,6 @@ pub(crate) struct Kiocb {
     claimed: AtomicBool,
     /// The teardown sweep reached it (for the trace's `how`).
     swept: AtomicBool,
-    /// Its place in its context's ready list (a polled read or write whose next attempt a
-    /// wake-up handed on).
-    ready_link: StackLink,
     /// `IOCB_FLAG_RESFD`: signalled after the event is posted.
     eventfd: Option<EventFd>,
     /// The state of the request's own operation, and of no other.
@@ -87,8 +83,6 @@ pub(crate) struct Kiocb {
     /// fields above, the file references among them, go first).
     pub(crate) ctx: ReqsRef,
 }
-
-impl_stack_item!(Kiocb, ready_link);
 
 /// A request's operation state, one of delay, read/write, fsync, poll, polled read/write (the
 /// union in fs/aio.c's `struct aio_kiocb`).
@@ -142,7 +136,6 @@ impl Kiocb {
             posted: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
             swept: AtomicBool::new(false),
-            ready_link: StackLink::new(),
             eventfd,
             op <- op,
             ctx,

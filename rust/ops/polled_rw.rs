@@ -43,6 +43,7 @@ use crate::sys::{
     cred::Creds,
     poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
+    irq_spinlock::IrqsDisabled,
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
@@ -430,15 +431,13 @@ pub(crate) fn work(req: Arc<Kiocb>) {
 /// submitter's address space, until the list is empty. An attempt that will block goes to the
 /// request's own worker, so that it holds up no other request.
 pub(crate) fn ready_work(ctx: &crate::ctx::Kioctx) {
-    while !ctx.ready.is_empty() {
-        for req in ctx.ready.take_all() {
-            let p = req.polled();
-            if p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed) {
-                // `retry` stays set: the request's worker takes it.
-                p.work.queue(req.clone());
-            } else if p.retry.swap(false, Ordering::AcqRel) {
-                next_attempt(req, Runner::Worker);
-            }
+    while let Some(req) = ctx.ready.pop() {
+        let p = req.polled();
+        if p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed) {
+            // `retry` stays set: the request's worker takes it.
+            p.work.queue(req.clone());
+        } else if p.retry.swap(false, Ordering::AcqRel) {
+            next_attempt(req, Runner::Worker);
         }
     }
 }
@@ -462,11 +461,22 @@ pub(crate) fn ready_task_work(ctx: &crate::ctx::Kioctx) {
 /// The attempts of the ready list, in a task of the context's address space (its requests'
 /// too: only that address space submits to it).
 fn run_ready_as(ctx: &crate::ctx::Kioctx, runner: Runner) {
+    // The emptiness check spares the lock of the last, empty pop; an entry pushed after it
+    // is someone else's (its wake-up hands it on anew).
     while !ctx.ready.is_empty() {
-        for req in ctx.ready.take_all() {
-            if req.polled().retry.swap(false, Ordering::AcqRel) {
-                next_attempt(req, runner);
-            }
+        let (req, resumed) = {
+            // The pop and the request's resumption with interrupts turned back on once.
+            let _irqs = IrqsDisabled::new();
+            let Some(req) = ctx.ready.pop() else { break };
+            let resumed = match req.polled().retry.swap(false, Ordering::AcqRel) {
+                true => resume(&req),
+                false => None,
+            };
+            (req, resumed)
+        };
+        if let Some(taken) = resumed {
+            drop(taken);
+            attempts_after_resume(req, runner);
         }
     }
 }

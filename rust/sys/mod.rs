@@ -8,7 +8,6 @@
 
 pub(crate) mod arc;
 pub(crate) mod arc_slot;
-pub(crate) mod arc_stack;
 pub(crate) mod bindings;
 pub(crate) mod completion;
 pub(crate) mod cred;
