@@ -74,8 +74,6 @@ void kaio_spin_unlock(spinlock_t *lock);
 
 bool kaio_list_empty(const struct list_head *head);
 void kaio_list_del_init(struct list_head *entry);
-void kaio_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queue_func_t func);
-size_t kaio_iov_iter_count(const struct iov_iter *iter);
 __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt);
 
 void kaio_init_completion(struct completion *c);

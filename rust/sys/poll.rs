@@ -92,14 +92,17 @@ impl<T: PollWake> PollWait<T> {
     /// An entry on no queue.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `slot` is valid for writes; the helper initialises the entry and its
-            // list links (empty).
+            // SAFETY: `slot` is valid for writes: the entry as `init_waitqueue_func_entry`
+            // makes it (no flags, no private data, the wake function; a plain store of each
+            // field rather than a call out of the module), its list links empty.
             entry <- Opaque::ffi_init(|slot: *mut bindings::wait_queue_entry| unsafe {
-                slot.write(core::mem::zeroed());
-                bindings::kaio_init_waitqueue_func_entry(slot, Some(wake_trampoline::<T>));
                 let links = ptr::addr_of_mut!((*slot).entry);
-                (*links).next = links;
-                (*links).prev = links;
+                slot.write(bindings::wait_queue_entry {
+                    flags: 0,
+                    private: ptr::null_mut(),
+                    func: Some(wake_trampoline::<T>),
+                    entry: bindings::list_head { next: links, prev: links },
+                });
             }),
             head: AtomicPtr::new(ptr::null_mut()),
             owner: ArcSlot::empty(),

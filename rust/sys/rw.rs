@@ -78,6 +78,18 @@ pub(crate) struct HeldBuf {
     _pin: core::marker::PhantomPinned,
 }
 
+/// `iov_iter_count(iter)`: the bytes left, read in place (the inline function is this one
+/// field read; every iterator type keeps its count there).
+///
+/// # Safety
+///
+/// `iter` is initialised (all-zero counts as empty).
+unsafe fn iter_count(iter: &bindings::iov_iter) -> usize {
+    // SAFETY: the count member of the union's struct, which every iterator type sets (and the
+    // user-buffer overlay's length shares).
+    unsafe { iter.__bindgen_anon_1.__bindgen_anon_1.as_ref().count }
+}
+
 /// # Invariants
 ///
 /// `iter` is all-zero (empty) or was initialised by `import_ubuf`/`import_iovec` over `fast`
@@ -135,7 +147,7 @@ impl HeldClaim<'_> {
     /// Bytes left to transfer.
     pub(crate) fn remaining(&mut self) -> usize {
         // SAFETY: ours while claimed; an initialised (or empty) iterator.
-        unsafe { bindings::kaio_iov_iter_count(&(*self.held()).iter) }
+        unsafe { iter_count(&(*self.held()).iter) }
     }
 }
 
@@ -410,7 +422,7 @@ impl<T: RwDone> RwKiocb<T> {
             } else {
                 (*k).ki_flags &= !(IOCB_NOWAIT);
             }
-            let before = bindings::kaio_iov_iter_count(&held.iter);
+            let before = iter_count(&held.iter);
             (before, self.transfer(f, owner, &mut held.iter))
         };
         let (before, done) = done;
@@ -420,7 +432,7 @@ impl<T: RwDone> RwKiocb<T> {
                 // Nothing moved; a file may still have advanced the iterator: undo that.
                 // SAFETY: the iterator is ours; it is moved back by what it advanced, at most.
                 unsafe {
-                    let advanced = before - bindings::kaio_iov_iter_count(&held.iter);
+                    let advanced = before - iter_count(&held.iter);
                     if advanced != 0 {
                         bindings::iov_iter_revert(&mut held.iter, advanced);
                     }
