@@ -1323,25 +1323,6 @@ fn listed_now(ctx: &Ctx) -> Result<String, String> {
         .ok_or_else(|| format!("{path}: no in_flight line"))
 }
 
-/// The module's `race_delay_us` (io_submit's busy wait between parking a polled read and
-/// listing it), set for as long as this lives.
-struct RaceDelay;
-
-impl RaceDelay {
-    const PATH: &'static str = "/sys/module/kaio/parameters/race_delay_us";
-
-    fn set(us: u32) -> Result<RaceDelay, String> {
-        std::fs::write(Self::PATH, us.to_string()).map_err(|e| format!("{}: {e}", Self::PATH))?;
-        Ok(RaceDelay)
-    }
-}
-
-impl Drop for RaceDelay {
-    fn drop(&mut self) {
-        let _ = std::fs::write(Self::PATH, "0");
-    }
-}
-
 /// Reads of one byte submitted in one call while another thread writes the bytes and a third
 /// sleeps in io_getevents, io_submit waiting 100 µs between parking each read on the pipe and
 /// listing it (`race_delay_us`): wake-ups land in that window, and the attempt one hands on is
@@ -1351,7 +1332,8 @@ impl Drop for RaceDelay {
 /// context's index. (A request listed after its event would stay there, and the context's
 /// teardown would wait for it for ever: the rounds run in a child, whose exit would hang.)
 fn polled_rw_race_wake_during_submit() -> CaseResult {
-    let _delay = RaceDelay::set(100)?;
+    // io_submit's busy wait between parking a polled read and listing it, put back after.
+    let _delay = set_param("/sys/module/kaio/parameters/race_delay_us", 100)?;
     in_child(Duration::from_secs(15), wake_during_submit_rounds)
 }
 
