@@ -5,8 +5,8 @@
 //! from a worker when the file is ready, and can be cancelled until it starts to move data.
 //!
 //! ```text
-//! submit: Running, not listed ──non-blocking attempt, in io_submit──> done: event
-//!   would block ──> the entry armed on the file's queue (one-shot)
+//! submit: Running, not listed ──file ready now: non-blocking attempt, in io_submit──> done: event
+//!   not ready, or would block ──> the entry armed on the file's queue (one-shot)
 //!     ready already ──> entry taken back, attempt again
 //!     not ready     ──> listed and Waiting (one hold of ctx_lock): cancellable while no
 //!                       byte has moved
@@ -197,8 +197,14 @@ enum Runner {
 /// until the request completes or is parked on the file's queue.
 fn attempts(req: Arc<Kiocb>, runner: Runner) {
     let p = req.polled();
-    // After submit, a wake-up (readiness) or a stop brought us here.
-    let mut ready = runner != Runner::Submitter;
+    // Attempt without arming first: after a wake-up (readiness) or a stop; in io_submit, if
+    // the file reports ready now. A request that would block is armed at once: its wait
+    // starts without a failed attempt (as io_uring's poll-first receive), and the arming's
+    // own poll catches readiness that comes meanwhile.
+    let mut ready = match runner {
+        Runner::Submitter => p.mode == Waiting::NoWait && file_ready_now(&req),
+        _ => true,
+    };
     // In io_submit the request is not listed yet: it is once it stays in flight.
     let unlisted = runner == Runner::Submitter;
     loop {
@@ -206,7 +212,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
             return finish_stopped(req);
         }
         let blocking = p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed);
-        if blocking && !ready {
+        if !ready {
             match arm(&req, unlisted) {
                 Armed::Parked => return,
                 Armed::Again => ready = true,
@@ -240,7 +246,6 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 Runner::Reaper | Runner::Task => p.creds.run_as(run),
             }
         };
-        ready = false;
         match attempt {
             Err(e) => return finish(req, i64::from(e.to_errno())),
             // The file completes it through `rw_done`.
@@ -258,6 +263,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 if write_left {
                     // A blocking write goes on until everything is written.
                     p.moved.fetch_add(res, Ordering::Relaxed);
+                    ready = true;
                     continue;
                 }
                 return finish(req, res);
@@ -268,7 +274,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 }
                 match arm(&req, unlisted) {
                     Armed::Parked => return,
-                    Armed::Again => {}
+                    Armed::Again => ready = true,
                     Armed::NoQueue => {
                         p.block_next.store(true, Ordering::Relaxed);
                         ready = true;
@@ -279,16 +285,29 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
     }
 }
 
+/// The events a request waits for: its direction's, and an error or hang-up (which end a
+/// read or write at once).
+fn wanted_events(dir: Dir) -> u32 {
+    let direction = match dir {
+        Dir::Read => EPOLLIN | EPOLLRDNORM,
+        Dir::Write => EPOLLOUT | EPOLLWRNORM,
+    };
+    direction | EPOLLERR | EPOLLHUP
+}
+
+/// Whether the file reports the request's events now (`vfs_poll` registering nothing). A
+/// request with no file to poll makes its attempt.
+fn file_ready_now(req: &Kiocb) -> bool {
+    let events = wanted_events(req.rw().dir());
+    req.rw().file().map_or(true, |file| PollWait::<Kiocb>::poll_now(file, events) & events != 0)
+}
+
 /// Registers the entries on the file's queues for the transfer's direction; parks the request
 /// there unless the file is ready already. `unlisted` (in io_submit): a request left in
 /// flight is listed in the same hold of `ctx_lock`.
 fn arm(req: &Arc<Kiocb>, unlisted: bool) -> Armed {
     let p = req.polled();
-    let events = match req.rw().dir() {
-        Dir::Read => EPOLLIN | EPOLLRDNORM,
-        Dir::Write => EPOLLOUT | EPOLLWRNORM,
-    } | EPOLLERR
-        | EPOLLHUP;
+    let events = wanted_events(req.rw().dir());
     p.events.store(events, Ordering::Relaxed);
     let Some(file) = req.rw().file() else { return Armed::NoQueue };
     // Before the entries are visible: a wake-up during `vfs_poll` may take the next attempt.
