@@ -50,6 +50,8 @@ const P_CTXP: usize = 0;
 const P_IOCBS: usize = 64;
 const N_IOCBS: usize = 64;
 const P_IOCBPP: usize = 8 << 10;
+/// Pointers the iocb pointer array has room for (up to `P_EVENTS`).
+const IOCBPP_CAP: usize = (P_EVENTS - P_IOCBPP) / 8;
 const P_EVENTS: usize = 16 << 10;
 const N_EVENTS: usize = 256;
 const P_TS: usize = 32 << 10;
@@ -114,7 +116,8 @@ struct Stats {
 }
 
 /// What the fuzzer knows of the requests it submitted from its own iocb slots (random `aio_data`,
-/// so unique but for an iocb submitted twice in one array), for checking the events they give.
+/// so unique but for an iocb submitted twice, in one array or through a pointer an earlier
+/// call left past the array's end), for checking the events they give.
 #[derive(Default)]
 struct Registry {
     /// data -> (opcode, times accepted).
@@ -741,7 +744,11 @@ fn op_submit(t: &mut T) {
             }
             t.w.stats.accepted.fetch_add(k as u64, Relaxed);
             if iocbpp == arr as u64 {
-                for j in 0..(k as usize).min(n) {
+                // Every accepted entry, also those past the `n` written for this call (an `nr`
+                // above `n` makes the kernel read on, into pointers left by earlier calls, which
+                // may name an iocb slot still holding an earlier request's data: that request
+                // is then in flight twice, and must be registered twice).
+                for j in 0..(k as usize).min(IOCBPP_CAP) {
                     // SAFETY: this thread's iocb pointer array.
                     let p = unsafe { *arr.add(j) };
                     let slot = p.wrapping_sub((t.p + P_IOCBS) as u64);
