@@ -25,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_pipe_write_waits_for_room", polled_rw_pipe_write_waits_for_room),
         Case::kaio("polled_rw_cancel_part_written", polled_rw_cancel_part_written),
         Case::kaio("polled_rw_same_as_blocking", polled_rw_same_as_blocking),
+        Case::kaio("polled_rw_tcp_rcvlowat_as_blocking", polled_rw_tcp_rcvlowat_as_blocking),
         Case::kaio("polled_rw_readv_writev", polled_rw_readv_writev),
         Case::kaio("polled_rw_unchanged_files", polled_rw_unchanged_files),
         Case::kaio("polled_rw_close_fd_while_waiting", polled_rw_close_fd_while_waiting),
@@ -366,6 +367,52 @@ fn polled_rw_same_as_blocking() -> CaseResult {
             want_eq!(format!("{}: write of {have} vs write(2)", ours.what), ev[0].res, n);
         }
     }
+    Ok(())
+}
+
+/// A TCP socket with a receive low-water mark (`SO_RCVLOWAT` 100) holding 10 bytes: read(2)
+/// blocks until 100 are there, and a polled read waits as long (the socket does not report
+/// itself readable below the mark), rather than taking the 10 a non-blocking read would
+/// return. Then both get the same 100 bytes.
+fn polled_rw_tcp_rcvlowat_as_blocking() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let (ours, twin) = (tcp_pair()?, tcp_pair()?);
+    let data: Vec<u8> = (0..100u32).map(|i| (i * 7) as u8).collect();
+    for p in [&ours, &twin] {
+        let lowat: libc::c_int = 100;
+        let one: libc::c_int = 1;
+        // SAFETY: plain socket options with valid int arguments.
+        let (a, b) = unsafe {
+            let int = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            (
+                libc::setsockopt(p.r, libc::SOL_SOCKET, libc::SO_RCVLOWAT, (&lowat as *const libc::c_int).cast(), int),
+                // No Nagle: the second write must not wait for the first one's ACK.
+                libc::setsockopt(p.w, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&one as *const libc::c_int).cast(), int),
+            )
+        };
+        check!(a == 0 && b == 0, "setsockopt: errno {}", kaio::raw::errno());
+        write_all(p.w, &data[..10])?;
+    }
+    // The twin, as read(2) sees it: 10 bytes there, not readable below the mark.
+    let mut pfd = libc::pollfd { fd: twin.r, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; waits up to 100 ms for the 10 bytes to be reported readable.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+    want_eq!("poll(POLLIN) of the twin holding 10 bytes under SO_RCVLOWAT 100", ready, 0);
+    let mut buf = vec![0u8; 200];
+    let mut cb = read_iocb(ours.r, &mut buf, 9);
+    submit_unblocked(&ctx, &mut cb)?;
+    ctx.no_events(ms(200))?;
+    for p in [&ours, &twin] {
+        write_all(p.w, &data[10..])?;
+    }
+    let ev = ctx.wait_events(1, PROMPT)?;
+    let mut tbuf = vec![0u8; 200];
+    // SAFETY: a valid buffer; 100 bytes are there (or coming), the mark is met.
+    let n = unsafe { libc::read(twin.r, tbuf.as_mut_ptr().cast(), tbuf.len()) } as i64;
+    want_eq!("read(2) of the twin after 100 bytes", n, 100);
+    check_event("polled read after 100 bytes", &ev[0], 9, &cb, n)?;
+    want_eq!("bytes", &buf[..100], &data[..]);
     Ok(())
 }
 
