@@ -380,18 +380,9 @@ fn polled_rw_tcp_rcvlowat_as_blocking() -> CaseResult {
     let (ours, twin) = (tcp_pair()?, tcp_pair()?);
     let data: Vec<u8> = (0..100u32).map(|i| (i * 7) as u8).collect();
     for p in [&ours, &twin] {
-        let lowat: libc::c_int = 100;
-        let one: libc::c_int = 1;
-        // SAFETY: plain socket options with valid int arguments.
-        let (a, b) = unsafe {
-            let int = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            (
-                libc::setsockopt(p.r, libc::SOL_SOCKET, libc::SO_RCVLOWAT, (&lowat as *const libc::c_int).cast(), int),
-                // No Nagle: the second write must not wait for the first one's ACK.
-                libc::setsockopt(p.w, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&one as *const libc::c_int).cast(), int),
-            )
-        };
-        check!(a == 0 && b == 0, "setsockopt: errno {}", kaio::raw::errno());
+        set_int_option(p.r, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 100)?;
+        // No Nagle: the second write must not wait for the first one's ACK.
+        set_int_option(p.w, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
         write_all(p.w, &data[..10])?;
     }
     // The twin, as read(2) sees it: 10 bytes there, not readable below the mark.
@@ -413,6 +404,15 @@ fn polled_rw_tcp_rcvlowat_as_blocking() -> CaseResult {
     want_eq!("read(2) of the twin after 100 bytes", n, 100);
     check_event("polled read after 100 bytes", &ev[0], 9, &cb, n)?;
     want_eq!("bytes", &buf[..100], &data[..]);
+    Ok(())
+}
+
+/// `setsockopt(fd, level, name, &value)` with an int value.
+fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> CaseResult {
+    let len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` is a valid int for the call's duration.
+    let r = unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), len) };
+    check!(r == 0, "setsockopt(level {level}, option {name}): errno {}", kaio::raw::errno());
     Ok(())
 }
 
