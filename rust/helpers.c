@@ -26,10 +26,10 @@ MODULE_PARM_DESC(nr, "request slots of all live contexts (aio-nr)");
  * rust/sys/stats.rs's `Stat`.
  */
 #define KAIO_NR_STATS 19
-static DEFINE_PER_CPU(long [KAIO_NR_STATS], kaio_stats);
+/* Not static: rust/sys/stats.rs adds to it on x86-64 as this_cpu_add does, without a call. */
+DEFINE_PER_CPU(long [KAIO_NR_STATS], kaio_stats);
 
 void kaio_stat_add(unsigned int i, long v) { this_cpu_add(kaio_stats[i], v); }
-void kaio_stat_add2(unsigned int i, long v, unsigned int j, long w) { this_cpu_add(kaio_stats[i], v); this_cpu_add(kaio_stats[j], w); }
 long kaio_stat_read(unsigned int i, int cpu) { return per_cpu(kaio_stats, cpu)[i]; }
 int kaio_next_possible_cpu(int cpu) { return cpumask_next(cpu, cpu_possible_mask); }
 unsigned int kaio_nr_cpu_ids(void) { return nr_cpu_ids; }

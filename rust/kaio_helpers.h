@@ -46,7 +46,6 @@ extern unsigned int kaio_race_delay_us;
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
 void kaio_stat_add(unsigned int i, long v);
-void kaio_stat_add2(unsigned int i, long v, unsigned int j, long w);
 long kaio_stat_read(unsigned int i, int cpu);
 int kaio_next_possible_cpu(int cpu);
 unsigned int kaio_nr_cpu_ids(void);

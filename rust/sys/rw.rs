@@ -282,7 +282,10 @@ impl<T: RwDone> RwKiocb<T> {
                 Dir::Read => 0,
                 Dir::Write => 1,
             };
-            kernel::error::to_result(bindings::kaio_kiocb_set_rw_flags(k, rw_flags as i32, rw_type))?;
+            // `kiocb_set_rw_flags` does nothing for no flags: the call is spared then.
+            if rw_flags != 0 {
+                kernel::error::to_result(bindings::kaio_kiocb_set_rw_flags(k, rw_flags as i32, rw_type))?;
+            }
             // Nobody polls for AIO completions.
             (*k).ki_flags &= !(IOCB_HIPRI);
         }

@@ -32,19 +32,49 @@ pub(crate) enum Stat {
     PolledRetriesTask = 18,
 }
 
-/// Adds `v` to `stat` on this CPU. Any context.
-pub(crate) fn add(stat: Stat, v: i64) {
+/// Counters, in `rust/helpers.c`: a per-CPU `long [NR_STATS]`.
+const NR_STATS: usize = 19;
+const _: () = assert!(Stat::PolledRetriesTask as usize + 1 == NR_STATS);
+
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    /// The per-CPU counters. Its address is not a pointer to memory: on x86-64 it is the
+    /// counters' offset from each CPU's `gs` base (what `this_cpu_add` adds to).
+    static kaio_stats: [core::ffi::c_long; NR_STATS];
+}
+
+/// `this_cpu_add(kaio_stats[stat], v)`: one `add` to the `gs`-relative address, which neither
+/// preemption nor an interrupt can split, so no call into C on the hot paths. Any context.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn this_cpu_add(stat: Stat, v: i64) {
+    // SAFETY: the slot is inside the array (one per `Stat` variant, checked above), addressed
+    // as `this_cpu_add` addresses it: `gs` holds this CPU's per-CPU base, and the symbol's
+    // address is the offset from it. Nothing else is read or written; flags are clobbered
+    // (asm!'s default).
+    unsafe {
+        let slot = core::ptr::addr_of!(kaio_stats).cast::<core::ffi::c_long>().add(stat as usize);
+        core::arch::asm!("add qword ptr gs:[{slot}], {v}", slot = in(reg) slot, v = in(reg) v, options(nostack));
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn this_cpu_add(stat: Stat, v: i64) {
     // SAFETY: the index is below the array's size (`Stat` has one variant per slot).
     unsafe { bindings::kaio_stat_add(stat as u32, v as _) }
 }
 
+/// Adds `v` to `stat` on this CPU. Any context.
+pub(crate) fn add(stat: Stat, v: i64) {
+    this_cpu_add(stat, v);
+}
+
 /// Adds 1 to `stat` and `in_flight` to the gauge of requests in flight for `opcode` (if kaio
-/// runs it), on this CPU, in one call (a request submitted or completed). Any context.
+/// runs it), on this CPU (a request submitted or completed). Any context.
 pub(crate) fn count_with_in_flight(stat: Stat, opcode: u16, in_flight: i64) {
-    match self::in_flight(opcode) {
-        // SAFETY: both indexes are below the array's size (one slot per `Stat` variant).
-        Some(gauge) => unsafe { bindings::kaio_stat_add2(stat as u32, 1, gauge as u32, in_flight as _) },
-        None => add(stat, 1),
+    add(stat, 1);
+    if let Some(gauge) = self::in_flight(opcode) {
+        add(gauge, in_flight);
     }
 }
 
