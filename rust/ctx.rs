@@ -276,7 +276,6 @@ impl Kioctx {
             ring.write_u32(4 * i, word);
         }
         let inflight = InFlight::new(geometry.nr_events)?;
-        let ready_capacity = if polled_rw { geometry.nr_events as usize } else { 0 };
         let polled_mm = if polled_rw { Some(MmRef::current()?) } else { None };
         let pool_cap = request_pool_cap(geometry.nr_events);
         let req_pool = BlockPool::for_arc_of::<Kiocb>(pool_cap, GFP_KERNEL)?;
@@ -310,7 +309,7 @@ impl Kioctx {
                 mm,
                 polled_rw,
                 polled_mm,
-                ready <- ReadyList::new(ready_capacity),
+                ready <- ReadyList::new(),
                 owner_pid: system::current_tgid(),
                 req_pool,
                 polled_pool,

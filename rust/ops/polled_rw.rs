@@ -43,7 +43,7 @@ use crate::sys::{
     cred::Creds,
     poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
-    irq_spinlock::IrqsDisabled,
+    llist::{impl_llist_item, LLink},
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
@@ -105,6 +105,8 @@ pub(crate) struct PolledRw {
     retry: AtomicBool,
     /// Non-zero from arming until someone takes the next attempt (see above).
     armed: AtomicU32,
+    /// Its link in the context's [`ReadyList`](super::ready_list::ReadyList).
+    ready_link: LLink<Kiocb>,
     /// The entries on the file's queues (the second for a file with two).
     #[pin]
     first: PollWait<Kiocb>,
@@ -138,6 +140,7 @@ impl PolledRw {
             events: AtomicU32::new(0),
             retry: AtomicBool::new(false),
             armed: AtomicU32::new(0),
+            ready_link: LLink::new(),
             first <- PollWait::new(),
             second <- PollWait::new(),
             work <- Work::new(),
@@ -151,6 +154,8 @@ impl PolledRw {
         self.state.load(Ordering::Relaxed) == WAITING && self.moved.load(Ordering::Relaxed) == 0
     }
 }
+
+impl_llist_item!(Kiocb, |req| &req.polled().ready_link);
 
 /// Checks as a plain read/write does (`aio_prep_rw`, the open mode, the method, the buffer,
 /// `rw_verify_area`); then [`start`] goes on. The request is listed.
@@ -450,13 +455,15 @@ pub(crate) fn work(req: Arc<Kiocb>) {
 /// submitter's address space, until the list is empty. An attempt that will block goes to the
 /// request's own worker, so that it holds up no other request.
 pub(crate) fn ready_work(ctx: &crate::ctx::Kioctx) {
-    while let Some(req) = ctx.ready.pop() {
-        let p = req.polled();
-        if p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed) {
-            // `retry` stays set: the request's worker takes it.
-            p.work.queue(req.clone());
-        } else if p.retry.swap(false, Ordering::AcqRel) {
-            next_attempt(req, Runner::Worker);
+    while !ctx.ready.is_empty() {
+        for req in ctx.ready.take_all() {
+            let p = req.polled();
+            if p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed) {
+                // `retry` stays set: the request's worker takes it.
+                p.work.queue(req.clone());
+            } else if p.retry.swap(false, Ordering::AcqRel) {
+                next_attempt(req, Runner::Worker);
+            }
         }
     }
 }
@@ -480,22 +487,12 @@ pub(crate) fn ready_task_work(ctx: &crate::ctx::Kioctx) {
 /// The attempts of the ready list, in a task of the context's address space (its requests'
 /// too: only that address space submits to it).
 fn run_ready_as(ctx: &crate::ctx::Kioctx, runner: Runner) {
-    // The emptiness check spares the lock of the last, empty pop; an entry pushed after it
-    // is someone else's (its wake-up hands it on anew).
+    // Entries pushed while these attempts are made are taken in the next round.
     while !ctx.ready.is_empty() {
-        let (req, resumed) = {
-            // The pop and the request's resumption with interrupts turned back on once.
-            let _irqs = IrqsDisabled::new();
-            let Some(req) = ctx.ready.pop() else { break };
-            let resumed = match req.polled().retry.swap(false, Ordering::AcqRel) {
-                true => resume(&req),
-                false => None,
-            };
-            (req, resumed)
-        };
-        if let Some(taken) = resumed {
-            drop(taken);
-            attempts_after_resume(req, runner);
+        for req in ctx.ready.take_all() {
+            if req.polled().retry.swap(false, Ordering::AcqRel) {
+                next_attempt(req, runner);
+            }
         }
     }
 }

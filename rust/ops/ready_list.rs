@@ -7,8 +7,8 @@
 //! to the context's ready worker, which a task entering `KAIO_IOC_GETEVENTS` may beat to it,
 //! saving the switch to the worker and back (io_uring runs such retries as task work of the
 //! submitter). One worker for the context rather than one per request: attempts readied
-//! together cost one hop. An entry leaves when a reaper or the ready worker pops it, oldest
-//! first.
+//! together cost one hop. Whoever gets there (a reaper, the ready worker, the task below)
+//! takes every entry at once, and makes the attempts oldest first.
 //!
 //! When a task of the submitter's process readied the request (it wrote to its own pipe or
 //! socket), that task makes the attempt itself on its way back to user space, from a task
@@ -21,64 +21,19 @@
 use crate::ctx::{Kioctx, ReqsRef};
 use crate::req::Kiocb;
 use crate::sys::{
-    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    llist::{LList, Taken},
     task_work::{TaskWork, UserTask},
     work::{DelayedWork, Work},
 };
-use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use crate::sys::arc::Arc;
-
-/// A first-in first-out ring of a fixed number of slots, allocated once.
-struct Fifo {
-    slots: KVec<Option<Arc<Kiocb>>>,
-    /// The oldest entry's slot.
-    head: usize,
-    len: usize,
-}
-
-impl Fifo {
-    fn new(capacity: usize) -> Result<Fifo> {
-        let mut slots = KVec::with_capacity(capacity, GFP_KERNEL)?;
-        for _ in 0..capacity {
-            slots.push(None, GFP_KERNEL)?;
-        }
-        Ok(Fifo { slots, head: 0, len: 0 })
-    }
-
-    fn push(&mut self, req: Arc<Kiocb>) -> Result<(), Arc<Kiocb>> {
-        let capacity = self.slots.len();
-        if self.len == capacity {
-            return Err(req);
-        }
-        // The slot after the newest, wrapped without a division (an emulated one is slow).
-        let tail = self.head + self.len;
-        let tail = if tail >= capacity { tail - capacity } else { tail };
-        self.slots[tail] = Some(req);
-        self.len += 1;
-        Ok(())
-    }
-
-    fn pop(&mut self) -> Option<Arc<Kiocb>> {
-        if self.len == 0 {
-            return None;
-        }
-        let req = self.slots[self.head].take();
-        self.head = if self.head + 1 == self.slots.len() { 0 } else { self.head + 1 };
-        self.len -= 1;
-        req
-    }
-}
 
 /// The requests of a context whose next attempt is ready to be made.
 #[pin_data]
 pub(crate) struct ReadyList {
-    /// Room for every request the context can have in flight, so that a push in a wake-up
-    /// never allocates.
-    #[pin]
-    reqs: SpinLockIrq<Fifo>,
-    /// Entries now, for a lock-free look.
-    len: AtomicU32,
+    /// Lock-free (as io_uring's task work list): a push in a wake-up takes no lock and turns
+    /// no interrupts off, and a consumer takes every entry at once.
+    reqs: LList<Kiocb>,
     /// The ready worker ([`super::polled_rw::ready_work`]); queued with a reference to the
     /// context.
     #[pin]
@@ -92,32 +47,25 @@ pub(crate) struct ReadyList {
 }
 
 impl ReadyList {
-    /// A list for `capacity` requests (0 for a context without polled reads and writes).
-    pub(crate) fn new(capacity: usize) -> impl PinInit<Self, Error> {
+    /// An empty list.
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(ReadyList {
-            reqs <- new_spinlock_irq!(Fifo::new(capacity)?, "kioctx::ready"),
-            len: AtomicU32::new(0),
+            reqs: LList::new(),
             worker <- Work::new(),
             worker_later <- DelayedWork::new(),
             here <- TaskWork::new(),
         }? Error)
     }
 
-    /// Adds `req`; gives it back if there is no room (never expected: then its own worker
-    /// makes the attempt). Any context.
+    /// Adds `req`; gives it back if it is in the list already (never expected: then its own
+    /// worker makes the attempt). Any context.
     pub(crate) fn push(&self, req: Arc<Kiocb>) -> Result<(), Arc<Kiocb>> {
-        let mut reqs = self.reqs.lock();
-        reqs.push(req)?;
-        self.len.store(reqs.len as u32, Ordering::Release);
-        Ok(())
+        self.reqs.push(req)
     }
 
-    /// Takes the oldest entry.
-    pub(crate) fn pop(&self) -> Option<Arc<Kiocb>> {
-        let mut reqs = self.reqs.lock();
-        let req = reqs.pop();
-        self.len.store(reqs.len as u32, Ordering::Release);
-        req
+    /// Takes every entry, oldest first: the caller makes their attempts (or hands them on).
+    pub(crate) fn take_all(&self) -> Taken<Kiocb> {
+        self.reqs.take_all()
     }
 
     /// Queues the ready worker of `ctx` (this list's context) unless it is queued already.
@@ -142,8 +90,8 @@ impl ReadyList {
         self.here.queue_on_current(ctx, task);
     }
 
-    /// Whether no request waits for a reaper (a hint: read without the lock).
+    /// Whether no request waits for an attempt (a hint: it may change at once).
     pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0
+        self.reqs.is_empty()
     }
 }

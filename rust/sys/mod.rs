@@ -15,6 +15,7 @@ pub(crate) mod debugfs;
 pub(crate) mod fd;
 pub(crate) mod hrtimer;
 pub(crate) mod irq_spinlock;
+pub(crate) mod llist;
 pub(crate) mod mm;
 pub(crate) mod mmu_notifier;
 pub(crate) mod one_of;
