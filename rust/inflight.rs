@@ -228,7 +228,7 @@ impl InFlight {
                 Verdict::Skip
             } else if take == Take::Nothing {
                 Verdict::Take
-            } else if req.cancellable() {
+            } else if req.cancel_takes() {
                 Verdict::Remove
             } else if take == Take::OnlyCancellable {
                 Verdict::Skip

@@ -245,12 +245,14 @@ impl Kiocb {
         self.claimed.load(Ordering::Relaxed)
     }
 
-    /// Whether a cancel can stop the request now: POLL and DELAY, and a polled read or write
-    /// still waiting with nothing moved. Others run on. Under `ctx_lock`.
-    pub(crate) fn cancellable(&self) -> bool {
+    /// Whether a cancel takes the request now: POLL and DELAY, and a polled read or write
+    /// still waiting with nothing moved (claimed by this check: see
+    /// [`PolledRw::claim_if_cancellable`]). Others run on. Under `ctx_lock`; a true answer
+    /// must be followed by taking the request off the index and [`Kiocb::claim`].
+    pub(crate) fn cancel_takes(&self) -> bool {
         match self.kind() {
             Kind::Delay | Kind::Poll => true,
-            Kind::PolledRw => self.polled().cancellable(),
+            Kind::PolledRw => self.polled().claim_if_cancellable(),
             Kind::Rw | Kind::Fsync => false,
         }
     }

@@ -29,8 +29,9 @@
 //! then has an entry on each. Arming sets `armed`; whoever swaps it back to 0 owns the next
 //! attempt: a wake-up (through the worker), the attempting owner itself when the file was
 //! ready already, or a stop request. So exactly one attempt runs at a time, no wake-up is
-//! lost, and `armed != 0` means no attempt runs. `state` changes only under `ctx_lock`. Files
-//! that ignore `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the
+//! lost, and `armed != 0` means no attempt runs. `state` changes under `ctx_lock`, but for the
+//! resumption of a parked request: WAITING to RUNNING by a compare-and-exchange, which a
+//! cancel's claim (WAITING to CLAIMED, also one) beats or loses to. Files that ignore `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the
 //! worker (never in `io_submit`); from then on they are running.
 //!
 //! A partial read completes, as `read(2)` does; a write goes on until everything is written
@@ -43,6 +44,7 @@ use crate::sys::{
     cred::Creds,
     poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
+    irq_spinlock::IrqsDisabled,
     llist::{impl_llist_item, LLink},
     rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
     stats::{self, Stat},
@@ -88,7 +90,8 @@ impl Polled {
 #[pin_data]
 pub(crate) struct PolledRw {
     mode: Waiting,
-    /// `RUNNING`, `WAITING` or `CLAIMED`; changed under `ctx_lock`.
+    /// `RUNNING`, `WAITING` or `CLAIMED`; changed under `ctx_lock`, but for the resumption
+    /// after a wake-up (WAITING to RUNNING, a compare-and-exchange against a cancel's claim).
     state: AtomicU8,
     /// Asked to end at its next wait (a cancel found it running, or the context is torn down).
     stop: AtomicBool,
@@ -149,9 +152,16 @@ impl PolledRw {
         }))?)
     }
 
-    /// Whether a cancel can stop it now (under `ctx_lock`): waiting, no byte moved.
-    pub(crate) fn cancellable(&self) -> bool {
-        self.state.load(Ordering::Relaxed) == WAITING && self.moved.load(Ordering::Relaxed) == 0
+    /// A cancel's decision, under `ctx_lock`: if the request waits with no byte moved, it is
+    /// claimed (WAITING to CLAIMED) and true is returned; else it runs on. The exchange decides
+    /// against a resumption racing it (WAITING to RUNNING, without the lock). A request cannot
+    /// go back to WAITING while the caller holds `ctx_lock` (only arming does that, under it),
+    /// so `moved`, read after WAITING was seen, is the count of a request waiting throughout.
+    pub(crate) fn claim_if_cancellable(&self) -> bool {
+        // Acquire: pairs with the arming's Release (what the attempts moved is visible).
+        self.state.load(Ordering::Acquire) == WAITING
+            && self.moved.load(Ordering::Relaxed) == 0
+            && self.state.compare_exchange(WAITING, CLAIMED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 }
 
@@ -331,7 +341,8 @@ fn arm(req: &Arc<Kiocb>, unlisted: bool) -> Armed {
         let mut inflight = req.ctx.inflight.lock();
         if usable && !ready && !p.stop.load(Ordering::Acquire) {
             if p.armed.load(Ordering::Acquire) != 0 {
-                p.state.store(WAITING, Ordering::Relaxed);
+                // Release: a resumption that finds WAITING sees what the attempts did.
+                p.state.store(WAITING, Ordering::Release);
             }
             // Otherwise a wake-up took the next attempt: its worker goes on.
             if unlisted {
@@ -513,10 +524,38 @@ fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
     }
 }
 
-/// Running again after a hand-off, under `ctx_lock`: `None` if a cancel claimed the request,
-/// else the references of the entries taken off their queues (the other entry, if the file
-/// has two queues), to be dropped once the lock is.
+/// Running again after a hand-off: `None` if a cancel claimed the request, else the
+/// references of the entries taken off their queues (the other entry, if the file has two
+/// queues), to be dropped by the caller.
+///
+/// Without `ctx_lock` when the request waits (as it does once parked): WAITING to RUNNING by
+/// a compare-and-exchange, which a cancel's claim (WAITING to CLAIMED, see
+/// [`PolledRw::claim_if_cancellable`]) either beats or loses to. Nobody else changes a parked
+/// request's state: a stop request finds its next attempt taken (`armed` is 0).
 fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
+    let p = req.polled();
+    match p.state.compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(CLAIMED) => return None,
+        // Running still: the wake-up took the attempt while the arming had not yet parked
+        // the request under `ctx_lock`, and may still. After that hold of the lock, it is
+        // WAITING or RUNNING (never claimed: a cancel claims only under the lock, and only a
+        // waiting request).
+        Err(_) => return resume_locked(req),
+    }
+    // The entry a wake-up took is off its queue; the other is off too unless the file has two
+    // queues (then it is taken off here, with interrupts off, as under the queue lock).
+    if !p.first.may_be_queued() && !p.second.may_be_queued() {
+        return Some([None, None]);
+    }
+    let irqs = IrqsDisabled::new();
+    let taken = detach_entries(req, &mut QueueHold::new(irqs.irqs_off()));
+    Some(taken)
+}
+
+/// [`resume`] after the arming's hold of `ctx_lock`: the state it left is final until the
+/// attempt, and no cancel can claim a running request.
+fn resume_locked(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     let inflight = req.ctx.inflight.lock();
     let p = req.polled();
     if p.state.load(Ordering::Relaxed) == CLAIMED {

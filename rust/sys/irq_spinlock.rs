@@ -97,6 +97,11 @@ impl IrqsDisabled {
         let flags = unsafe { bindings::kaio_local_irq_save() };
         IrqsDisabled { flags, _not_send: PhantomData }
     }
+
+    /// The proof that interrupts are off while this lives.
+    pub(crate) fn irqs_off(&self) -> IrqsOff<'_> {
+        IrqsOff { _guard: PhantomData, _not_send: PhantomData }
+    }
 }
 
 impl Drop for IrqsDisabled {
@@ -106,7 +111,8 @@ impl Drop for IrqsDisabled {
     }
 }
 
-/// Proof that interrupts are off on this CPU for `'a` (an [`IrqGuard`] is held). Such a region
+/// Proof that interrupts are off on this CPU for `'a` (an [`IrqGuard`] or an [`IrqsDisabled`]
+/// is held). Such a region
 /// is an RCU read-side critical section: every grace period waits for it.
 #[derive(Clone, Copy)]
 pub(crate) struct IrqsOff<'a> {

@@ -150,6 +150,12 @@ impl<T: PollWake> PollWait<T> {
         unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut pt) }
     }
 
+    /// Whether the entry may be on a queue still (a hint: a wake-up may take it off at once;
+    /// false stays false until the entry is armed again).
+    pub(crate) fn may_be_queued(&self) -> bool {
+        !self.head.load(Ordering::Acquire).is_null()
+    }
+
     /// `poll_iocb_lock_wq`: if the entry is still on its queue, locks the queue under `hold`
     /// and returns the entry (an entry found off the queue after the lock was taken leaves it
     /// held by `hold` all the same). Interrupts are off meanwhile (`hold` proves it): an RCU
