@@ -36,7 +36,7 @@ use crate::sys::{
     cred::Creds,
     fd::{EventFd, FileRef},
     hrtimer::TimerCallback,
-    irq_spinlock::{IrqsDisabled, IrqsOff},
+    irq_spinlock::IrqsOff,
     one_of::{InitOneOf, OneOf},
     poll::{PollWake, QueueHold, Waker},
     seq_index::IndexLinks,
@@ -378,16 +378,16 @@ impl Kiocb {
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
         self.trace_event(res);
-        let (waiters, listed) = {
-            // `completion_lock`, then `ctx_lock`, with interrupts turned back on once.
-            let _irqs = IrqsDisabled::new();
-            let waiters = self.ctx.post_event(&self.event(res), &self.posted);
-            // Listed until now, so that a cancel finds it running until its event is posted.
-            let listed = match self.kind() {
-                Kind::Rw | Kind::Fsync | Kind::PolledRw => self.ctx.inflight.lock().unlist(&self),
-                Kind::Delay | Kind::Poll => None,
-            };
-            (waiters, listed)
+        let (waiters, listed) = match self.kind() {
+            // Listed until now, so that a cancel finds it running until its event is posted:
+            // posted under `ctx_lock` (`completion_lock` inside it), then unlisted, with
+            // interrupts turned off and back on once.
+            Kind::Rw | Kind::Fsync | Kind::PolledRw => {
+                let mut inflight = self.ctx.inflight.lock();
+                let waiters = self.ctx.post_event(&self.event(res), &self.posted);
+                (waiters, inflight.unlist(&self))
+            }
+            Kind::Delay | Kind::Poll => (self.ctx.post_event(&self.event(res), &self.posted), None),
         };
         drop(listed);
         if let Some(eventfd) = &self.eventfd {

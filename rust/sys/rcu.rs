@@ -16,7 +16,7 @@ use super::bindings;
 use core::{
     marker::PhantomData,
     ptr::{self, NonNull},
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{compiler_fence, AtomicPtr, Ordering},
 };
 use kernel::{
     alloc::KBox,
@@ -28,19 +28,39 @@ use super::arc::{Arc, ArcBorrow};
 /// An RCU read-side critical section; ends on drop. Not `Send`: it must end on its CPU/task.
 pub(crate) struct Guard(PhantomData<*mut ()>);
 
+/// Whether `rcu_read_lock()` and `rcu_read_unlock()` do nothing at run time in this kernel's
+/// configuration but keep the compiler from moving accesses across them: RCU not preemptible,
+/// no preempt count (so `preempt_disable()` is a barrier), no RCU lockdep, no strict grace
+/// periods. Then a guard costs no call into C.
+const READ_LOCK_IS_BARRIER: bool = !cfg!(any(
+    CONFIG_PREEMPT_RCU,
+    CONFIG_PREEMPT_COUNT,
+    CONFIG_DEBUG_LOCK_ALLOC,
+    CONFIG_PROVE_RCU,
+    CONFIG_RCU_STRICT_GRACE_PERIOD
+));
+
 impl Guard {
     /// `rcu_read_lock()`.
     pub(crate) fn new() -> Self {
-        // SAFETY: always safe to call; balanced by `Drop`.
-        unsafe { bindings::kaio_rcu_read_lock() };
+        if READ_LOCK_IS_BARRIER {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SAFETY: always safe to call; balanced by `Drop`.
+            unsafe { bindings::kaio_rcu_read_lock() };
+        }
         Guard(PhantomData)
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // SAFETY: `new` took the read lock.
-        unsafe { bindings::kaio_rcu_read_unlock() };
+        if READ_LOCK_IS_BARRIER {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SAFETY: `new` took the read lock.
+            unsafe { bindings::kaio_rcu_read_unlock() };
+        }
     }
 }
 
