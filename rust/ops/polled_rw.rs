@@ -31,8 +31,9 @@
 //! ready already, or a stop request. So exactly one attempt runs at a time, no wake-up is
 //! lost, and `armed != 0` means no attempt runs. `state` changes under `ctx_lock`, but for the
 //! resumption of a parked request: WAITING to RUNNING by a compare-and-exchange, which a
-//! cancel's claim (WAITING to CLAIMED, also one) beats or loses to. Files that ignore `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the
-//! worker (never in `io_submit`); from then on they are running.
+//! cancel's claim (WAITING to CLAIMED, also one) beats or loses to. Files that ignore
+//! `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the worker (never
+//! in `io_submit`); from then on they are running.
 //!
 //! A partial read completes, as `read(2)` does; a write goes on until everything is written
 //! (a blocking `write(2)`), and a stop ends it with the count written so far.
@@ -538,9 +539,7 @@ fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
         Ok(_) => {}
         Err(CLAIMED) => return None,
         // Running still: the wake-up took the attempt while the arming had not yet parked
-        // the request under `ctx_lock`, and may still. After that hold of the lock, it is
-        // WAITING or RUNNING (never claimed: a cancel claims only under the lock, and only a
-        // waiting request).
+        // the request under `ctx_lock`, and may still park it: decided under the lock.
         Err(_) => return resume_locked(req),
     }
     // The entry a wake-up took is off its queue; the other is off too unless the file has two
@@ -553,8 +552,9 @@ fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     Some(taken)
 }
 
-/// [`resume`] after the arming's hold of `ctx_lock`: the state it left is final until the
-/// attempt, and no cancel can claim a running request.
+/// [`resume`] under `ctx_lock`, so after the arming's hold of it: the request is RUNNING,
+/// WAITING (parked by the arming, whose next attempt this is), or CLAIMED (a cancel took it
+/// since it was parked).
 fn resume_locked(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     let inflight = req.ctx.inflight.lock();
     let p = req.polled();
