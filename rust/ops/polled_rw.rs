@@ -535,7 +535,15 @@ fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
 /// request's state: a stop request finds its next attempt taken (`armed` is 0).
 fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     let p = req.polled();
-    match p.state.compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire) {
+    // The bug put back (tests/check-bugs.sh): the resumption overwrites a cancel's claim, so
+    // the canceller and the attempt both complete the request.
+    let exchanged = if cfg!(kaio_bug = "polled_resume_ignores_claim") {
+        p.state.store(RUNNING, Ordering::Release);
+        Ok(WAITING)
+    } else {
+        p.state.compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+    };
+    match exchanged {
         Ok(_) => {}
         Err(CLAIMED) => return None,
         // Running still: the wake-up took the attempt while the arming had not yet parked
