@@ -26,10 +26,14 @@
 //! ```
 //!
 //! A file may wait on two queues (a FIFO open for reading and writing, a tty): the request
-//! then has an entry on each. Arming sets `armed`; whoever swaps it back to 0 owns the next
-//! attempt: a wake-up (through the worker), the attempting owner itself when the file was
-//! ready already, or a stop request. So exactly one attempt runs at a time, no wake-up is
-//! lost, and `armed != 0` means no attempt runs. `state` changes under `ctx_lock`, but for the
+//! then has an entry on each. `armed` says who owns the next attempt. The owner sets ARMING
+//! before it registers the entries, and keeps the attempt until its hold of `ctx_lock`: a
+//! wake-up meanwhile only marks it WOKEN, and the owner then takes its entries back and
+//! attempts again (a wake-up that took the attempt mid-arming would leave an attempt running
+//! while the arming still queues entries). Parked, it is ARMED, and whoever exchanges ARMED
+//! for IDLE owns the next attempt: a wake-up (handing it on), a stop request or a cancel's
+//! claim. So exactly one attempt runs at a time, no wake-up is lost, and a request handed on
+//! after a wake-up was parked (WAITING). `state` changes under `ctx_lock`, but for the
 //! resumption of a parked request: WAITING to RUNNING by a compare-and-exchange, which a
 //! cancel's claim (WAITING to CLAIMED, also one) beats or loses to. Files that ignore
 //! `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the worker (never
@@ -69,6 +73,15 @@ const WAITING: u8 = 1;
 /// A cancel ioctl took it: nothing may complete it but the canceller.
 const CLAIMED: u8 = 2;
 
+/// `armed`: no entry armed; the next attempt belongs to whoever runs or was handed the request.
+const IDLE: u32 = 0;
+/// The owner is registering the entries (until its hold of `ctx_lock`); it keeps the attempt.
+const ARMING: u32 = 1;
+/// Parked on the entries: exchanging ARMED for IDLE takes the next attempt.
+const ARMED: u32 = 2;
+/// A wake-up came while the owner was arming: the owner attempts again.
+const WOKEN: u32 = 3;
+
 /// A polled read or write's own part of the request: the kiocb, and the rest (used only once
 /// it waits, allocated at submit) behind a pointer.
 #[pin_data]
@@ -106,8 +119,10 @@ pub(crate) struct PolledRw {
     events: AtomicU32,
     /// The next attempt was handed on to the worker (and, after a wake-up, to a reaper through
     /// the context's [`ReadyList`]): whichever swaps it back to false makes the attempt.
+    /// Sequentially consistent: set before the worker is queued, which may find it queued
+    /// already (see `ArcSlot::put`).
     retry: AtomicBool,
-    /// Non-zero from arming until someone takes the next attempt (see above).
+    /// `IDLE`, `ARMING`, `ARMED` or `WOKEN`: who owns the next attempt (see above).
     armed: AtomicU32,
     /// Its link in the context's [`ReadyList`](super::ready_list::ReadyList).
     ready_link: LLink<Kiocb>,
@@ -143,7 +158,7 @@ impl PolledRw {
             moved: AtomicI64::new(0),
             events: AtomicU32::new(0),
             retry: AtomicBool::new(false),
-            armed: AtomicU32::new(0),
+            armed: AtomicU32::new(IDLE),
             ready_link: LLink::new(),
             first <- PollWait::new(),
             second <- PollWait::new(),
@@ -326,12 +341,12 @@ fn arm(req: &Arc<Kiocb>, unlisted: bool) -> Armed {
     let events = wanted_events(req.rw().dir());
     p.events.store(events, Ordering::Relaxed);
     let Some(file) = req.rw().file() else { return Armed::NoQueue };
-    // Before the entries are visible: a wake-up during `vfs_poll` may take the next attempt.
-    p.armed.store(1, Ordering::Release);
-    let armed = p.first.arm_pair(&p.second, req, file, events);
+    // Before the entries are visible: a wake-up during `vfs_poll` finds the arming.
+    p.armed.store(ARMING, Ordering::Release);
+    // In io_submit a test may widen the windows in which wake-ups find the arming: between
+    // the two entries of a file with two queues, and before the hold of `ctx_lock` below.
+    let armed = p.first.arm_pair(&p.second, req, file, events, unlisted);
     if unlisted {
-        // A test may widen the window in which a wake-up hands the next attempt on, and it
-        // completes the request, before the request is listed.
         system::race_delay();
     }
     let usable = armed.queued && armed.error == 0;
@@ -341,22 +356,28 @@ fn arm(req: &Arc<Kiocb>, unlisted: bool) -> Armed {
     {
         let mut inflight = req.ctx.inflight.lock();
         if usable && !ready && !p.stop.load(Ordering::Acquire) {
-            if p.armed.load(Ordering::Acquire) != 0 {
-                // Release: a resumption that finds WAITING sees what the attempts did.
-                p.state.store(WAITING, Ordering::Release);
+            // WAITING first (Release: a resumption that finds it sees what the attempts did),
+            // then ARMED, which lets a wake-up hand the request on: it is found parked.
+            let before = p.state.load(Ordering::Relaxed);
+            p.state.store(WAITING, Ordering::Release);
+            match p.armed.compare_exchange(ARMING, ARMED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    if unlisted {
+                        list_unless_posted(req, &mut inflight);
+                    }
+                    return Armed::Parked;
+                }
+                // Woken meanwhile: taken back below, and attempted again.
+                Err(WOKEN) => {}
+                Err(_) => {
+                    p.state.store(before, Ordering::Relaxed);
+                    return taken_mid_arming(req, unlisted, &mut inflight);
+                }
             }
-            // Otherwise a wake-up took the next attempt: its worker goes on.
-            if unlisted {
-                list_unless_posted(req, &mut inflight);
-            }
-            return Armed::Parked;
+        } else if p.armed.load(Ordering::Relaxed) == IDLE {
+            return taken_mid_arming(req, unlisted, &mut inflight);
         }
-        if p.armed.swap(0, Ordering::AcqRel) == 0 {
-            if unlisted {
-                list_unless_posted(req, &mut inflight);
-            }
-            return Armed::Parked;
-        }
+        p.armed.store(IDLE, Ordering::Relaxed);
         p.state.store(RUNNING, Ordering::Relaxed);
         taken = detach_entries(req, &mut QueueHold::new(inflight.irqs_off()));
         outcome = if usable { Armed::Again } else { Armed::NoQueue };
@@ -365,6 +386,23 @@ fn arm(req: &Arc<Kiocb>, unlisted: bool) -> Armed {
     drop(taken);
     outcome
 }
+
+/// The arming found its attempt taken by a wake-up (`armed` IDLE), which only a build with the
+/// mid-arming hand-off put back can do (tests/check-bugs.sh): as before the fix, the arming
+/// leaves the request to whoever took the attempt, after listing it if in io_submit.
+fn taken_mid_arming(req: &Arc<Kiocb>, unlisted: bool, inflight: &mut InFlight) -> Armed {
+    system::warn_on(!HAND_ON_MID_ARMING);
+    if unlisted {
+        list_unless_posted(req, inflight);
+    }
+    Armed::Parked
+}
+
+/// The bugs put back (tests/check-bugs.sh) in which a wake-up during the arming takes the next
+/// attempt (the arming's entries may then be queued after that attempt completed the request,
+/// holding it for ever; and, with the listing bug, a request so completed is listed after its
+/// event).
+const HAND_ON_MID_ARMING: bool = cfg!(any(kaio_bug = "polled_wake_during_arming", kaio_bug = "polled_list_after_event"));
 
 /// Lists a request that its attempts in io_submit leave in flight, under `ctx_lock`, unless
 /// its event is posted already (whoever made the attempt a wake-up handed on may have
@@ -389,7 +427,7 @@ fn detach_entries(req: &Kiocb, hold: &mut QueueHold<'_>) -> [Option<Arc<Kiocb>>;
 /// Hands the next attempt on to the worker (the caller owns it).
 fn queue_worker(req: Arc<Kiocb>) {
     let p = req.polled();
-    p.retry.store(true, Ordering::Release);
+    p.retry.store(true, Ordering::SeqCst);
     // `false`: it is queued already and will find `retry` set; the module's queue cannot be
     // gone while a file is open.
     p.work.queue(req.clone());
@@ -425,10 +463,10 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
         waker.detach()
     };
     if let Some(owner) = taken {
-        if p.armed.swap(0, Ordering::AcqRel) != 0 {
+        if take_parked_attempt(p) {
             // The next attempt goes to the worker, or to a task reaping the context if one
             // gets there first (it is woken if it sleeps).
-            p.retry.store(true, Ordering::Release);
+            p.retry.store(true, Ordering::SeqCst);
             let ctx = &req.ctx;
             match ctx.ready.push(owner) {
                 // A task sleeps in io_getevents on the context (so it is of the submitter's
@@ -455,10 +493,29 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
     1
 }
 
+/// A wake-up's claim on the next attempt: true if the request was parked (ARMED, now IDLE),
+/// and the caller hands the attempt on; during the arming it is marked WOKEN (the arming owner
+/// goes on), and otherwise someone owns it already.
+fn take_parked_attempt(p: &PolledRw) -> bool {
+    let mut seen = p.armed.load(Ordering::Acquire);
+    loop {
+        let next = match seen {
+            ARMED => IDLE,
+            ARMING if HAND_ON_MID_ARMING => IDLE,
+            ARMING => WOKEN,
+            _ => return false,
+        };
+        match p.armed.compare_exchange(seen, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return next == IDLE,
+            Err(now) => seen = now,
+        }
+    }
+}
+
 /// The request's own worker: the next attempt, unless someone else made it or a cancel
 /// claimed the request.
 pub(crate) fn work(req: Arc<Kiocb>) {
-    if req.polled().retry.swap(false, Ordering::AcqRel) {
+    if req.polled().retry.swap(false, Ordering::SeqCst) {
         next_attempt(req, Runner::Worker);
     }
 }
@@ -473,7 +530,7 @@ pub(crate) fn ready_work(ctx: &crate::ctx::Kioctx) {
             if p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed) {
                 // `retry` stays set: the request's worker takes it.
                 p.work.queue(req.clone());
-            } else if p.retry.swap(false, Ordering::AcqRel) {
+            } else if p.retry.swap(false, Ordering::SeqCst) {
                 next_attempt(req, Runner::Worker);
             }
         }
@@ -502,7 +559,7 @@ fn run_ready_as(ctx: &crate::ctx::Kioctx, runner: Runner) {
     // Entries pushed while these attempts are made are taken in the next round.
     while !ctx.ready.is_empty() {
         for req in ctx.ready.take_all() {
-            if req.polled().retry.swap(false, Ordering::AcqRel) {
+            if req.polled().retry.swap(false, Ordering::SeqCst) {
                 next_attempt(req, runner);
             }
         }
@@ -532,7 +589,7 @@ fn next_attempt(req: Arc<Kiocb>, runner: Runner) {
 /// Without `ctx_lock` when the request waits (as it does once parked): WAITING to RUNNING by
 /// a compare-and-exchange, which a cancel's claim (WAITING to CLAIMED, see
 /// [`PolledRw::claim_if_cancellable`]) either beats or loses to. Nobody else changes a parked
-/// request's state: a stop request finds its next attempt taken (`armed` is 0).
+/// request's state: a stop request finds its next attempt taken (`armed` is IDLE).
 fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     let p = req.polled();
     // The bug put back (tests/check-bugs.sh): the resumption overwrites a cancel's claim, so
@@ -546,8 +603,9 @@ fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     match exchanged {
         Ok(_) => {}
         Err(CLAIMED) => return None,
-        // Running still: the wake-up took the attempt while the arming had not yet parked
-        // the request under `ctx_lock`, and may still park it: decided under the lock.
+        // Running: its owner handed it to its worker without parking it (the blocking
+        // attempt); or, with the mid-arming hand-off put back, a wake-up took the attempt while
+        // the arming had not yet parked it, which may still park it: decided under the lock.
         Err(_) => return resume_locked(req),
     }
     // The entry a wake-up took is off its queue; the other is off too unless the file has two
@@ -560,9 +618,9 @@ fn resume(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     Some(taken)
 }
 
-/// [`resume`] under `ctx_lock`, so after the arming's hold of it: the request is RUNNING,
-/// WAITING (parked by the arming, whose next attempt this is), or CLAIMED (a cancel took it
-/// since it was parked).
+/// [`resume`] of a request found RUNNING, under `ctx_lock` (so after any arming's hold of it):
+/// it is RUNNING, or, with the mid-arming hand-off put back, WAITING (parked by the arming
+/// since, and this its next attempt) or CLAIMED (a cancel took it since it was parked).
 fn resume_locked(req: &Kiocb) -> Option<[Option<Arc<Kiocb>>; 2]> {
     let inflight = req.ctx.inflight.lock();
     let p = req.polled();
@@ -593,7 +651,7 @@ fn attempts_after_resume(req: Arc<Kiocb>, runner: Runner) {
 pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> [Option<Arc<Kiocb>>; 2] {
     let p = req.polled();
     p.state.store(CLAIMED, Ordering::Relaxed);
-    p.armed.store(0, Ordering::Release);
+    p.armed.store(IDLE, Ordering::Release);
     detach_entries(req, hold)
 }
 
@@ -602,7 +660,9 @@ pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> [Option<Arc<K
 pub(crate) fn stop(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) {
     let p = req.polled();
     p.stop.store(true, Ordering::Release);
-    if p.state.load(Ordering::Relaxed) != WAITING || p.armed.swap(0, Ordering::AcqRel) == 0 {
+    if p.state.load(Ordering::Relaxed) != WAITING
+        || p.armed.compare_exchange(ARMED, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_err()
+    {
         // Someone owns the next attempt (running, or a queued worker): it sees `stop` before
         // it parks again (checked under ctx_lock).
         return;
@@ -610,6 +670,6 @@ pub(crate) fn stop(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) {
     let [first, second] = detach_entries(req, hold);
     // Any reference does for the worker; without the entries' (cannot be: they were armed and
     // nobody took them), a new one.
-    p.retry.store(true, Ordering::Release);
+    p.retry.store(true, Ordering::SeqCst);
     p.work.queue(first.or(second).unwrap_or_else(|| req.clone()));
 }

@@ -25,9 +25,14 @@ impl<T> ArcSlot<T> {
     }
 
     /// Parks `arc` if the slot is empty; gives it back otherwise.
+    ///
+    /// Sequentially consistent, as [`ArcSlot::take`]: a slot used as "queued already" (a work
+    /// item's) orders the caller's earlier sequentially consistent stores against the taker's
+    /// later loads (whoever finds the slot taken then leaves the work to a run that sees them;
+    /// as `test_and_set_bit` and the `smp_mb` after the clear do for a work item in C).
     pub(crate) fn put(&self, arc: Arc<T>) -> Result<(), Arc<T>> {
         let raw = Arc::into_raw(arc).cast_mut();
-        match self.ptr.compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire) {
+        match self.ptr.compare_exchange(ptr::null_mut(), raw, Ordering::SeqCst, Ordering::SeqCst) {
             // INVARIANT: the slot owns the reference now.
             Ok(_) => Ok(()),
             // SAFETY: `raw` came from `Arc::into_raw` above and was not stored.
@@ -47,7 +52,7 @@ impl<T> ArcSlot<T> {
 
     /// Takes the parked reference out (at most one caller gets it).
     pub(crate) fn take(&self) -> Option<Arc<T>> {
-        let p = self.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
+        let p = self.ptr.swap(ptr::null_mut(), Ordering::SeqCst);
         // SAFETY: a non-null pointer is a reference owned by the slot (type invariant), which
         // the swap has just transferred to us.
         (!p.is_null()).then(|| unsafe { Arc::from_raw(p) })

@@ -106,8 +106,10 @@ impl<T: LListItem> LList<T> {
         loop {
             link.store(if head.is_null() { end() } else { head }, Ordering::Relaxed);
             // Release: a consumer that takes the list sees the link written above (and what the
-            // pusher wrote before it).
-            match self.head.compare_exchange_weak(head, me, Ordering::Release, Ordering::Relaxed) {
+            // pusher wrote before it). Sequentially consistent, as `is_empty` and `take_all`: a
+            // pusher that then finds the consumer's work item queued already (see ArcSlot::put)
+            // is seen by that run.
+            match self.head.compare_exchange_weak(head, me, Ordering::SeqCst, Ordering::Relaxed) {
                 // INVARIANT: the count from `into_raw` is the list's now.
                 Ok(_) => return Ok(()),
                 Err(now) => head = now,
@@ -121,7 +123,7 @@ impl<T: LListItem> LList<T> {
             return Taken { next: end(), _items: PhantomData };
         }
         // Acquire: pairs with the pushes' Release (the links of the chain are written).
-        let mut at = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut at = self.head.swap(ptr::null_mut(), Ordering::SeqCst);
         // Reverse the chain, newest first, into oldest first.
         let mut reversed = end();
         while !at.is_null() && at != end() {
@@ -138,7 +140,7 @@ impl<T: LListItem> LList<T> {
 
     /// Whether the list is empty now (a hint: it may change at once).
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Acquire).is_null()
+        self.head.load(Ordering::SeqCst).is_null()
     }
 }
 

@@ -86,6 +86,8 @@ struct Table<T: PollWake> {
     owner: *const Arc<T>,
     queued: bool,
     error: c_int,
+    /// Widen the window after the first entry's registration (a test's `race_delay`).
+    widen: bool,
 }
 
 impl<T: PollWake> PollWait<T> {
@@ -112,16 +114,18 @@ impl<T: PollWake> PollWait<T> {
     /// `vfs_poll(file, table)` with a queue function that adds the entry to the first queue
     /// the file offers (the entry then holds `owner`) and records an error for any further one.
     pub(crate) fn arm(&self, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
-        self.arm_with(None, owner, file, events)
+        self.arm_with(None, owner, file, events, false)
     }
 
     /// As [`PollWait::arm`], with `second` taking a second queue if the file offers one (as a
     /// FIFO open for reading and writing, or a tty, does); only a third is an error.
-    pub(crate) fn arm_pair(&self, second: &PollWait<T>, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
-        self.arm_with(Some(second), owner, file, events)
+    /// `widen`: a test may widen the window between the two entries' registrations
+    /// ([`super::system::race_delay`] after the first).
+    pub(crate) fn arm_pair(&self, second: &PollWait<T>, owner: &Arc<T>, file: &FileRef, events: u32, widen: bool) -> Armed {
+        self.arm_with(Some(second), owner, file, events, widen)
     }
 
-    fn arm_with(&self, second: Option<&PollWait<T>>, owner: &Arc<T>, file: &FileRef, events: u32) -> Armed {
+    fn arm_with(&self, second: Option<&PollWait<T>>, owner: &Arc<T>, file: &FileRef, events: u32, widen: bool) -> Armed {
         // The queue reference must be in place before an entry is visible to wakers: the
         // first entry's now (a file nearly always offers a queue), the second's when the file
         // offers it one (`queue_proc`). One registration per entry: the slots are empty.
@@ -133,6 +137,7 @@ impl<T: PollWake> PollWait<T> {
             owner,
             queued: false,
             error: -(kernel::bindings::EINVAL as c_int),
+            widen,
         };
         // SAFETY: a referenced file; `table` outlives the call and its `pt` is first (repr C).
         let mask = unsafe { bindings::kaio_vfs_poll(file.as_raw(), &mut table.pt) };
@@ -318,6 +323,10 @@ unsafe extern "C" fn queue_proc<T: PollWake>(
     // SAFETY: a valid queue and an initialised, unqueued entry that stays pinned while queued
     // (it holds a reference to its owner).
     unsafe { bindings::add_wait_queue(head, wait.entry.get()) };
+    if table.widen && ptr::eq(wait_ptr, table.wait) {
+        // Between the first entry and a second one (a test widens it; a wake-up may come).
+        super::system::race_delay();
+    }
 }
 
 /// # Safety

@@ -44,6 +44,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_race_sleeping_reaper_vs_cancel", polled_rw_race_sleeping_reaper_vs_cancel),
         Case::kaio("polled_rw_destroy_while_reaper_sleeps", polled_rw_destroy_while_reaper_sleeps),
         Case::kaio("polled_rw_race_wake_during_submit", polled_rw_race_wake_during_submit),
+        Case::kaio("polled_rw_race_wake_during_arming", polled_rw_race_wake_during_arming),
     ]
 }
 
@@ -1371,13 +1372,14 @@ fn listed_now(ctx: &Ctx) -> Result<String, String> {
 }
 
 /// Reads of one byte submitted in one call while another thread writes the bytes and a third
-/// sleeps in io_getevents, io_submit waiting 100 µs between parking each read on the pipe and
-/// listing it (`race_delay_us`): wake-ups land in that window, and the attempt one hands on is
-/// made, and the read completed, by the reaper or the writer before io_submit lists that
-/// request (a polled read is listed only once its attempts in io_submit leave it in flight).
+/// sleeps in io_getevents, io_submit waiting 100 µs while it arms each read on the pipe, before
+/// parking and listing it (`race_delay_us`): wake-ups land in that window (io_submit then
+/// reads the byte itself), or after it (the attempt is handed on to the reaper or the writer).
 /// Every read takes one byte, with one event, and after each round nothing is left in the
-/// context's index. (A request listed after its event would stay there, and the context's
-/// teardown would wait for it for ever: the rounds run in a child, whose exit would hang.)
+/// context's index. (When a wake-up in that window handed the attempt on, the read could
+/// complete before io_submit listed it, and a request listed after its event would stay there:
+/// the context's teardown would wait for it for ever, so the rounds run in a child, whose exit
+/// would hang.)
 fn polled_rw_race_wake_during_submit() -> CaseResult {
     // io_submit's busy wait between parking a polled read and listing it, put back after.
     let _delay = set_param("/sys/module/kaio/parameters/race_delay_us", 100)?;
@@ -1450,4 +1452,134 @@ fn wake_during_submit_rounds() -> CaseResult {
     println!("# {rounds} rounds of {BATCH} reads: attempts after a wake-up by the reaper {reaper}, by the writing thread {task}, by the worker {worker}");
     check!(reaper + task + worker > 0, "no attempt was handed on: the writes never met a waiting read");
     Ok(())
+}
+
+/// A polled read on a FIFO open for reading and writing waits on two queues, the readers' and
+/// the writers': io_submit registers one entry, then the other, and waits 1 ms between them
+/// here (`race_delay_us`). A byte written in that wait wakes the first entry while the arming
+/// goes on: the wake-up only marks it, and io_submit takes both entries back and reads the
+/// byte itself. (When the wake-up handed the attempt on, it was made, and the read completed,
+/// while io_submit went on to queue the second entry, which then held the completed request
+/// and its file until the writers' queue was next woken: the context's teardown waited for
+/// it.) Each round checks the read's one event and byte, and that once the FIFO is closed no
+/// reader of it is left (opening it to write without blocking fails with ENXIO). A leftover is
+/// cleared before the case fails (resizing the FIFO wakes the writers' queue), so that the
+/// context's teardown ends.
+fn polled_rw_race_wake_during_arming() -> CaseResult {
+    // io_submit's busy waits while it arms a polled read, put back after.
+    let _delay = set_param("/sys/module/kaio/parameters/race_delay_us", 1000)?;
+    in_child(Duration::from_secs(30), wake_during_arming_rounds)
+}
+
+fn wake_during_arming_rounds() -> CaseResult {
+    const ROUNDS: u64 = 8;
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let path = format!("/tmp/kaio-arming-fifo-{}\0", std::process::id());
+    let mut inside = 0;
+    for round in 1..=ROUNDS {
+        let (r, w) = fifo_reader_writer(&path)?;
+        let mut buf = [0u8; 1];
+        let mut cb = read_iocb(r, &mut buf, round);
+        let ptrs = [&mut cb as *mut Iocb];
+        let go = AtomicBool::new(false);
+        let (submitted, began, ended, wrote) = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                while !go.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+                // 300 µs into io_submit: inside its wait after the first entry.
+                let spin = Instant::now();
+                while spin.elapsed() < Duration::from_micros(300) {
+                    std::hint::spin_loop();
+                }
+                let at = Instant::now();
+                write_all(w, b"x")?;
+                Ok::<Instant, String>(at)
+            });
+            let began = Instant::now();
+            go.store(true, SeqCst);
+            let submitted = ctx.submit(&ptrs);
+            let ended = Instant::now();
+            let wrote = writer.join().map_err(|_| "writer thread panicked".to_string())??;
+            Ok::<_, String>((submitted, began, ended, wrote))
+        })?;
+        want_eq!(format!("round {round}: io_submit"), submitted, Ok(1));
+        let events = ctx.wait_events(1, PROMPT)?;
+        want_eq!(format!("round {round}: events"), events.len(), 1);
+        want_eq!(format!("round {round}: the read's result"), events[0].res, 1);
+        want_eq!(format!("round {round}: the byte read"), &buf, b"x");
+        if began < wrote && wrote < ended {
+            inside += 1;
+        }
+        // SAFETY: our descriptors, closed once.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+        // The request's last reference (and its hold on the FIFO) may go a moment after its
+        // event: only a reader that stays is wrong.
+        let left = fifo_reader_left(&path, Duration::from_millis(500));
+        if let Some(fd) = left {
+            clear_fifo_writers_queue(fd);
+            // SAFETY: a NUL-terminated path; our descriptor.
+            unsafe {
+                libc::close(fd);
+                libc::unlink(path.as_ptr().cast());
+            }
+            return Err(format!("round {round}: the FIFO still has a reader after the read's event and the close (an entry of the completed request left queued)"));
+        }
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::unlink(path.as_ptr().cast()) };
+    }
+    println!("# {inside} of {ROUNDS} bytes written while io_submit armed the read");
+    check!(inside > 0, "no byte was written while io_submit armed the read: the window was never met");
+    Ok(())
+}
+
+/// A new FIFO at `path` (NUL-terminated): one descriptor open for reading and writing (so
+/// that a read on it waits on both queues), one for writing without blocking.
+fn fifo_reader_writer(path: &str) -> Result<(RawFd, RawFd), String> {
+    // SAFETY: NUL-terminated path.
+    unsafe {
+        libc::unlink(path.as_ptr().cast());
+        if libc::mkfifo(path.as_ptr().cast(), 0o600) < 0 {
+            return Err(format!("mkfifo: errno {}", kaio::raw::errno()));
+        }
+        let r = libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC);
+        let w = libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC);
+        if r < 0 || w < 0 {
+            return Err(format!("open fifo: errno {}", kaio::raw::errno()));
+        }
+        Ok((r, w))
+    }
+}
+
+/// A descriptor writing to the FIFO at `path` if it still has a reader after `within`, else
+/// `None` (opening it to write without blocking fails with ENXIO once no reader is left).
+fn fifo_reader_left(path: &str, within: Duration) -> Option<RawFd> {
+    let t0 = Instant::now();
+    loop {
+        // SAFETY: NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        if t0.elapsed() > within {
+            return Some(fd);
+        }
+        // SAFETY: our descriptor.
+        unsafe { libc::close(fd) };
+        std::thread::sleep(ms(10));
+    }
+}
+
+/// Wakes the writers' queue of the FIFO `fd` writes to with no key, which takes any entry off
+/// it (a key names events, and an entry waiting for others stays): resizing the pipe does
+/// (`pipe_resize_ring`); a read that makes room wakes it with EPOLLOUT only.
+fn clear_fifo_writers_queue(fd: RawFd) {
+    for size in [8192, 65536] {
+        // SAFETY: fcntl on our descriptor.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size) };
+    }
 }
