@@ -7,12 +7,13 @@
 //! ```text
 //! submit: Running, not listed ──file ready now: non-blocking attempt, in io_submit──> done: event
 //!   not ready, or would block ──> the entry armed on the file's queue (one-shot)
-//!     ready already ──> entry taken back, attempt again
+//!     ready already, or woken while arming ──> entries taken back, attempt again
 //!     not ready     ──> listed and Waiting (one hold of ctx_lock): cancellable while no
 //!                       byte has moved
-//!   left in flight otherwise (a wake-up took the next attempt, the worker's blocking
-//!   attempt, the file's own completion) ──> listed unless its event is posted already
-//! wake-up (queue lock held, any context): entry off the queue, the attempt handed on (ready
+//!   left in flight otherwise (the worker's blocking attempt, the file's own completion)
+//!     ──> listed unless its event is posted already
+//! wake-up (queue lock held, any context): entry off the queue; while arming, the arming is
+//!   marked woken; parked, the attempt is handed on (ready
 //!   list): a reaper asleep in io_getevents is woken; else, if a task of the submitter's
 //!   process woke the file, it makes the attempt on its way back to user space (task work)
 //!   and the ready worker is queued to run a jiffy later; else the ready worker is queued;
@@ -405,9 +406,9 @@ fn taken_mid_arming(req: &Arc<Kiocb>, unlisted: bool, inflight: &mut InFlight) -
 const HAND_ON_MID_ARMING: bool = cfg!(any(kaio_bug = "polled_wake_during_arming", kaio_bug = "polled_list_after_event"));
 
 /// Lists a request that its attempts in io_submit leave in flight, under `ctx_lock`, unless
-/// its event is posted already (whoever made the attempt a wake-up handed on may have
-/// completed it): `complete` posts before it unlists, under this lock, so a request is
-/// never left listed after its event.
+/// its event is posted already (a file that completes the transfer itself may have done so;
+/// so could an attempt a wake-up took mid-arming, before the fix): `complete` posts before it
+/// unlists, under this lock, so a request is never left listed after its event.
 fn list_unless_posted(req: &Arc<Kiocb>, inflight: &mut InFlight) {
     // The bug put back (tests/check-bugs.sh): a request completed meanwhile is listed anyway,
     // and stays listed after its event.
