@@ -32,9 +32,10 @@
 //! wake-up meanwhile only marks it WOKEN, and the owner then takes its entries back and
 //! attempts again (a wake-up that took the attempt mid-arming would leave an attempt running
 //! while the arming still queues entries). Parked, it is ARMED, and whoever exchanges ARMED
-//! for IDLE owns the next attempt: a wake-up (handing it on), a stop request or a cancel's
-//! claim. So exactly one attempt runs at a time, no wake-up is lost, and a request handed on
-//! after a wake-up was parked (WAITING). `state` changes under `ctx_lock`, but for the
+//! for IDLE owns the next attempt: a wake-up (handing it on) or a stop request; a cancel
+//! claims a parked request through `state` instead (and leaves `armed` IDLE). So exactly one
+//! attempt runs at a time, no wake-up is lost, and a request handed on after a wake-up was
+//! parked (WAITING). `state` changes under `ctx_lock`, but for the
 //! resumption of a parked request: WAITING to RUNNING by a compare-and-exchange, which a
 //! cancel's claim (WAITING to CLAIMED, also one) beats or loses to. Files that ignore
 //! `IOCB_NOWAIT` are polled first, then read or written once, blocking, in the worker (never
@@ -203,7 +204,7 @@ pub(crate) fn start(req: Arc<Kiocb>) {
 
 /// What arming the entry found.
 enum Armed {
-    /// On the queue, or taken by a wake-up that queued the worker: someone else goes on.
+    /// On the queue: a wake-up, a stop request or a cancel goes on from there.
     Parked,
     /// Ready already (or stop requested): the entry is back; attempt again.
     Again,

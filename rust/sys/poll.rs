@@ -189,13 +189,15 @@ impl<T: PollWake> PollWait<T> {
     fn detach_locked(&self) -> Option<Arc<T>> {
         // SAFETY: the queue lock is held by the caller (a hold or the wake-up).
         unsafe { bindings::kaio_list_del_init(ptr::addr_of_mut!((*self.entry.get()).entry)) };
-        // INVARIANT: off the queue now. The caller's hold or wake-up still holds the lock
-        // it took through the old pointer.
-        self.head.store(ptr::null_mut(), Ordering::Release);
         // SAFETY: the entry was queued, so `owner` is taken only under the queue lock, which the
         // caller holds (type invariant), and parked again only once the entry is off the queue
-        // and unseen by any waker.
-        unsafe { self.owner.take_exclusive() }
+        // and unseen by any waker (`head` still names the queue until the store below).
+        let owner = unsafe { self.owner.take_exclusive() };
+        // INVARIANT: off the queue now. The caller's hold or wake-up still holds the lock
+        // it took through the old pointer. Last: whoever sees `head` null without the queue's
+        // lock may arm the entry again at once, parking a new reference in the emptied slot.
+        self.head.store(ptr::null_mut(), Ordering::Release);
+        owner
     }
 }
 
