@@ -81,12 +81,13 @@ module_param_named(trace_calls, kaio_trace_calls, bool, 0644);
 MODULE_PARM_DESC(trace_calls, "call the kaio tracepoints (1, the default) or skip them (0)");
 
 /*
- * Tests only: microseconds io_submit waits (busy) between arming a polled read or write on its
- * file and listing it (rust/sys/system.rs race_delay), to widen that race window.
+ * Tests only: microseconds io_submit waits (busy) while it arms a polled read or write on its
+ * file, after the first entry's registration and again before parking and listing it
+ * (rust/sys/system.rs race_delay), to widen those race windows.
  */
 unsigned int kaio_race_delay_us;
 module_param_named(race_delay_us, kaio_race_delay_us, uint, 0644);
-MODULE_PARM_DESC(race_delay_us, "tests only: busy wait in io_submit between parking a polled read/write and listing it, in us (0: none)");
+MODULE_PARM_DESC(race_delay_us, "tests only: busy waits in io_submit while it arms a polled read/write (after the first entry, before parking), in us (0: none)");
 
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
