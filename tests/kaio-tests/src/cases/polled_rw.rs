@@ -1381,7 +1381,7 @@ fn listed_now(ctx: &Ctx) -> Result<String, String> {
 /// the context's teardown would wait for it for ever, so the rounds run in a child, whose exit
 /// would hang.)
 fn polled_rw_race_wake_during_submit() -> CaseResult {
-    // io_submit's busy wait between parking a polled read and listing it, put back after.
+    // io_submit's busy waits while it arms each read (before parking and listing it), put back after.
     let _delay = set_param("/sys/module/kaio/parameters/race_delay_us", 100)?;
     in_child(Duration::from_secs(15), wake_during_submit_rounds)
 }
