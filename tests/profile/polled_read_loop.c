@@ -8,9 +8,7 @@
  * KAIO_IOC_GETEVENTS for the rest; io_uring: IORING_OP_READ SQEs, io_uring_enter (no flags).
  */
 #include <linux/aio_abi.h>
-#include <linux/io_uring.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include "kaio.h"
