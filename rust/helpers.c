@@ -170,6 +170,8 @@ bool kaio_mmget_not_zero(struct mm_struct *mm) { return mmget_not_zero(mm); }
 unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
 void kaio_warn_on(bool cond) { WARN_ON(cond); }
 void kaio_udelay(unsigned long us) { udelay(us); }
+void kaio_might_sleep(void) { might_sleep(); }
+bool kaio_in_interrupt_or_irqs_off(void) { return in_interrupt() || irqs_disabled(); }
 
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)
 {
@@ -216,7 +218,8 @@ int kaio_task_work_add_current(struct callback_head *head)
 
 bool kaio_module_get(void) { return try_module_get(THIS_MODULE); }
 void kaio_module_put(void) { module_put(THIS_MODULE); }
-/* synchronize_rcu() itself where the kernel has no Tasks RCU (a non-preemptible kernel). */
+/* synchronize_rcu() itself where the kernel has no Tasks RCU (task_work.rs queues nothing on a
+ * preemptible kernel without it). */
 void kaio_synchronize_rcu_tasks(void) { synchronize_rcu_tasks(); }
 
 void kaio_put_cred(const struct cred *cred) { put_cred(cred); }

@@ -115,6 +115,8 @@ bool kaio_mmget_not_zero(struct mm_struct *mm);
 unsigned int kaio_num_possible_cpus(void);
 void kaio_warn_on(bool cond);
 void kaio_udelay(unsigned long us);
+void kaio_might_sleep(void);
+bool kaio_in_interrupt_or_irqs_off(void);
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags);
 void *kaio_page_address(struct page *page);

@@ -41,8 +41,12 @@ impl<T> ArcSlot<T> {
     }
 
     /// Whether a reference is parked now (a hint: it may be taken or parked right after).
+    /// Sequentially consistent, as `put` and `take`: a caller that skips a `put` because the
+    /// slot is taken relies on the taker's later loads seeing its earlier sequentially
+    /// consistent stores (store buffering: with an acquire load here, a weakly ordered CPU may
+    /// let both sides read the old values; on x86 it is the same plain load).
     pub(crate) fn is_occupied(&self) -> bool {
-        !self.ptr.load(Ordering::Acquire).is_null()
+        !self.ptr.load(Ordering::SeqCst).is_null()
     }
 
     /// Whether the parked reference is to the object at `p` (a hint, as [`ArcSlot::is_occupied`]).

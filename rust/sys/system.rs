@@ -44,6 +44,20 @@ pub(crate) fn warn_on(cond: bool) {
     unsafe { bindings::kaio_warn_on(cond) };
 }
 
+/// `might_sleep()`: with `CONFIG_DEBUG_ATOMIC_SLEEP`, a warning when called where the caller
+/// may not sleep (interrupts off, a spinlock held, an interrupt).
+pub(crate) fn might_sleep() {
+    // SAFETY: always safe to call.
+    unsafe { bindings::kaio_might_sleep() };
+}
+
+/// `in_interrupt() || irqs_disabled()`: the caller cannot sleep (what a kernel without
+/// preemption counting can tell; `might_sleep` also sees spinlocks where it counts them).
+pub(crate) fn in_interrupt_or_irqs_off() -> bool {
+    // SAFETY: always safe to call.
+    unsafe { bindings::kaio_in_interrupt_or_irqs_off() }
+}
+
 /// Busy-waits `race_delay_us` microseconds (a module parameter, 0 unless a test widens a race
 /// window with it; at most a millisecond). Process context.
 pub(crate) fn race_delay() {

@@ -11,8 +11,11 @@
 //! nothing), which the trampoline drops as its last act. The instructions after that drop
 //! still run module text: the unload waits for them with `synchronize_rcu_tasks()`
 //! ([`ModuleTaskWorks`]), which returns only once every task has passed a voluntary context
-//! switch or user mode since. A kernel without Tasks RCU is not preemptible, and there it is
-//! `synchronize_rcu()`, whose grace period the trampoline's CPU cannot end before it returned.
+//! switch or user mode since. Without Tasks RCU it is `synchronize_rcu()`, whose grace period
+//! a non-preemptible kernel's CPU cannot end before the trampoline returned; a preemptible
+//! kernel without Tasks RCU (possible: it comes with tracing or BPF) could preempt the
+//! trampoline after its last drop and unload the module under it, so there nothing is queued
+//! ([`TASK_WORK_USABLE`]) and callers take their other way (the workers).
 
 use super::{arc_slot::ArcSlot, bindings};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +38,9 @@ impl UserTask {
         UserTask { _not_send: PhantomData }
     }
 }
+
+/// Whether the unload can wait for a trampoline's last instructions (see the module comment).
+const TASK_WORK_USABLE: bool = cfg!(any(CONFIG_TASKS_RCU, not(CONFIG_PREEMPTION)));
 
 /// Whether an item was ever queued since the module loaded (the unload then waits).
 static QUEUED_EVER: AtomicBool = AtomicBool::new(false);
@@ -97,8 +103,12 @@ impl<T: TaskWorkCallback> TaskWork<T> {
     /// Queues the item to run in the calling user task on its way back to user space, with
     /// `owner`. Nothing is queued (and `owner` is dropped) if the item is queued already (in
     /// this task or another), if the task is exiting or if the module is unloading: the
-    /// caller has another way on for the work (its workers).
+    /// caller has another way on for the work (its workers). Never queued on a kernel whose
+    /// unload could not wait for the trampoline (see the module comment).
     pub(crate) fn queue_on_current(&self, owner: Arc<T>, _task: UserTask) {
+        if !TASK_WORK_USABLE {
+            return;
+        }
         // SAFETY: may be called in any context.
         if !unsafe { bindings::kaio_module_get() } {
             return;

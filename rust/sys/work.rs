@@ -58,36 +58,37 @@ impl Drop for ModuleQueue {
     }
 }
 
-/// What a work item does.
-pub(crate) trait WorkCallback: Send + Sync + Sized {
+/// What a work item does. `ID` tells apart the work items of one type that do different
+/// things (0 for the one most types have).
+pub(crate) trait WorkCallback<const ID: u8 = 0>: Send + Sync + Sized {
     /// Process context, may sleep.
     fn run(this: Arc<Self>);
 }
 
-/// A work item that runs `T::run` with the `Arc<T>` it was queued with.
+/// A work item that runs `<T as WorkCallback<ID>>::run` with the `Arc<T>` it was queued with.
 ///
 /// # Invariants
 ///
-/// `work` is initialised with `trampoline::<T>`; while it is queued `owner` holds an `Arc<T>`
-/// keeping the embedding `T` alive.
+/// `work` is initialised with `trampoline::<T, ID>`; while it is queued `owner` holds an
+/// `Arc<T>` keeping the embedding `T` alive.
 #[pin_data]
-pub(crate) struct Work<T: WorkCallback> {
+pub(crate) struct Work<T: WorkCallback<ID>, const ID: u8 = 0> {
     #[pin]
     work: Opaque<bindings::work_struct>,
     owner: ArcSlot<T>,
 }
 
 // SAFETY: the workqueue API is thread-safe; `owner` is atomic.
-unsafe impl<T: WorkCallback> Send for Work<T> {}
+unsafe impl<T: WorkCallback<ID>, const ID: u8> Send for Work<T, ID> {}
 // SAFETY: as above.
-unsafe impl<T: WorkCallback> Sync for Work<T> {}
+unsafe impl<T: WorkCallback<ID>, const ID: u8> Sync for Work<T, ID> {}
 
-impl<T: WorkCallback> Work<T> {
+impl<T: WorkCallback<ID>, const ID: u8> Work<T, ID> {
     /// An idle work item.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: `slot` is valid for writes; `INIT_WORK` initialises it.
-            work <- Opaque::ffi_init(|slot| unsafe { bindings::kaio_init_work(slot, Some(trampoline::<T>)) }),
+            work <- Opaque::ffi_init(|slot| unsafe { bindings::kaio_init_work(slot, Some(trampoline::<T, ID>)) }),
             owner: ArcSlot::empty(),
         })
     }
@@ -104,17 +105,37 @@ impl<T: WorkCallback> Work<T> {
         unsafe { bindings::kaio_queue_work(wq, self.work.get()) };
         true
     }
+
+    /// Queues the item that `item` picks inside `owner`'s own object, with `owner`, which may
+    /// be the last reference: once queued, the object may be gone as soon as the work has run,
+    /// so nothing of it is touched after the queueing. `owner` back when nothing was queued.
+    pub(crate) fn queue_in(owner: Arc<T>, item: impl FnOnce(&T) -> &Self) -> Result<(), Arc<T>> {
+        let wq = QUEUE.load(Ordering::Acquire);
+        if wq.is_null() {
+            return Err(owner);
+        }
+        let this: *const Self = item(&owner);
+        // SAFETY: `this` is inside `owner`'s object, alive during the put: until it `owner` is
+        // ours, after it the slot holds it, and the slot is emptied only by the work, which
+        // cannot run before the queueing below.
+        unsafe { (*this).owner.put(owner) }?;
+        // INVARIANT: `owner` holds the Arc while queued.
+        // SAFETY: initialised work item, alive until the work has run (the slot's reference);
+        // a live workqueue. No reference to the object is held across the call.
+        unsafe { bindings::kaio_queue_work(wq, Opaque::raw_get(ptr::addr_of!((*this).work))) };
+        Ok(())
+    }
 }
 
 /// # Safety
 ///
-/// Called by the workqueue with the `work` field of a queued `Work<T>`.
-unsafe extern "C" fn trampoline<T: WorkCallback>(work: *mut bindings::work_struct) {
-    let offset = core::mem::offset_of!(Work<T>, work);
+/// Called by the workqueue with the `work` field of a queued `Work<T, ID>`.
+unsafe extern "C" fn trampoline<T: WorkCallback<ID>, const ID: u8>(work: *mut bindings::work_struct) {
+    let offset = core::mem::offset_of!(Work<T, ID>, work);
     // SAFETY: container_of; alive because `owner` holds an Arc to the embedding `T`.
-    let this = unsafe { &*work.cast::<u8>().sub(offset).cast::<Work<T>>() };
+    let this = unsafe { &*work.cast::<u8>().sub(offset).cast::<Work<T, ID>>() };
     if let Some(owner) = this.owner.take() {
-        T::run(owner);
+        <T as WorkCallback<ID>>::run(owner);
     }
 }
 
@@ -189,7 +210,7 @@ unsafe extern "C" fn delayed_trampoline<T: WorkCallback>(work: *mut bindings::wo
     // SAFETY: container_of; alive because `owner` holds an Arc to the embedding `T`.
     let this = unsafe { &*work.cast::<u8>().sub(offset).cast::<DelayedWork<T>>() };
     if let Some(owner) = this.owner.take() {
-        T::run(owner);
+        <T as WorkCallback>::run(owner);
     }
     // The owner is dropped: from here on only module text runs, which the unload waits for.
     DELAYED.fetch_sub(1, Ordering::AcqRel);

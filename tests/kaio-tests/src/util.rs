@@ -623,6 +623,47 @@ pub fn maps_lines() -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // Module parameters and sysctls
 
+/// The kernel log from a point on (`/dev/kmsg`, read without blocking).
+pub struct KernelLog(std::fs::File);
+
+impl KernelLog {
+    /// Starts at the end of the log: [`KernelLog::since`] gives what is logged after this.
+    pub fn mark() -> Result<KernelLog, String> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .map_err(|e| format!("open /dev/kmsg: {e}"))?;
+        f.seek(SeekFrom::End(0)).map_err(|e| format!("seek /dev/kmsg: {e}"))?;
+        Ok(KernelLog(f))
+    }
+
+    /// The messages logged since the mark (or the last call) that `pick` accepts.
+    pub fn since(&mut self, pick: impl Fn(&str) -> bool) -> Vec<String> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            // One record per read; EAGAIN: no more; EPIPE: records overwritten, go on.
+            match self.0.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let rec = String::from_utf8_lossy(&buf[..n]);
+                    let msg = rec.lines().next().and_then(|l| l.split_once(';')).map_or("", |(_, m)| m);
+                    if pick(msg) {
+                        out.push(msg.to_string());
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
 pub fn read_u64(path: &str) -> Result<u64, String> {
     let s = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;
     s.trim().parse().map_err(|e| format!("parse {path} ({s:?}): {e}"))

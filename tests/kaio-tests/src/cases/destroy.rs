@@ -18,6 +18,7 @@ pub fn cases() -> Vec<Case> {
         Case::both("destroy_getevents_waiter_returns", destroy_getevents_waiter_returns),
         Case::both("destroy_waiter_gets_ready_event", destroy_waiter_gets_ready_event),
         Case::both("destroy_then_setup_again", destroy_then_setup_again),
+        Case::kaio("destroy_last_reference_in_process_context", destroy_last_reference_in_process_context),
     ]
 }
 
@@ -193,5 +194,68 @@ fn destroy_then_setup_again(b: &dyn Aio, o: &mut Obs) -> CaseResult {
         check_event("event", &ev[0], round, &cb, ready_res(b))?;
         expect_eq!(o, format!("round {round}: destroy"), ctx.destroy(), Ok(0));
     }
+    Ok(())
+}
+
+/// Binds the calling thread to `cpu` (nothing if the guest has no such CPU).
+fn bind_to(cpu: usize) {
+    // SAFETY: plain affinity calls on the calling thread with valid sets.
+    unsafe {
+        if libc::sysconf(libc::_SC_NPROCESSORS_ONLN) <= cpu as libc::c_long {
+            return;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+    }
+}
+
+/// The context's last reference goes in process context. Its release (`reqs` drained) runs
+/// where the last request or the percpu_ref's RCU callback lets go, often in an interrupt;
+/// the killer, woken from there, drops its own reference at once on another CPU. Here a read
+/// blocked in io_submit on CPU 0 holds the last `users` reference while io_destroy waits on
+/// CPU 1; once a byte ends the read, that submit's return starts the `reqs` switch on CPU 0,
+/// whose RCU callback (softirq, CPU 0) is the release. `race_delay_us` holds the release
+/// after it woke the killer, so the killer's reference goes first. The context's drop warns
+/// in an interrupt or with interrupts off (and `might_sleep()` in the debug guest): no kernel
+/// warning may be logged during the case (the bug put back as `KAIO_BUG=ctx_freed_in_irq`:
+/// the release itself drops the reference).
+fn destroy_last_reference_in_process_context() -> CaseResult {
+    use crate::v2::{pread_iocb, wait_running, BlockingPipe};
+    let _delay = set_param("/sys/module/kaio/parameters/race_delay_us", 1000)?;
+    // This thread's affinity comes back when the case ends.
+    let _affinity = crate::v2::Pin::here();
+    let mut log = KernelLog::mark()?;
+    let k = Kaio::open()?;
+    let fd = k.fd().ok_or("no /dev/kaio fd")?;
+    for round in 0..4 {
+        let ctx = Ctx::new(&k, 4)?;
+        let bp = BlockingPipe::new()?;
+        let mut buf = [0u8; 1];
+        let mut cb = pread_iocb(bp.r, &mut buf, round);
+        let cbp = &mut cb as *mut Iocb as usize;
+        let (d, sub) = std::thread::scope(|s| {
+            let sub = spawn_bounded(s, || {
+                bind_to(0);
+                ctx.submit(&[cbp as *mut Iocb])
+            });
+            bind_to(1);
+            let running = wait_running(fd, ctx.id, cbp as *const Iocb);
+            let writer = s.spawn(|| {
+                std::thread::sleep(ms(500));
+                bp.put();
+            });
+            let d = running.map(|_| ctx.destroy());
+            let _ = writer.join();
+            (d, sub.join_within(PROMPT))
+        });
+        want_eq!(format!("round {round}: io_destroy"), d?, Ok(0));
+        want_eq!(format!("round {round}: the blocked submit"), sub?, Ok(1));
+        want_eq!(format!("round {round}: the byte read"), buf[0], b'r');
+    }
+    // The last release (and its warning, if any) a moment after the last destroy returned.
+    std::thread::sleep(ms(50));
+    let warnings = log.since(|m| m.contains("WARNING:") || m.contains("BUG:"));
+    want_eq!("kernel warnings during the case", warnings, Vec::<String>::new());
     Ok(())
 }
