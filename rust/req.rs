@@ -525,13 +525,9 @@ fn submit_iocb(ctx: &Arc<Kioctx>, user_iocb: usize, iocb: Iocb) -> Result {
         }
         Kind::Poll => poll::start(req, poll_events)?,
         Kind::Rw => {
-            // Listed before the transfer starts: a read blocked inside it is in flight.
-            ctx.inflight.lock().list(&req);
+            // Listed by `start` once its checks have passed, before the transfer starts.
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-            if let Err(e) = rw::start(req.clone(), &iocb, vectored) {
-                drop(ctx.inflight.lock().unlist(&req));
-                return Err(e);
-            }
+            rw::start(req.clone(), &iocb, vectored)?;
         }
         Kind::PolledRw => {
             let vectored = matches!(iocb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);

@@ -12,12 +12,37 @@ use kernel::prelude::*;
 use crate::sys::arc::Arc;
 
 /// Checks, in Linux's order, and starts the transfer (`aio_prep_rw`, the open mode, the method,
-/// the buffer import, `rw_verify_area`).
+/// the buffer import, `rw_verify_area`). The request is listed once every check has passed,
+/// before the transfer starts: a read blocked inside it is in flight, and a request refused
+/// is never seen by a cancel (it has no event to wait for).
 pub(crate) fn start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool) -> Result {
+    // The bug put back (tests/check-bugs.sh): listed before the checks, so that a cancel may
+    // find running a request that is then refused, and never has an event.
+    #[cfg(kaio_bug = "rw_listed_before_checks")]
+    {
+        req.ctx.inflight.lock().list(&req);
+        let r = checked_start(req.clone(), iocb, vectored, false);
+        if r.is_err() {
+            drop(req.ctx.inflight.lock().unlist(&req));
+        }
+        r
+    }
+    #[cfg(not(kaio_bug = "rw_listed_before_checks"))]
+    checked_start(req, iocb, vectored, true)
+}
+
+/// [`start`]'s checks and transfer; the request is listed once the checks have passed if
+/// `list`.
+fn checked_start(req: Arc<Kiocb>, iocb: &Iocb, vectored: bool, list: bool) -> Result {
     let ioprio = (iocb.aio_flags & IOCB_FLAG_IOPRIO != 0).then_some(iocb.aio_reqprio);
     req.rw().prep(iocb.aio_offset, iocb.aio_rw_flags, ioprio, req.has_eventfd())?;
     req.rw().check_file()?;
-    if let Some(res) = req.rw().start(req.clone(), iocb.aio_buf, iocb.aio_nbytes, vectored)? {
+    let listing = || {
+        if list {
+            req.ctx.inflight.lock().list(&req);
+        }
+    };
+    if let Some(res) = req.rw().start(req.clone(), iocb.aio_buf, iocb.aio_nbytes, vectored, listing)? {
         req.complete(res);
     }
     Ok(())

@@ -317,7 +317,9 @@ impl<T: RwDone> RwKiocb<T> {
     /// if `vectored`), checks the area (`rw_verify_area`) and runs the transfer. `Err` is a
     /// submission error (no event); `Ok(Some(res))` is the result of a transfer that finished
     /// already; `Ok(None)` means `owner` will get [`RwDone::rw_done`] later.
-    pub(crate) fn start(&self, owner: Arc<T>, buf: u64, nbytes: u64, vectored: bool) -> Result<Option<i64>> {
+    /// `before_transfer` runs once every check has passed, right before the transfer (which
+    /// cannot fail to start: from there on the request is accepted).
+    pub(crate) fn start(&self, owner: Arc<T>, buf: u64, nbytes: u64, vectored: bool, before_transfer: impl FnOnce()) -> Result<Option<i64>> {
         let mut fast: [bindings::iovec; bindings::UIO_FASTIOV as usize] =
             // SAFETY: all-zero is a valid `iovec` array.
             unsafe { core::mem::zeroed() };
@@ -329,6 +331,7 @@ impl<T: RwDone> RwKiocb<T> {
         let imported = unsafe { self.import(buf, nbytes, vectored, fast.as_mut_ptr(), &mut iovp, iter.as_mut_ptr()) };
         let result = imported.and_then(|()| {
             let f = self.filp()?;
+            before_transfer();
             // SAFETY: the iterator is initialised; the kiocb is prepared; see `transfer`.
             Ok(unsafe { self.transfer(f, owner, iter.as_mut_ptr()) })
         });

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <aio.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -354,6 +355,25 @@ static int t_fsync(void)
 	return PASS;
 }
 
+/* POSIX: an fsync uses aio_fildes and aio_sigevent only; the aiocb of the write before it,
+ * buffer and length still set, is reused as it is. */
+static int t_fsync_reuses_write_aiocb(void)
+{
+	int fd = tmpfile_with("fsyncw", 0, 0);
+	CHECK(fd >= 0, "tmpfile");
+	char data[64];
+	memset(data, 'w', sizeof(data));
+	struct aiocb cb;
+	init_cb(&cb, fd, data, sizeof(data), 0);
+	CHECK(aio_write(&cb) == 0, "aio_write: %s", strerror(errno));
+	CHECK(wait_done(&cb) == 0 && aio_return(&cb) == 64, "write: %d/%zd", aio_error(&cb), aio_return(&cb));
+	CHECK(aio_fsync(O_SYNC, &cb) == 0, "aio_fsync of the write's aiocb: %s", strerror(errno));
+	CHECK(wait_done(&cb) == 0, "fsync not completed");
+	CHECK(aio_error(&cb) == 0 && aio_return(&cb) == 0, "fsync: %d/%zd", aio_error(&cb), aio_return(&cb));
+	close(fd);
+	return PASS;
+}
+
 static int t_fsync_bad_op(void)
 {
 	int fd = tmpfile_with("fsyncop", 10, 0);
@@ -592,6 +612,41 @@ static int t_suspend_wakes(void)
 	return PASS;
 }
 
+/* DIFFERS (POSIX vs glibc): a relative timeout of LONG_MAX seconds, a common "for ever".
+ * POSIX: aio_suspend waits until the request completes. glibc adds it to the clock, which
+ * overflows: -1 EAGAIN at once. */
+static int t_suspend_huge_timeout(void)
+{
+	if (needs_wait())
+		return SKIP;
+	int p[2];
+	CHECK(pipe(p) == 0, "pipe");
+	char buf[8];
+	struct aiocb cb;
+	init_cb(&cb, p[0], buf, sizeof(buf), 0);
+	CHECK(aio_read(&cb) == 0, "aio_read");
+	pthread_t th;
+	pthread_create(&th, NULL, write_later, &p[1]);
+	const struct aiocb *list[1] = { &cb };
+	struct timespec huge = { LONG_MAX, 999999999L };
+	int rc;
+	errno = 0;
+	while ((rc = aio_suspend(list, 1, &huge)) == -1 && errno == EINTR)
+		;
+	int err = errno, done_then = aio_error(&cb) != EINPROGRESS;
+	pthread_join(th, NULL);
+	printf("# expected on %s: %s\n", on_kaio ? "kaio" : "glibc",
+	       on_kaio ? "0 once the read completes" : "-1 EAGAIN at once, the read in progress");
+	if (on_kaio)
+		CHECK(rc == 0 && done_then, "aio_suspend: %d errno %d, read done %d", rc, err, done_then);
+	else
+		CHECK(rc == -1 && err == EAGAIN && !done_then, "aio_suspend: %d errno %d, read done %d", rc, err,
+		      done_then);
+	CHECK(wait_done(&cb) == 0 && aio_return(&cb) == 4, "got %d/%zd", aio_error(&cb), aio_return(&cb));
+	close(p[0]), close(p[1]);
+	return PASS;
+}
+
 struct kill_later {
 	pthread_t target;
 	int ms;
@@ -725,6 +780,76 @@ static int t_notify_none(void)
 	CHECK(wait_done(&cb) == 0 && aio_return(&cb) == 100, "read %zd", aio_return(&cb));
 	sleep_ms(50);
 	CHECK(nseen == 0, "%d signals for SIGEV_NONE", (int)nseen);
+	close(fd);
+	return PASS;
+}
+
+/* lio_listio(LIO_WAIT) of one read that completes at once, with its own SIGEV_SIGNAL: the
+ * thread delivering the signal (kaio: the reaper thread, woken by the eventfd) is also the one
+ * that lets the list complete, while lio_listio waits. Round after round, lio_listio must
+ * return as soon as the read is done: a watchdog interrupts a round stuck for 2 s, which
+ * fails the case. */
+static volatile double round_started;
+static volatile int watchdog_stop;
+
+static void *watchdog(void *arg)
+{
+	pthread_t target = *(pthread_t *)arg;
+	while (!watchdog_stop) {
+		sleep_ms(100);
+		double t = round_started;
+		if (t > 0 && now_s() - t > 2)
+			pthread_kill(target, SIGUSR2);
+	}
+	return NULL;
+}
+
+static int t_lio_wait_signal_each(void)
+{
+	int fd = tmpfile_with("liowsig", 64, 0);
+	CHECK(fd >= 0, "tmpfile");
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction");
+	pthread_t self = pthread_self(), th;
+	watchdog_stop = 0;
+	round_started = 0;
+	pthread_create(&th, NULL, watchdog, &self);
+	double worst = 0, end = now_s() + 3;
+	int rounds = 0, rc = 0, err = 0, status = 0, signalled = 1;
+	ssize_t ret = 16;
+	while (now_s() < end && rounds < 300) {
+		reset_signals();
+		char buf[16];
+		struct aiocb cb;
+		init_cb(&cb, fd, buf, sizeof(buf), 0);
+		cb.aio_lio_opcode = LIO_READ;
+		cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+		cb.aio_sigevent.sigev_signo = SIG_A;
+		cb.aio_sigevent.sigev_value.sival_ptr = &cb;
+		struct aiocb *list[1] = { &cb };
+		double t0 = now_s();
+		round_started = t0;
+		rc = lio_listio(LIO_WAIT, list, 1, NULL);
+		err = errno;
+		round_started = 0;
+		double dt = now_s() - t0;
+		if (dt > worst)
+			worst = dt;
+		rounds++;
+		if (rc != 0 || dt > 2)
+			break;
+		status = aio_error(&cb), ret = aio_return(&cb), signalled = !wait_signals(1);
+		if (status != 0 || ret != 16 || !signalled)
+			break;
+	}
+	watchdog_stop = 1;
+	pthread_join(th, NULL);
+	printf("# %d rounds, the slowest lio_listio %.0f ms\n", rounds, worst * 1000);
+	CHECK(rc == 0, "round %d: lio_listio -1, errno %d", rounds, err);
+	CHECK(worst <= 2, "round %d: lio_listio returned only after %.1f s (interrupted)", rounds, worst);
+	CHECK(status == 0 && ret == 16, "round %d: the read %d/%zd", rounds, status, ret);
+	CHECK(signalled, "round %d: no signal", rounds);
 	close(fd);
 	return PASS;
 }
@@ -1320,6 +1445,7 @@ static const struct tcase cases[] = {
 	{ "write_append", t_write_append, NULL },
 	{ "read64_write64", t_read64_write64, NULL },
 	{ "fsync_sync_dsync", t_fsync, NULL },
+	{ "fsync_reuses_write_aiocb", t_fsync_reuses_write_aiocb, NULL },
 	{ "fsync_bad_op", t_fsync_bad_op, NULL },
 	{ "fsync_bad_fd", t_fsync_bad_fd, NULL },
 	{ "read_bad_fd", t_read_bad_fd, NULL },
@@ -1332,11 +1458,14 @@ static const struct tcase cases[] = {
 	{ "suspend_timeout", t_suspend_timeout, NULL },
 	{ "suspend_wakes", t_suspend_wakes, NULL },
 	{ "suspend_eintr", t_suspend_eintr, NULL },
+	{ "suspend_huge_timeout", t_suspend_huge_timeout,
+	  "POSIX waits for a timeout of LONG_MAX s (kaio); glibc's deadline overflows: EAGAIN at once" },
 	{ "suspend_done_and_args", t_suspend_done_and_args, NULL },
 	{ "notify_signal", t_notify_signal, NULL },
 	{ "notify_thread", t_notify_thread, NULL },
 	{ "notify_none", t_notify_none, NULL },
 	{ "lio_wait", t_lio_wait, NULL },
+	{ "lio_wait_signal_each", t_lio_wait_signal_each, NULL },
 	{ "lio_nowait_signal", t_lio_nowait_signal, NULL },
 	{ "lio_nowait_thread", t_lio_nowait_thread, NULL },
 	{ "lio_nowait_all_nop", t_lio_nowait_all_nop, NULL },

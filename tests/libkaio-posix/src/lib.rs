@@ -50,7 +50,9 @@ unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<Li
         aio_data: cb as u64,
         aio_lio_opcode: opcode,
         aio_fildes: c.aio_fildes as u32,
-        aio_buf: c.aio_buf as u64,
+        // POSIX: an fsync uses only `aio_fildes` and `aio_sigevent` (the aiocb of the write
+        // before it may be reused as it is); kaio wants no buffer for it.
+        aio_buf: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_buf as u64 },
         aio_nbytes: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_nbytes as u64 },
         aio_offset: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_offset },
         aio_flags: if resfd { IOCB_FLAG_RESFD } else { 0 },
@@ -230,13 +232,31 @@ pub unsafe extern "C" fn aio_return64(aiocbp: *mut Aiocb) -> ssize_t {
     unsafe { return_impl(aiocbp) }
 }
 
+/// The caller's array of `nent` (>= 0) pointers: empty for none (the pointer may then be
+/// null, as glibc accepts), `None` for a null array of some.
+///
+/// # Safety
+///
+/// A non-null `list` points to `nent` readable entries that outlive the call.
+unsafe fn caller_list<'a, P>(list: *const P, nent: c_int) -> Option<&'a [P]> {
+    match (nent, list.is_null()) {
+        (0, _) => Some(&[]),
+        (_, true) => None,
+        // SAFETY: the caller's contract.
+        _ => Some(unsafe { core::slice::from_raw_parts(list, nent as usize) }),
+    }
+}
+
 unsafe fn suspend_impl(list: *const *const Aiocb, nent: c_int, timeout: *const timespec) -> c_int {
     if nent < 0 {
         set_errno(libc::EINVAL);
         return -1;
     }
-    // SAFETY: the caller's array of `nent` entries.
-    let list = unsafe { core::slice::from_raw_parts(list, nent as usize) };
+    // SAFETY: the caller's array of `nent` entries (none: possibly a null pointer).
+    let Some(list) = (unsafe { caller_list(list, nent) }) else {
+        set_errno(libc::EINVAL);
+        return -1;
+    };
     // SAFETY: each non-null entry is an aiocb of the caller's.
     let any_done = || list.iter().any(|&cb| !cb.is_null() && unsafe { status(cb) } != libc::EINPROGRESS);
     // Like glibc, a list with nothing in progress (all null, or nent 0) returns at once.
@@ -325,9 +345,10 @@ unsafe fn cancel_impl(fd: c_int, aiocbp: *mut Aiocb) -> c_int {
         args.key = aiocbp as u64;
     }
     let r = p.cancel_match(&mut args);
-    if r.is_ok() {
-        // The cancelled requests' events are in the ring: make their status final and
-        // their notifications delivered before returning.
+    if matches!(r, Ok(_) | Err(libc::ENOENT)) {
+        // The cancelled requests' events are in the ring, and so are those of requests that
+        // were done (ENOENT: their events are posted): make their status final and their
+        // notifications delivered before returning, as glibc's are once it says so.
         p.reap_cancelled();
     }
     match r {
@@ -371,8 +392,11 @@ unsafe fn lio_impl(mode: c_int, list: *const *mut Aiocb, nent: c_int, sig: *cons
             return -1;
         }
     };
-    // SAFETY: the caller's array of `nent` entries.
-    let list = unsafe { core::slice::from_raw_parts(list, nent as usize) };
+    // SAFETY: the caller's array of `nent` entries (none: possibly a null pointer).
+    let Some(list) = (unsafe { caller_list(list, nent) }) else {
+        set_errno(libc::EINVAL);
+        return -1;
+    };
     let notify = if mode == LIO_NOWAIT && !sig.is_null() {
         // SAFETY: the caller's sigevent, copied now (the caller may reuse it).
         Notify(unsafe { *sig })

@@ -455,6 +455,20 @@ impl Process {
                 let mut out = Vec::new();
                 let mut completed = self.drain(&mut out);
                 let mut r = Ok(0);
+                // Another thread may have reaped what `done` waits for between the check
+                // above and the lock (statuses are stored under the lock), or may still be
+                // delivering it (a list's count drops with its delivery, after the lock):
+                // then not into the kernel, where no event may come; wait on `seq`, which
+                // that thread bumps once it has delivered. `delivering` first: seen 0, every
+                // delivery of what was reaped before this lock is over, so `done` sees it.
+                if completed == 0 && (self.delivering.load(Ordering::SeqCst) != 0 || done()) {
+                    drop(guard);
+                    if done() {
+                        return Ok(());
+                    }
+                    self.wait_seq(seq, left.as_ref())?;
+                    continue;
+                }
                 // Only with nothing reaped: what was reaped may be what `done` waits for,
                 // and list counts drop only when the notifications are delivered, below.
                 // Straight into the kernel: a read made ready meanwhile is retried there by
@@ -488,13 +502,22 @@ impl Process {
                 }
                 continue;
             }
-            self.waiters.fetch_add(1, Ordering::SeqCst);
-            let r = futex_wait(&self.seq, seq, left.as_ref());
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
-            match r {
-                Err(libc::EINTR) if !done() => return Err(libc::EINTR),
-                _ => {}
+            self.wait_seq(seq, left.as_ref())?;
+            if done() {
+                return Ok(());
             }
+        }
+    }
+
+    /// Sleeps until `seq` moves from `seen` (another thread reaped, or left the ring to the
+    /// waiters), at most `left`. `Err(EINTR)` when a signal handler ran; the caller re-checks.
+    fn wait_seq(&self, seen: u32, left: Option<&timespec>) -> Result<(), c_int> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let r = futex_wait(&self.seq, seen, left);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        match r {
+            Err(libc::EINTR) => Err(libc::EINTR),
+            _ => Ok(()),
         }
     }
 
@@ -634,12 +657,13 @@ fn now() -> timespec {
 }
 
 /// A deadline `t` from now (`CLOCK_MONOTONIC`).
+/// Saturates: `{LONG_MAX, 0}`, a common "for ever", stays far in the future.
 pub fn deadline_after(t: &timespec) -> timespec {
     let n = now();
-    let mut d = timespec { tv_sec: n.tv_sec + t.tv_sec, tv_nsec: n.tv_nsec + t.tv_nsec };
+    let mut d = timespec { tv_sec: n.tv_sec.saturating_add(t.tv_sec), tv_nsec: n.tv_nsec + t.tv_nsec };
     if d.tv_nsec >= 1_000_000_000 {
         d.tv_nsec -= 1_000_000_000;
-        d.tv_sec += 1;
+        d.tv_sec = d.tv_sec.saturating_add(1);
     }
     d
 }

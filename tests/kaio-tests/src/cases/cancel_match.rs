@@ -37,6 +37,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("cancel_match_long_walks", cancel_match_long_walks),
         Case::kaio("cancel_match_read_only_args_event_not_lost", cancel_match_read_only_args_event_not_lost),
         Case::kaio("cancel_match_running_ealready", cancel_match_running_ealready),
+        Case::kaio("cancel_match_never_sees_refused_read", cancel_match_never_sees_refused_read),
         Case::kaio("cancel_match_running_and_poll_same_iocb_address", cancel_match_running_and_poll_same_iocb_address),
         Case::kaio("cancel_match_running_and_polls_same_file", cancel_match_running_and_polls_same_file),
         Case::kaio("cancel_match_wait_timeout_etime", cancel_match_wait_timeout_etime),
@@ -798,6 +799,47 @@ fn with_running_read<R>(env: &Env, ctx: &Ctx, bp: &BlockingPipe, cb: &mut Iocb, 
         let r = r?;
         Ok((r, sub?))
     })
+}
+
+/// A read that io_submit refuses (its iovec array unreadable: EFAULT from the import) is never
+/// in flight: a cancel racing such submits for 2 s finds nothing, ENOENT every time (when the
+/// read was listed before its checks, a cancel could find it running, EALREADY, and a WAIT
+/// would wait for an event that never comes: `KAIO_BUG=rw_listed_before_checks`).
+fn cancel_match_never_sees_refused_read() -> CaseResult {
+    let env = Env::new()?;
+    let ctx = env.ctx(64)?;
+    let fd = env.a.r;
+    let stop = AtomicBool::new(false);
+    let (refused, (calls, wrong)) = std::thread::scope(|s| {
+        let sub = s.spawn(|| {
+            block_all_signals();
+            let mut n = 0u64;
+            while !stop.load(SeqCst) {
+                let mut cb = Iocb { aio_buf: unmapped_addr(), aio_nbytes: 1, ..iocb(IOCB_CMD_PREADV, fd, 7) };
+                match ctx.submit(&[&mut cb as *mut Iocb]) {
+                    Err(e) if e == EFAULT => n += 1,
+                    r => return Err(format!("submit {n}: {r:?}, expected EFAULT")),
+                }
+            }
+            Ok(n)
+        });
+        let t0 = Instant::now();
+        let (mut calls, mut wrong) = (0u64, None);
+        while t0.elapsed() < std::time::Duration::from_secs(2) && wrong.is_none() {
+            calls += 1;
+            match env.call(kaio_cancel_match_args { fd, ..cm(ctx.id, FD | ALL) }) {
+                Ok((r, 0)) if r == Err(ENOENT) => {}
+                other => wrong = Some(format!("call {calls}: {other:?}")),
+            }
+        }
+        stop.store(true, SeqCst);
+        (sub.join().map_err(|_| "submitter panicked".to_string()), (calls, wrong))
+    });
+    let refused = refused??;
+    eprintln!("# {refused} refused submits, {calls} cancels");
+    want_eq!("a cancel that found something (ENOENT, nr_running 0 expected)", wrong, None::<String>);
+    check!(refused > 0, "no submit was refused");
+    Ok(())
 }
 
 fn cancel_match_running_ealready() -> CaseResult {
