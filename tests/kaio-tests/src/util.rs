@@ -621,7 +621,7 @@ pub fn maps_lines() -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Module parameters and sysctls
+// The kernel log
 
 /// The kernel log from a point on (`/dev/kmsg`, read without blocking).
 pub struct KernelLog(std::fs::File);
@@ -663,6 +663,9 @@ impl KernelLog {
         out
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Module parameters and sysctls
 
 pub fn read_u64(path: &str) -> Result<u64, String> {
     let s = std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))?;

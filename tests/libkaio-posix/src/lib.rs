@@ -45,16 +45,17 @@ fn notifies(s: &SigEvent) -> bool {
 unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<ListGroup>>) -> *mut Req {
     // SAFETY: the caller passes a valid aiocb.
     let c = unsafe { &*cb };
+    // POSIX: an fsync uses only `aio_fildes` and `aio_sigevent` (the aiocb of the write before
+    // it may be reused as it is); kaio wants no buffer, length or offset for it.
+    let sync = opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC;
     let resfd = notifies(&c.aio_sigevent) || group.as_ref().is_some_and(|g| notifies(&g.notify.0));
     let iocb = Iocb {
         aio_data: cb as u64,
         aio_lio_opcode: opcode,
         aio_fildes: c.aio_fildes as u32,
-        // POSIX: an fsync uses only `aio_fildes` and `aio_sigevent` (the aiocb of the write
-        // before it may be reused as it is); kaio wants no buffer for it.
-        aio_buf: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_buf as u64 },
-        aio_nbytes: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_nbytes as u64 },
-        aio_offset: if opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC { 0 } else { c.aio_offset },
+        aio_buf: if sync { 0 } else { c.aio_buf as u64 },
+        aio_nbytes: if sync { 0 } else { c.aio_nbytes as u64 },
+        aio_offset: if sync { 0 } else { c.aio_offset },
         aio_flags: if resfd { IOCB_FLAG_RESFD } else { 0 },
         aio_resfd: if resfd { p.efd as u32 } else { 0 },
         ..Default::default()

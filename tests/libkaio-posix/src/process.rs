@@ -466,7 +466,7 @@ impl Process {
                     if done() {
                         return Ok(());
                     }
-                    self.wait_seq(seq, left.as_ref())?;
+                    self.wait_seq(seq, left.as_ref(), &done)?;
                     continue;
                 }
                 // Only with nothing reaped: what was reaped may be what `done` waits for,
@@ -502,21 +502,19 @@ impl Process {
                 }
                 continue;
             }
-            self.wait_seq(seq, left.as_ref())?;
-            if done() {
-                return Ok(());
-            }
+            self.wait_seq(seq, left.as_ref(), &done)?;
         }
     }
 
     /// Sleeps until `seq` moves from `seen` (another thread reaped, or left the ring to the
-    /// waiters), at most `left`. `Err(EINTR)` when a signal handler ran; the caller re-checks.
-    fn wait_seq(&self, seen: u32, left: Option<&timespec>) -> Result<(), c_int> {
+    /// waiters), at most `left`. `Err(EINTR)` when a signal handler ran and `done` still does
+    /// not hold; else the caller looks again.
+    fn wait_seq(&self, seen: u32, left: Option<&timespec>, done: &impl Fn() -> bool) -> Result<(), c_int> {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let r = futex_wait(&self.seq, seen, left);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         match r {
-            Err(libc::EINTR) => Err(libc::EINTR),
+            Err(libc::EINTR) if !done() => Err(libc::EINTR),
             _ => Ok(()),
         }
     }
