@@ -4,10 +4,10 @@
 //! `KAIO_IOC_CANCEL_MATCH` (a selector, one or all, WAIT, RESULT).
 //!
 //! Each considered request is looked up under `ctx_lock`. A cancellable one is taken off the
-//! index and claimed there; once the lock is dropped the canceller posts its event (or copies
-//! it to the caller in RESULT mode), so the event is in the ring before the ioctl returns. An
-//! ALL cancel into the ring takes up to [`TAKE_BATCH`] requests per hold of the lock and posts
-//! their events together. A
+//! index and claimed there, and its event posted before the lock is dropped (in RESULT mode
+//! copied to the caller after it), so the event is in the ring before the ioctl returns and
+//! no other cancel finds the request neither listed nor posted. An ALL cancel into the ring
+//! takes up to [`TAKE_BATCH`] requests per hold of the lock and posts their events together. A
 //! running one (read, write, fsync) is counted, and with WAIT waited for once every
 //! cancellable match has been cancelled. With ALL, the requests listed before the call started
 //! are considered once each, whatever is submitted during it.
@@ -72,6 +72,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
         let mut queue_refs: [QueueRefs; BATCH] = core::array::from_fn(|_| [None, None]);
         let mut n = 0;
         let mut steps = 0;
+        let mut posted = None;
         {
             let mut guard = ctx.inflight.lock();
             let (irqs, inflight) = guard.split();
@@ -115,9 +116,17 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                     break;
                 }
             }
+            drop(hold);
+            // Into the ring before ctx_lock goes, so that no cancel finds them neither listed
+            // nor posted; RESULT's copy to the caller cannot be made under a spinlock.
+            if n > 0 && c.result.is_none() {
+                posted = Some(Kiocb::post_claimed(ctx, &taken[..n], inflight));
+            }
+        }
+        if let Some(posted) = posted.take() {
+            Kiocb::notify_claimed(ctx, &taken[..n], posted);
         }
         if BATCH > 1 {
-            Kiocb::complete_claimed(ctx, &taken[..n]);
             // A request's references go together (the index's with its wait queue's), and the
             // batch's memory goes back to the context's pool at once.
             let mut batch = DropBatch::new();
@@ -129,8 +138,8 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
             }
         } else {
             drop(queue_refs);
-            if let Some(req) = taken[0].take() {
-                if let Err(e) = deliver(req, c.result) {
+            if let (Some(req), Some(user)) = (taken[0].take(), c.result) {
+                if let Err(e) = deliver_result(req, user) {
                     return (out, Err(e));
                 }
             }
@@ -173,15 +182,10 @@ fn ctx_wait(ctx: &Arc<Kioctx>, req: &Kiocb, sleeper: &mut Sleeper) -> Result {
     }
 }
 
-/// Delivers the event of a claimed request: to the ring (eventfd signalled, waiters woken),
-/// or to `result`, its ring slot given back. An event `result` cannot take goes to the ring
-/// (`EFAULT`): it is never lost.
-fn deliver(req: Arc<Kiocb>, result: Option<u64>) -> Result {
+/// RESULT: copies the event of a claimed request to `user` instead of the ring, its ring slot
+/// given back. An event `user` cannot take goes to the ring (`EFAULT`): it is never lost.
+fn deliver_result(req: Arc<Kiocb>, user: u64) -> Result {
     let res = req.cancelled_res();
-    let Some(user) = result else {
-        req.complete(res);
-        return Ok(());
-    };
     let event: IoEvent = req.event(res);
     match UserSlice::new(user as usize, core::mem::size_of::<IoEvent>()).writer().write(&event) {
         Ok(()) => {

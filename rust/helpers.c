@@ -89,6 +89,15 @@ unsigned int kaio_race_delay_us;
 module_param_named(race_delay_us, kaio_race_delay_us, uint, 0644);
 MODULE_PARM_DESC(race_delay_us, "tests only: busy waits in io_submit while it arms a polled read/write (after the first entry, before parking), in us (0: none)");
 
+/*
+ * Tests only: microseconds a POLL's wake-up or worker, a DELAY's expiry and a cancel wait
+ * (busy) between taking requests off the in-flight index and posting their events
+ * (rust/sys/system.rs completion_delay), to widen the window a concurrent cancel must not see.
+ */
+unsigned int kaio_completion_delay_us;
+module_param_named(completion_delay_us, kaio_completion_delay_us, uint, 0644);
+MODULE_PARM_DESC(completion_delay_us, "tests only: busy waits between a POLL/DELAY/cancelled request leaving the in-flight index and its event's posting, in us (0: none, at most 5000)");
+
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
 
@@ -103,6 +112,7 @@ void kaio_percpu_ref_kill(struct percpu_ref *ref) { percpu_ref_kill(ref); }
 void kaio_init_completion(struct completion *c) { init_completion(c); }
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
+bool kaio_eventfd_signal_allowed(void) { return eventfd_signal_allowed(); }
 
 int kaio_kiocb_set_rw_flags(struct kiocb *ki, int flags, int rw_type)
 {

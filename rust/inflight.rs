@@ -173,15 +173,17 @@ impl InFlight {
 
     /// Lists `req` under the next sequence number (`list_add_tail`).
     pub(crate) fn list(&mut self, req: &Arc<Kiocb>) {
-        req.set_seq(self.next_seq);
-        self.next_seq += 1;
-        // A request is listed once, in its own context's index.
+        // A request is listed once, in its own context's index; one listed already keeps its
+        // place and its number.
         if self.index.insert(req.clone()).is_err() {
             kernel::pr_warn!("kaio: request listed twice\n");
-        } else {
-            self.len += 1;
-            self.per_op[req.op_slot()] += 1;
+            return;
         }
+        // Numbered under the same hold of ctx_lock, before any walk can look at it.
+        req.set_seq(self.next_seq);
+        self.next_seq += 1;
+        self.len += 1;
+        self.per_op[req.op_slot()] += 1;
     }
 
     /// How many requests are listed, by opcode ([`OPCODES`]' order).

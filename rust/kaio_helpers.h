@@ -43,6 +43,7 @@ unsigned long *kaio_param_nr(void);
 /* Read from Rust directly: a call per tracepoint site would cost more than the check. */
 extern bool kaio_trace_calls;
 extern unsigned int kaio_race_delay_us;
+extern unsigned int kaio_completion_delay_us;
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
 void kaio_stat_add(unsigned int i, long v);
@@ -78,6 +79,7 @@ __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt);
 void kaio_init_completion(struct completion *c);
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx);
+bool kaio_eventfd_signal_allowed(void);
 
 int kaio_kiocb_set_rw_flags(struct kiocb *ki, int flags, int rw_type);
 void kaio_kiocb_start_write(struct kiocb *ki);

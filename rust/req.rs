@@ -6,25 +6,26 @@
 //! submit (process): copy iocb, checks, slot, fd, eventfd, aio_key := 0, opcode prep
 //!   ──reject──> freed, slot given back, no event
 //!   ──accept──> listed in the in-flight index and started
-//! started ──completion (any context)──> complete(res): event posted, eventfd signalled,
-//!   off the index ──> freed (reqs reference dropped)
+//! started ──completion (any context)──> event posted and off the index under one hold of
+//!   ctx_lock, eventfd signalled ──> freed (reqs reference dropped)
 //! started (cancellable) ──cancel ioctl (process, under ctx_lock)──> off the index, claimed:
-//!   the operation will not complete it ──> (ctx_lock dropped) the canceller posts the event
-//!   (or copies it to the caller, KAIO_CANCEL_RESULT) before the ioctl returns
+//!   the operation will not complete it; the canceller posts the event before dropping
+//!   ctx_lock (or copies it to the caller after, KAIO_CANCEL_RESULT)
 //! started (cancellable) ──teardown sweep (any context, under ctx_lock)──> off the index,
 //!   cancel hook kicks the operation ──> it completes through its own path, cancelled
 //! ```
 //!
 //! A cancellable request (POLL, DELAY) is taken off the index by whoever decides its outcome:
 //! its own completion, a cancel or the sweep, each under `ctx_lock`, so there is exactly one
-//! event per accepted request. A read, write or fsync stays listed until its event is posted:
-//! a cancel finds it running. A polled read or write is listed once the attempts it makes in
-//! `io_submit` leave it in flight (one that completes there is never listed): until then
-//! only the submitting call knows it, and the teardown sweep cannot start while that call
-//! holds the context.
+//! event per accepted request; a completion or cancel posts the event in that same hold of the
+//! lock, so a cancel never finds a request neither listed nor posted (ABI.md "Matching"). A
+//! read, write or fsync stays listed until its event is posted: a cancel finds it running. A
+//! polled read or write is listed once the attempts it makes in `io_submit` leave it in
+//! flight (one that completes there is never listed): until then only the submitting call
+//! knows it, and the teardown sweep cannot start while that call holds the context.
 
 use crate::ctx::{Kioctx, ReqsRef};
-use crate::inflight::{op_index, FAMILIES};
+use crate::inflight::{op_index, InFlight, FAMILIES};
 use crate::ops::{
     delay::{self, Delay},
     fsync::{self, Fsync},
@@ -42,6 +43,7 @@ use crate::sys::{
     seq_index::IndexLinks,
     rw::{self as sys_rw, Dir, RwDone, RwKiocb, Waiting},
     stats::{self, Stat},
+    system,
     trace::{self, How},
     user_word,
     work::WorkCallback,
@@ -313,8 +315,8 @@ impl Kiocb {
 
     /// A cancel ioctl's claim, under `ctx_lock` after the request was taken off the index: the
     /// operation is stopped and will not complete the request; the caller posts the event
-    /// ([`Kiocb::cancelled_res`]) once `ctx_lock` is dropped. Returns a reference to drop
-    /// after the lock.
+    /// ([`Kiocb::cancelled_res`]) before it drops `ctx_lock` (RESULT: copies it to the caller
+    /// after). Returns a reference to drop after the lock.
     pub(crate) fn claim(self: &Arc<Self>, hold: &mut QueueHold<'_>) -> QueueRefs {
         self.claimed.store(true, Ordering::Relaxed);
         match self.kind() {
@@ -341,10 +343,12 @@ impl Kiocb {
         IoEvent { res, res2: 0, ..self.template }
     }
 
-    /// Completes requests a cancel claimed and took off the index, all of `ctx`, each with its
-    /// cancelled `res`: the events are posted under one hold of `completion_lock`, then each
-    /// eventfd is signalled, then the waiters are woken once. Process context.
-    pub(crate) fn complete_claimed(ctx: &Kioctx, reqs: &[Option<Arc<Kiocb>>]) {
+    /// Posts the events of requests a cancel claimed and took off the index, all of `ctx`, each
+    /// with its cancelled `res`, under one hold of `completion_lock`, while the cancel still
+    /// holds `ctx_lock` (`_held`): a cancel that looks next finds each either listed or posted
+    /// (ABI.md "Matching": in flight until the event is posted). Then, outside `ctx_lock`,
+    /// [`Kiocb::notify_claimed`].
+    pub(crate) fn post_claimed(ctx: &Kioctx, reqs: &[Option<Arc<Kiocb>>], _held: &mut InFlight) -> Posted {
         let claimed = || reqs.iter().flatten();
         // The statistics once per batch: the events, and the in-flight gauge of each opcode.
         let mut gauges: [Option<(Stat, i64)>; 8] = [None; 8];
@@ -363,41 +367,79 @@ impl Kiocb {
         for (gauge, n) in gauges.into_iter().flatten() {
             stats::add(gauge, -n);
         }
-        let waiters = ctx.post_events(claimed().map(|req| (req.event(req.cancelled_res()), &req.posted)));
-        for req in claimed() {
-            if let Some(eventfd) = &req.eventfd {
-                eventfd.signal();
-            }
+        system::completion_delay();
+        Posted(ctx.post_events(claimed().map(|req| (req.event(req.cancelled_res()), &req.posted))))
+    }
+
+    /// After [`Kiocb::post_claimed`], outside `ctx_lock`: each eventfd is signalled, then the
+    /// waiters are woken once. Process context.
+    pub(crate) fn notify_claimed(ctx: &Kioctx, reqs: &[Option<Arc<Kiocb>>], posted: Posted) {
+        for req in reqs.iter().flatten() {
+            req.signal_eventfd();
         }
-        if waiters {
+        if posted.0 {
             ctx.wake_waiters();
+        }
+    }
+
+    /// Posts the one event of this request with `res` while `ctx_lock` is held (`_held`), in
+    /// the same hold that took it off the index (or found it taken by the sweep): a cancel,
+    /// which looks under that lock, finds it either listed or posted. Then, outside
+    /// `ctx_lock`, [`Kiocb::notify`]. Any context.
+    pub(crate) fn post_held(&self, res: i64, _held: &mut InFlight) -> Posted {
+        self.trace_event(res);
+        Posted(self.ctx.post_event(&self.event(res), &self.posted))
+    }
+
+    /// The second half of `aio_complete`, outside `ctx_lock`: the eventfd is signalled, then
+    /// the waiters are woken.
+    pub(crate) fn notify(&self, posted: Posted) {
+        self.signal_eventfd();
+        self.wake_waiters(posted);
+    }
+
+    /// `IOCB_FLAG_RESFD`: signals the eventfd, after the event was posted.
+    pub(crate) fn signal_eventfd(&self) {
+        if let Some(eventfd) = &self.eventfd {
+            eventfd.signal();
+        }
+    }
+
+    /// Wakes the getevents waiters if the posting said there are any.
+    pub(crate) fn wake_waiters(&self, posted: Posted) {
+        if posted.0 {
+            self.ctx.wake_waiters();
         }
     }
 
     /// `iocb_put` → `aio_complete`: posts the one event of this request with `res`, then
     /// signals the eventfd. Any context.
     pub(crate) fn complete(self: Arc<Self>, res: i64) {
-        self.trace_event(res);
-        let (waiters, listed) = match self.kind() {
+        let (posted, listed) = match self.kind() {
             // Listed until now, so that a cancel finds it running until its event is posted:
             // posted under `ctx_lock` (`completion_lock` inside it), then unlisted, with
             // interrupts turned off and back on once.
             Kind::Rw | Kind::Fsync | Kind::PolledRw => {
                 let mut inflight = self.ctx.inflight.lock();
-                let waiters = self.ctx.post_event(&self.event(res), &self.posted);
-                (waiters, inflight.unlist(&self))
+                let posted = self.post_held(res, &mut inflight);
+                (posted, inflight.unlist(&self))
             }
-            Kind::Delay | Kind::Poll => (self.ctx.post_event(&self.event(res), &self.posted), None),
+            // Never listed here: their listed completions post with `post_held` in the hold
+            // of `ctx_lock` that unlists them.
+            Kind::Delay | Kind::Poll => {
+                self.trace_event(res);
+                (Posted(self.ctx.post_event(&self.event(res), &self.posted)), None)
+            }
         };
         drop(listed);
-        if let Some(eventfd) = &self.eventfd {
-            eventfd.signal();
-        }
-        if waiters {
-            self.ctx.wake_waiters();
-        }
+        self.notify(posted);
     }
 }
+
+/// An event posted (under `ctx_lock`); what must follow once the lock is dropped: the eventfd
+/// signalled and the waiters woken ([`Kiocb::notify`]), `true` if anyone waits.
+#[must_use]
+pub(crate) struct Posted(bool);
 
 impl RwDone for Kiocb {
     fn rw_done(this: Arc<Self>, res: i64) {

@@ -27,6 +27,7 @@ polled_resume_ignores_claim tests polled_rw_race_data_vs_cancel
 polled_wake_during_arming tests polled_rw_race_wake_during_arming
 ctx_freed_in_irq    tests destroy_last_reference_in_process_context
 rw_listed_before_checks tests cancel_match_never_sees_refused_read
+posted_after_unlist tests cancel_wait_sees_completions_in_progress
 polled_list_after_event tests polled_rw_race_wake_during_submit
 "
 # The guest command that runs one case of PROGRAM.

@@ -9,12 +9,15 @@
 //!   not ready                    ──> listed in the index, cancellable, waiting
 //! wake-up (any context, queue lock held):
 //!   with a matching mask, worker idle, ctx_lock free (trylock) ──> completed inline, res = mask
+//!     (the event posted under ctx_lock; inside an eventfd's wake-up, the worker signals the
+//!     request's eventfd and wakes the waiters)
 //!   otherwise                    ──> the worker is queued (or told to run again)
 //!   POLLFREE                     ──> also cancelled and taken off the dying queue for good
-//! worker: re-polls; nothing ready and not cancelled ──> keeps waiting; else completes
+//! worker: re-polls; nothing ready and not cancelled ──> keeps waiting; else completes (the
+//!   event posted under the ctx_lock that unlists it)
 //! teardown sweep (ctx_lock held): marks cancelled, queues the worker ──> res 0
 //! cancel ioctl (ctx_lock held): claims it: off the queue, no wake-up or worker completes it
-//!   ──> the canceller posts res 0 after dropping ctx_lock
+//!   ──> the canceller posts res 0 before dropping ctx_lock
 //! ```
 //!
 //! `work_scheduled`/`need_resched` are changed only with the queue lock held (or after the
@@ -22,13 +25,14 @@
 
 use crate::req::Kiocb;
 use crate::sys::{
-    fd::FileRef,
+    fd::{eventfd_signal_allowed, FileRef},
     irq_spinlock::IrqsOff,
     poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN},
+    system,
     work::Work,
 };
 use crate::uapi::Iocb;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{ffi::c_int, prelude::*};
 use crate::sys::arc::Arc;
 
@@ -40,7 +44,7 @@ pub(crate) struct Poll {
     #[pin]
     wait: PollWait<Kiocb>,
     state: PollState,
-    /// The worker: re-polls, or posts a deferred completion.
+    /// The worker: re-polls, or finishes an inline completion (eventfd, waiters).
     #[pin]
     work: Work<Kiocb>,
 }
@@ -57,10 +61,10 @@ struct PollState {
     cancelled: AtomicBool,
     work_scheduled: AtomicBool,
     need_resched: AtomicBool,
-    /// The worker only has to post this result (an inline completion with an eventfd, which
-    /// must not be signalled from inside a wake-up: `aio_poll_put_work`).
+    /// The worker only has to signal the eventfd of an inline completion, which must not be
+    /// signalled from inside a wake-up, and then wake the waiters, in `aio_complete`'s order
+    /// (`aio_poll_put_work`; the event is posted already).
     deferred: AtomicBool,
-    deferred_res: AtomicI64,
 }
 
 impl PollState {
@@ -71,7 +75,6 @@ impl PollState {
             work_scheduled: AtomicBool::new(false),
             need_resched: AtomicBool::new(false),
             deferred: AtomicBool::new(false),
-            deferred_res: AtomicI64::new(0),
         }
     }
 }
@@ -159,17 +162,18 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
         if let Some(mut inflight) = req.ctx.inflight.try_lock() {
             let queue_ref = waker.detach();
             let listed = inflight.unlist(req);
-            let res = mangle(mask);
-            // Signalling an eventfd from inside a wake-up can recurse through epoll into this
-            // same queue lock: with an eventfd, the worker posts the event.
+            // Posted in this hold of ctx_lock: a cancel finds the request listed or posted.
+            system::completion_delay();
+            let posted = req.post_held(mangle(mask), &mut inflight);
+            // Signalling an eventfd from inside an eventfd's wake-up can recurse through epoll
+            // into this same queue lock: there the worker signals it (`aio_poll_wake`).
             #[cfg(not(kaio_bug = "poll_resfd_inline"))]
-            let deferred = req.has_eventfd();
+            let deferred = req.has_eventfd() && !eventfd_signal_allowed();
             // The bug put back (tests/check-bugs.sh): "aio: prevent potential eventfd recursion
             // on poll" undone.
             #[cfg(kaio_bug = "poll_resfd_inline")]
             let deferred = false;
             if deferred {
-                st.deferred_res.store(res, Ordering::Relaxed);
                 st.deferred.store(true, Ordering::Release);
                 if let Some(r) = &queue_ref {
                     p.work.queue(r.clone());
@@ -177,9 +181,13 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
             }
             drop(inflight);
             drop(listed);
-            if let (false, Some(r)) = (deferred, queue_ref) {
-                r.complete(res);
+            if deferred {
+                // The worker signals the eventfd, then wakes the waiters.
+                drop(posted);
+            } else {
+                req.notify(posted);
             }
+            drop(queue_ref);
             return 1;
         }
     }
@@ -204,8 +212,9 @@ pub(crate) fn work(req: Arc<Kiocb>) {
     let p = req.poll();
     let st = &p.state;
     if st.deferred.swap(false, Ordering::AcqRel) {
-        let res = st.deferred_res.load(Ordering::Relaxed);
-        req.complete(res);
+        // The wake-up posted the event and left the eventfd and the wake-up to this worker.
+        req.signal_eventfd();
+        req.ctx.wake_waiters();
         return;
     }
     let events = st.events.load(Ordering::Relaxed);
@@ -213,7 +222,7 @@ pub(crate) fn work(req: Arc<Kiocb>) {
     if !st.cancelled.load(Ordering::Relaxed) {
         mask = PollWait::<Kiocb>::poll_now(&p.file, events) & events;
     }
-    let (queue_ref, listed) = {
+    let (queue_ref, listed, posted) = {
         let mut inflight = req.ctx.inflight.lock();
         let mut queue_ref = None;
         {
@@ -232,15 +241,21 @@ pub(crate) fn work(req: Arc<Kiocb>) {
             }
         }
         // Otherwise POLLFREE took it off its queue: complete regardless.
-        (queue_ref, inflight.unlist(&req))
+        let listed = inflight.unlist(&req);
+        if listed.is_none() && req.is_claimed() {
+            // A cancel ioctl took it and posted its event.
+            drop(inflight);
+            drop(queue_ref);
+            return;
+        }
+        // Posted in this hold of ctx_lock: a cancel finds the request listed or posted.
+        system::completion_delay();
+        let posted = req.post_held(mangle(mask), &mut inflight);
+        (queue_ref, listed, posted)
     };
     drop(queue_ref);
-    if listed.is_none() && req.is_claimed() {
-        // A cancel ioctl took it and posts its event.
-        return;
-    }
     drop(listed);
-    req.complete(mangle(mask));
+    req.notify(posted);
 }
 
 /// `aio_poll_cancel` for the teardown sweep, under `ctx_lock`: mark cancelled and let the

@@ -62,10 +62,21 @@ pub(crate) fn in_interrupt_or_irqs_off() -> bool {
 /// window with it; at most a millisecond). Process context.
 pub(crate) fn race_delay() {
     // SAFETY: a plain read of an aligned word that the parameter code writes whole.
-    let us = unsafe { core::ptr::addr_of!(bindings::kaio_race_delay_us).read_volatile() };
+    busy_wait_us(unsafe { core::ptr::addr_of!(bindings::kaio_race_delay_us).read_volatile() }, 1000);
+}
+
+/// Busy-waits `completion_delay_us` microseconds (a module parameter, 0 unless a test widens
+/// the window between a request's leaving the in-flight index and its event; at most 5 ms,
+/// wider than an emulated guest's timer jitter). Any context.
+pub(crate) fn completion_delay() {
+    // SAFETY: a plain read of an aligned word that the parameter code writes whole.
+    busy_wait_us(unsafe { core::ptr::addr_of!(bindings::kaio_completion_delay_us).read_volatile() }, 5000);
+}
+
+fn busy_wait_us(us: u32, most: u32) {
     if us != 0 {
         // SAFETY: always safe to call.
-        unsafe { bindings::kaio_udelay(us.min(1000) as usize) };
+        unsafe { bindings::kaio_udelay(us.min(most) as usize) };
     }
 }
 

@@ -964,6 +964,19 @@ impl Spin {
     }
 }
 
+/// Binds the calling thread to `cpu` (nothing if the guest has no such CPU).
+pub fn bind_to(cpu: usize) {
+    // SAFETY: plain affinity calls on the calling thread with valid sets.
+    unsafe {
+        if libc::sysconf(libc::_SC_NPROCESSORS_ONLN) <= cpu as libc::c_long {
+            return;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+    }
+}
+
 /// A small deterministic PRNG (xorshift).
 pub struct Rng(pub u64);
 

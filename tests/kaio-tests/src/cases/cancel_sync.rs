@@ -11,7 +11,7 @@ use crate::util::*;
 use crate::v2::*;
 use crate::{check, check_eq, want_eq};
 use kaio::uapi::*;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 
 pub fn cases() -> Vec<Case> {
@@ -22,6 +22,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("cancel_sync_wakes_waiters", cancel_sync_wakes_waiters),
         Case::kaio("cancel_sync_race_tiny_delays", cancel_sync_race_tiny_delays),
         Case::kaio("cancel_sync_race_poll_vs_write", cancel_sync_race_poll_vs_write),
+        Case::kaio("cancel_wait_sees_completions_in_progress", cancel_wait_sees_completions_in_progress),
     ]
 }
 
@@ -465,5 +466,186 @@ fn cancel_sync_race_poll_vs_write() -> CaseResult {
     outcome.map_err(|e| format!("{e} (so far: cancel won {} + {} with the mask, write won {})", stats[0], stats[1], stats[2]))?;
     ctx.no_events(ms(30))?;
     eprintln!("# cancel_sync_race_poll_vs_write: cancel won {} (+{} with the mask), write won {}", stats[0], stats[1], stats[2]);
+    Ok(())
+}
+
+/// How a round of [`cancel_wait_sees_completions_in_progress`] ends its requests besides the
+/// racing cancel.
+#[derive(Clone, Copy, Debug)]
+enum Ender {
+    /// A DELAY's timer expires (hard irq on CPU 0).
+    Expiry,
+    /// A write makes a POLL ready (its wake-up, in the write on CPU 0).
+    Write,
+    /// Another CANCEL_MATCH(FD, ALL) on CPU 0 cancels every POLL.
+    OtherCancel,
+}
+
+/// ABI.md "Matching": a request is in flight until its event is posted, and after a
+/// CANCEL_MATCH(WAIT) "nothing that matched is in flight". Requests leave the index when their
+/// outcome is decided (a DELAY's expiry, a POLL's wake-up, another cancel's claim); a cancel
+/// in the window before the event was posted saw nothing in flight and returned at once, the
+/// event still to come. `completion_delay_us` widens that window to 4 ms (kaio busy-waits
+/// there); a CANCEL_MATCH(WAIT) on CPU 1 is aimed into it (for a DELAY: when the thread on
+/// CPU 0 stops making progress, the expiry holding that CPU). Whatever it returns (the request
+/// cancelled, or ENOENT), every event of the round must be in the ring when it returns (the
+/// bug put back as `KAIO_BUG=posted_after_unlist`: a DELAY's expiry posts after ctx_lock).
+/// Each kind must land in the window at least once (a cancel that lost after waiting more
+/// than 100 us for ctx_lock).
+fn cancel_wait_sees_completions_in_progress() -> CaseResult {
+    const ROUNDS: u64 = 16;
+    const POLLS: usize = 8;
+    let _delay = set_param("/sys/module/kaio/parameters/completion_delay_us", 4000)?;
+    let k = Kaio::open()?;
+    let ctx = Ctx::new(&k, 64)?;
+    let p = Pipe::new()?;
+    let kfd = k.fd;
+    let bar = Spin::new(2);
+    let stop = AtomicUsize::new(0);
+    // The canceller's start time (CLOCK_MONOTONIC ns) and the round's selector.
+    let go = AtomicI64::new(0);
+    let sel = Mutex::new(cm(ctx.id, 0));
+    let seen = Mutex::new((Ok(0), 0u32, Vec::<IoEvent>::new(), 0i64));
+    // For a DELAY: CPU 0's thread counts until the canceller has returned; the canceller calls
+    // once the count stalls for 300 us (CPU 0 in the expiry), or after 50 ms.
+    let beat = AtomicU64::new(0);
+    let watch = AtomicBool::new(false);
+    let _affinity = Pin::here();
+    let mut tally = Vec::new();
+    let outcome: Result<(), String> = std::thread::scope(|s| {
+        {
+            let (bar, stop, go, sel, seen, ctx, beat, watch) = (&bar, &stop, &go, &sel, &seen, &ctx, &beat, &watch);
+            s.spawn(move || {
+                block_all_signals();
+                bind_to(1);
+                loop {
+                    bar.wait();
+                    if stop.load(SeqCst) != 0 {
+                        return;
+                    }
+                    let at = go.load(SeqCst);
+                    while now_ns() < at {
+                        std::hint::spin_loop();
+                    }
+                    if watch.load(SeqCst) {
+                        // CPU 0's thread stops counting while the expiry (hard irq) holds CPU 0.
+                        let (mut last, mut since) = (beat.load(SeqCst), now_ns());
+                        while now_ns() - since < 300_000 && now_ns() - at < 50_000_000 {
+                            let b = beat.load(SeqCst);
+                            if b != last {
+                                (last, since) = (b, now_ns());
+                            }
+                        }
+                    }
+                    let mut a = *sel.lock().unwrap();
+                    let t0 = now_ns();
+                    let r = cancel_match(kfd, &mut a);
+                    let took = now_ns() - t0;
+                    // What the ring holds the moment the call returned.
+                    let unread = ring_unread(ctx.id);
+                    *seen.lock().unwrap() = (r, a.nr_running, unread, took);
+                    watch.store(false, SeqCst);
+                    bar.wait();
+                }
+            });
+        }
+        bind_to(0);
+        let wait_ts = ts(20, 0);
+        let mut res = Ok(());
+        'rounds: for ender in [Ender::Expiry, Ender::Write, Ender::OtherCancel] {
+            let mut counts = [0u32; 3]; // the racing cancel won, lost, lost after waiting > 100 us
+            for round in 0..ROUNDS {
+                let base = 0x1000 * (ender as u64 + 1) + 0x10 * round;
+                let n = if matches!(ender, Ender::OtherCancel) { POLLS } else { 1 };
+                let mut cbs: Vec<Iocb> = (0..n as u64)
+                    .map(|i| match ender {
+                        Ender::Expiry => delay_iocb(p.r, 300_000, base + i),
+                        _ => poll_iocb(p.r, POLLIN, base + i),
+                    })
+                    .collect();
+                let flags = KAIO_CANCEL_WAIT
+                    | match ender {
+                        Ender::Expiry => KAIO_CANCEL_DATA,
+                        _ => KAIO_CANCEL_FD | KAIO_CANCEL_ALL,
+                    };
+                *sel.lock().unwrap() = kaio_cancel_match_args { key: base, fd: p.r, timeout: &wait_ts as *const _ as u64, ..cm(ctx.id, flags) };
+                if let Err(e) = ctx.submit_all(&mut cbs) {
+                    res = Err(e);
+                    break 'rounds;
+                }
+                // Into the window: once CPU 0 stalls after the delay is due; 50 us after the
+                // write or the other cancel starts.
+                let lead = if matches!(ender, Ender::Expiry) { 250_000 } else { 50_000 };
+                watch.store(matches!(ender, Ender::Expiry), SeqCst);
+                go.store(now_ns() + lead, SeqCst);
+                bar.wait();
+                let mut mine = None;
+                match ender {
+                    Ender::Expiry => {
+                        while watch.load(SeqCst) {
+                            beat.fetch_add(1, SeqCst);
+                        }
+                    }
+                    Ender::Write => p.put(),
+                    Ender::OtherCancel => {
+                        let mut a = kaio_cancel_match_args { fd: p.r, ..cm(ctx.id, KAIO_CANCEL_FD | KAIO_CANCEL_ALL) };
+                        let r = cancel_match(kfd, &mut a);
+                        mine = Some((r, ring_unread(ctx.id)));
+                    }
+                }
+                bar.wait();
+                let (r, nr_running, unread, took) = seen.lock().unwrap().clone();
+                let what = format!("{ender:?}, round {round}");
+                let racing_won = r == Ok(n as i64);
+                if !(racing_won || r == Err(ENOENT)) || nr_running != 0 {
+                    res = Err(format!("{what}: CANCEL_MATCH(WAIT) = {r:?}, nr_running {nr_running} (expected Ok({n}) or ENOENT, 0)"));
+                    break 'rounds;
+                }
+                let in_ring = |ev: &[IoEvent]| (0..n as u64).filter(|i| ev.iter().any(|e| e.data == base + i)).count();
+                if in_ring(&unread) != n {
+                    res = Err(format!("{what}: CANCEL_MATCH(WAIT) returned {r:?} after {took} ns with {} of the round's {n} events in the ring", in_ring(&unread)));
+                    break 'rounds;
+                }
+                if let Some((r0, unread0)) = &mine {
+                    let other_won = *r0 == Ok(n as i64);
+                    if other_won == racing_won || !(other_won || *r0 == Err(ENOENT)) {
+                        res = Err(format!("{what}: the two cancels returned {r0:?} and {r:?}"));
+                        break 'rounds;
+                    }
+                    if in_ring(unread0) != n {
+                        res = Err(format!("{what}: CANCEL_MATCH(FD, ALL) returned {r0:?} with {} of the round's {n} events in the ring", in_ring(unread0)));
+                        break 'rounds;
+                    }
+                }
+                counts[usize::from(!racing_won) + usize::from(!racing_won && took > 100_000)] += 1;
+                match ctx.wait_events(n, PROMPT) {
+                    Ok(ev) if in_ring(&ev) == n => {}
+                    Ok(ev) => {
+                        res = Err(format!("{what}: events {ev:?}"));
+                        break 'rounds;
+                    }
+                    Err(e) => {
+                        res = Err(format!("{what}: {e}"));
+                        break 'rounds;
+                    }
+                }
+                let mut b = [0u8; 8];
+                // SAFETY: drains the non-blocking pipe into a local buffer.
+                unsafe { libc::read(p.r, b.as_mut_ptr().cast(), 8) };
+            }
+            tally.push(format!("{ender:?}: cancel won {}, lost {} (after waiting > 100 us {})", counts[0], counts[1] + counts[2], counts[2]));
+            // The window was hit: a cancel that lost only after waiting for ctx_lock.
+            if counts[2] == 0 {
+                res = Err(format!("{ender:?}: no round's cancel landed in the window ({})", tally.last().unwrap()));
+                break;
+            }
+        }
+        stop.store(1, SeqCst);
+        bar.wait();
+        res
+    });
+    outcome.map_err(|e| format!("{e} (so far: {})", tally.join("; ")))?;
+    eprintln!("# cancel_wait_sees_completions_in_progress: {}", tally.join("; "));
+    ctx.no_events(ms(20))?;
     Ok(())
 }

@@ -197,19 +197,6 @@ fn destroy_then_setup_again(b: &dyn Aio, o: &mut Obs) -> CaseResult {
     Ok(())
 }
 
-/// Binds the calling thread to `cpu` (nothing if the guest has no such CPU).
-fn bind_to(cpu: usize) {
-    // SAFETY: plain affinity calls on the calling thread with valid sets.
-    unsafe {
-        if libc::sysconf(libc::_SC_NPROCESSORS_ONLN) <= cpu as libc::c_long {
-            return;
-        }
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut one);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
-    }
-}
-
 /// The context's last reference goes in process context. Its release (`reqs` drained) runs
 /// where the last request or the percpu_ref's RCU callback lets go, often in an interrupt;
 /// the killer, woken from there, drops its own reference at once on another CPU. Here a read
