@@ -4,9 +4,10 @@
 //! `KAIO_IOC_CANCEL_MATCH` (a selector, one or all, WAIT, RESULT).
 //!
 //! Each considered request is looked up under `ctx_lock`. A cancellable one is taken off the
-//! index and claimed there, and its event posted before the lock is dropped (in RESULT mode
-//! copied to the caller after it), so the event is in the ring before the ioctl returns and
-//! no other cancel finds the request neither listed nor posted. An ALL cancel into the ring
+//! index and claimed there, and its event posted before the lock is dropped, so the event is
+//! in the ring before the ioctl returns and no other cancel finds the request neither listed
+//! nor posted. In RESULT mode the request stays listed, claimed, while its event is copied to
+//! the caller after the lock (other cancels find it running), and leaves the index after. An ALL cancel into the ring
 //! takes up to [`TAKE_BATCH`] requests per hold of the lock and posts their events together. A
 //! running one (read, write, fsync) is counted, and with WAIT waited for once every
 //! cancellable match has been cancelled. With ALL, the requests listed before the call started
@@ -16,7 +17,7 @@ use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
 use crate::errors::etime;
 use crate::inflight::{Selector, Step, Take};
 use crate::req::{Kiocb, QueueRefs};
-use crate::sys::poll::QueueHold;
+use crate::sys::{poll::QueueHold, system};
 use crate::uapi::IoEvent;
 use kernel::{prelude::*, uaccess::UserSlice};
 use crate::sys::arc::{Arc, DropBatch};
@@ -65,7 +66,13 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
     let before = if c.all { ctx.inflight.lock().boundary() } else { u64::MAX };
     let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     let mut considered_running = None;
-    let take = if c.cancellable_only { Take::OnlyCancellable } else { Take::Cancellable };
+    let take = match (c.cancellable_only, c.result) {
+        (true, _) => Take::OnlyCancellable,
+        // The bug put back (tests/check-bugs.sh): RESULT takes the request off the index
+        // before its copy to the caller (or, failing that, its event in the ring).
+        (false, Some(_)) if !cfg!(kaio_bug = "posted_after_unlist") => Take::CancellableInPlace,
+        (false, _) => Take::Cancellable,
+    };
     let mut done = false;
     while !done {
         let mut taken: [Option<Arc<Kiocb>>; BATCH] = core::array::from_fn(|_| None);
@@ -90,6 +97,15 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                     // Off the index: the cancel decides its outcome.
                     Step::Taken(req) => {
                         // Dropped after ctx_lock.
+                        queue_refs[n] = req.claim(&mut hold);
+                        taken[n] = Some(req);
+                        n += 1;
+                        out.cancelled += 1;
+                        None
+                    }
+                    // RESULT: claimed, and listed until its event is delivered, so that other
+                    // cancels find it running meanwhile.
+                    Step::Claimable(req) => {
                         queue_refs[n] = req.claim(&mut hold);
                         taken[n] = Some(req);
                         n += 1;
@@ -169,7 +185,7 @@ fn wait_all(ctx: &Arc<Kioctx>, c: &Cancel, before: u64, sleeper: &mut Sleeper) -
             // The walk stays parked after `req` while the caller sleeps.
             Step::Match(req) => ctx_wait(ctx, &req, sleeper)?,
             // Not asked for.
-            Step::Taken(_) => {}
+            Step::Taken(_) | Step::Claimable(_) => {}
         }
     }
 }
@@ -182,20 +198,26 @@ fn ctx_wait(ctx: &Arc<Kioctx>, req: &Kiocb, sleeper: &mut Sleeper) -> Result {
     }
 }
 
-/// RESULT: copies the event of a claimed request to `user` instead of the ring, its ring slot
-/// given back. An event `user` cannot take goes to the ring (`EFAULT`): it is never lost.
+/// RESULT: copies the event of a request claimed in place (still listed) to `user` instead of
+/// the ring, its ring slot given back; then takes it off the index. An event `user` cannot take
+/// goes to the ring (`EFAULT`): it is never lost. Either way the request counts as posted in
+/// the hold of `ctx_lock` that unlists it, so a cancel waiting for it returns after this.
 fn deliver_result(req: Arc<Kiocb>, user: u64) -> Result {
     let res = req.cancelled_res();
     let event: IoEvent = req.event(res);
-    match UserSlice::new(user as usize, core::mem::size_of::<IoEvent>()).writer().write(&event) {
-        Ok(()) => {
-            req.trace_event(res);
-            req.ctx.release_slot();
-            Ok(())
-        }
-        Err(_) => {
-            req.complete(res);
-            Err(EFAULT)
-        }
+    // A test widens the window in which other cancels find the request claimed.
+    system::completion_delay();
+    let copied = UserSlice::new(user as usize, core::mem::size_of::<IoEvent>()).writer().write(&event).is_ok();
+    let mut inflight = req.ctx.inflight.lock();
+    let listed = inflight.unlist(&req);
+    let posted = if copied { req.delivered_elsewhere(res, &mut inflight) } else { req.post_held(res, &mut inflight) };
+    drop(inflight);
+    drop(listed);
+    if copied {
+        req.wake_waiters(posted);
+        Ok(())
+    } else {
+        req.notify(posted);
+        Err(EFAULT)
     }
 }

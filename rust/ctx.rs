@@ -495,7 +495,7 @@ impl Kioctx {
                         }
                     }
                     // Not asked for.
-                    Step::Taken(_) | Step::Pause => None,
+                    Step::Taken(_) | Step::Claimable(_) | Step::Pause => None,
                     Step::Done => break,
                 }
             };
@@ -615,6 +615,15 @@ impl Kioctx {
         if c.completed_events > 1 {
             self.refill(&mut c, head, tail);
         }
+        c.sleepers != 0
+    }
+
+    /// A request's event went to the caller of a RESULT cancel instead of the ring: `posted`
+    /// (the request's flag) is set under `completion_lock`, as [`Kioctx::post_events`] does, for
+    /// a cancel waiting for it. Returns whether anyone waits.
+    pub(crate) fn mark_delivered(&self, posted: &AtomicBool) -> bool {
+        let c = self.completion.lock();
+        posted.store(true, Ordering::Release);
         c.sleepers != 0
     }
 

@@ -116,6 +116,9 @@ pub(crate) enum Step {
     /// A matching request the walk was asked to take ([`Take`]), off the index now (the
     /// index's reference); the walk goes on from where it was.
     Taken(Arc<Kiocb>),
+    /// A matching request that [`Take::CancellableInPlace`] found cancellable, still listed:
+    /// the caller claims it in this hold of `ctx_lock`.
+    Claimable(Arc<Kiocb>),
     /// [`SCAN_BATCH`] requests looked at without a match: drop the lock, then go on.
     Pause,
     /// Nothing left.
@@ -131,6 +134,10 @@ pub(crate) enum Take {
     Cancellable,
     /// The cancellable ones; the others do not match (io_cancel's `active_reqs`).
     OnlyCancellable,
+    /// None: a cancellable one is a [`Step::Claimable`], left listed until its event is
+    /// delivered (RESULT, whose copy to the caller is made after `ctx_lock`); the others are a
+    /// [`Step::Match`].
+    CancellableInPlace,
 }
 
 /// The in-flight requests of a context.
@@ -224,6 +231,7 @@ impl InFlight {
         if sel.list().is_none() {
             return Step::Done;
         }
+        let mut claimable = false;
         let judge = |req: &Kiocb| {
             if req.seq() >= before {
                 // Every later one in the list was listed later still.
@@ -233,7 +241,12 @@ impl InFlight {
             } else if take == Take::Nothing {
                 Verdict::Take
             } else if req.cancel_takes() {
-                Verdict::Remove
+                if take == Take::CancellableInPlace {
+                    claimable = true;
+                    Verdict::Take
+                } else {
+                    Verdict::Remove
+                }
             } else if take == Take::OnlyCancellable {
                 Verdict::Skip
             } else {
@@ -241,6 +254,7 @@ impl InFlight {
             }
         };
         match self.index.scan(walk, SCAN_BATCH, judge) {
+            Scan::Taken(req) if claimable => Step::Claimable(req),
             Scan::Taken(req) => Step::Match(req),
             Scan::Removed(req) => {
                 self.count_off(&req);

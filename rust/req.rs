@@ -253,7 +253,8 @@ impl Kiocb {
     /// must be followed by taking the request off the index and [`Kiocb::claim`].
     pub(crate) fn cancel_takes(&self) -> bool {
         match self.kind() {
-            Kind::Delay | Kind::Poll => true,
+            // Unless a RESULT cancel claimed it and is delivering its event.
+            Kind::Delay | Kind::Poll => !self.is_claimed(),
             Kind::PolledRw => self.polled().claim_if_cancellable(),
             Kind::Rw | Kind::Fsync => false,
         }
@@ -389,6 +390,15 @@ impl Kiocb {
     pub(crate) fn post_held(&self, res: i64, _held: &mut InFlight) -> Posted {
         self.trace_event(res);
         Posted(self.ctx.post_event(&self.event(res), &self.posted))
+    }
+
+    /// RESULT: the event with `res` went to the cancel's caller instead of the ring (its ring
+    /// slot given back, no eventfd), recorded while `ctx_lock` is held (`_held`) in the hold
+    /// that unlists the request. Then, outside `ctx_lock`, [`Kiocb::wake_waiters`].
+    pub(crate) fn delivered_elsewhere(&self, res: i64, _held: &mut InFlight) -> Posted {
+        self.trace_event(res);
+        self.ctx.release_slot();
+        Posted(self.ctx.mark_delivered(&self.posted))
     }
 
     /// The second half of `aio_complete`, outside `ctx_lock`: the eventfd is signalled, then

@@ -71,12 +71,12 @@ pub(crate) fn start(req: Arc<Kiocb>) {
 /// hold of `ctx_lock` that unlists the request, so a cancel finds it listed or posted.
 pub(crate) fn expired(req: Arc<Kiocb>) {
     let mut inflight = req.ctx.inflight.lock();
+    // A cancel took it (off the index, or listed until a RESULT delivery) and posts its event.
+    if req.is_claimed() {
+        return;
+    }
     let listed = inflight.unlist(&req);
-    let res = match listed {
-        Some(_) => 0,
-        None if req.is_claimed() => return,
-        None => crate::errors::ECANCELED,
-    };
+    let res = if listed.is_some() { 0 } else { crate::errors::ECANCELED };
     if cfg!(kaio_bug = "posted_after_unlist") {
         // The bug put back (tests/check-bugs.sh): posted after ctx_lock, as fs/aio.c completes;
         // a CANCEL_MATCH(WAIT) in between sees nothing in flight and no event yet.

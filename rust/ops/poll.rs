@@ -241,13 +241,14 @@ pub(crate) fn work(req: Arc<Kiocb>) {
             }
         }
         // Otherwise POLLFREE took it off its queue: complete regardless.
-        let listed = inflight.unlist(&req);
-        if listed.is_none() && req.is_claimed() {
-            // A cancel ioctl took it and posted its event.
+        if req.is_claimed() {
+            // A cancel ioctl took it (off the index, or listed until a RESULT delivery) and
+            // posts its event.
             drop(inflight);
             drop(queue_ref);
             return;
         }
+        let listed = inflight.unlist(&req);
         // Posted in this hold of ctx_lock: a cancel finds the request listed or posted.
         system::completion_delay();
         let posted = req.post_held(mangle(mask), &mut inflight);

@@ -479,19 +479,24 @@ enum Ender {
     Write,
     /// Another CANCEL_MATCH(FD, ALL) on CPU 0 cancels every POLL.
     OtherCancel,
+    /// A CANCEL_MATCH(IOCB, RESULT) on CPU 0 cancels a DELAY, its `result` unwritable: the
+    /// event goes to the ring after the failed copy.
+    ResultFault,
 }
 
 /// ABI.md "Matching": a request is in flight until its event is posted, and after a
-/// CANCEL_MATCH(WAIT) "nothing that matched is in flight". Requests leave the index when their
-/// outcome is decided (a DELAY's expiry, a POLL's wake-up, another cancel's claim); a cancel
-/// in the window before the event was posted saw nothing in flight and returned at once, the
-/// event still to come. `completion_delay_us` widens that window to 4 ms (kaio busy-waits
-/// there); a CANCEL_MATCH(WAIT) on CPU 1 is aimed into it (for a DELAY: when the thread on
-/// CPU 0 stops making progress, the expiry holding that CPU). Whatever it returns (the request
-/// cancelled, or ENOENT), every event of the round must be in the ring when it returns (the
-/// bug put back as `KAIO_BUG=posted_after_unlist`: a DELAY's expiry posts after ctx_lock).
-/// Each kind must land in the window at least once (a cancel that lost after waiting more
-/// than 100 us for ctx_lock).
+/// CANCEL_MATCH(WAIT) "nothing that matched is in flight". Requests left the index when their
+/// outcome was decided (a DELAY's expiry, a POLL's wake-up, another cancel's claim, a RESULT
+/// cancel's claim before its copy to the caller, which, failing, puts the event in the ring);
+/// a cancel in the window before the event was posted saw nothing in flight and returned at
+/// once, the event still to come. `completion_delay_us` widens that window to 4 ms (kaio
+/// busy-waits there); a CANCEL_MATCH(WAIT) on CPU 1 is aimed into it (for a DELAY's expiry:
+/// when the thread on CPU 0 stops making progress, the expiry holding that CPU). Whatever it
+/// returns (the request cancelled, ENOENT, or EALREADY while a RESULT delivery runs), every
+/// event of the round must be in the ring when it returns (the bug put back as
+/// `KAIO_BUG=posted_after_unlist`: a DELAY's expiry posts after ctx_lock, and RESULT takes
+/// the request off the index before its copy). Each kind must land in the window at least
+/// once (a cancel that lost after waiting more than 100 us).
 fn cancel_wait_sees_completions_in_progress() -> CaseResult {
     const ROUNDS: u64 = 16;
     const POLLS: usize = 8;
@@ -551,8 +556,9 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
         }
         bind_to(0);
         let wait_ts = ts(20, 0);
+        let unwritable = unmapped_addr();
         let mut res = Ok(());
-        'rounds: for ender in [Ender::Expiry, Ender::Write, Ender::OtherCancel] {
+        'rounds: for ender in [Ender::Expiry, Ender::Write, Ender::OtherCancel, Ender::ResultFault] {
             let mut counts = [0u32; 3]; // the racing cancel won, lost, lost after waiting > 100 us
             for round in 0..ROUNDS {
                 let base = 0x1000 * (ender as u64 + 1) + 0x10 * round;
@@ -560,12 +566,13 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                 let mut cbs: Vec<Iocb> = (0..n as u64)
                     .map(|i| match ender {
                         Ender::Expiry => delay_iocb(p.r, 300_000, base + i),
+                        Ender::ResultFault => delay_iocb(p.r, 10 * NS, base + i),
                         _ => poll_iocb(p.r, POLLIN, base + i),
                     })
                     .collect();
                 let flags = KAIO_CANCEL_WAIT
                     | match ender {
-                        Ender::Expiry => KAIO_CANCEL_DATA,
+                        Ender::Expiry | Ender::ResultFault => KAIO_CANCEL_DATA,
                         _ => KAIO_CANCEL_FD | KAIO_CANCEL_ALL,
                     };
                 *sel.lock().unwrap() = kaio_cancel_match_args { key: base, fd: p.r, timeout: &wait_ts as *const _ as u64, ..cm(ctx.id, flags) };
@@ -592,12 +599,20 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                         let r = cancel_match(kfd, &mut a);
                         mine = Some((r, ring_unread(ctx.id)));
                     }
+                    Ender::ResultFault => {
+                        let key = &cbs[0] as *const Iocb as u64;
+                        let mut a = kaio_cancel_match_args { key, result: unwritable, ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_RESULT) };
+                        let r = cancel_match(kfd, &mut a);
+                        mine = Some((r, ring_unread(ctx.id)));
+                    }
                 }
                 bar.wait();
                 let (r, nr_running, unread, took) = seen.lock().unwrap().clone();
                 let what = format!("{ender:?}, round {round}");
                 let racing_won = r == Ok(n as i64);
-                if !(racing_won || r == Err(ENOENT)) || nr_running != 0 {
+                // A RESULT delivery under way is a request running (claimed by that cancel).
+                let delivering = matches!(ender, Ender::ResultFault) && r == Err(EALREADY) && nr_running == 1;
+                if !((racing_won || r == Err(ENOENT)) && nr_running == 0 || delivering) {
                     res = Err(format!("{what}: CANCEL_MATCH(WAIT) = {r:?}, nr_running {nr_running} (expected Ok({n}) or ENOENT, 0)"));
                     break 'rounds;
                 }
@@ -607,8 +622,14 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                     break 'rounds;
                 }
                 if let Some((r0, unread0)) = &mine {
-                    let other_won = *r0 == Ok(n as i64);
-                    if other_won == racing_won || !(other_won || *r0 == Err(ENOENT)) {
+                    // RESULT: EFAULT when it cancelled (the event in the ring), EINVAL if
+                    // nothing matched.
+                    let (won, lost) = match ender {
+                        Ender::ResultFault => (Err(EFAULT), Err(EINVAL)),
+                        _ => (Ok(n as i64), Err(ENOENT)),
+                    };
+                    let other_won = *r0 == won;
+                    if other_won == racing_won || !(other_won || *r0 == lost) {
                         res = Err(format!("{what}: the two cancels returned {r0:?} and {r:?}"));
                         break 'rounds;
                     }
