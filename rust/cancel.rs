@@ -7,10 +7,11 @@
 //! index and claimed there, and its event posted before the lock is dropped, so the event is
 //! in the ring before the ioctl returns and no other cancel finds the request neither listed
 //! nor posted. In RESULT mode the request stays listed, claimed, while its event is copied to
-//! the caller after the lock (other cancels find it running), and leaves the index after. An ALL cancel into the ring
-//! takes up to [`TAKE_BATCH`] requests per hold of the lock and posts their events together. A
-//! running one (read, write, fsync) is counted, and with WAIT waited for once every
-//! cancellable match has been cancelled. With ALL, the requests listed before the call started
+//! the caller after the lock (other cancels find it running), and leaves the index after. An
+//! ALL cancel into the ring takes up to [`TAKE_BATCH`] requests per hold of the lock and posts
+//! their events together. A running one (a read, write or fsync under way, or a request a
+//! RESULT cancel is delivering) is counted, and with WAIT waited for once every cancellable
+//! match has been cancelled. With ALL, the requests listed before the call started
 //! are considered once each, whatever is submitted during it.
 
 use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
@@ -87,6 +88,8 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
             let mut hold = QueueHold::new(irqs);
             loop {
                 let step = inflight.find(&c.sel, walk.as_mut(), before, take);
+                // Only a single cancel (RESULT) claims in place, to deliver after the lock.
+                debug_assert!(BATCH == 1 || !matches!(step, Step::Claimable(_)));
                 let considered = match step {
                     Step::Done => {
                         done = true;
@@ -94,18 +97,10 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                     }
                     // Let go of the lock, then go on.
                     Step::Pause => break,
-                    // Off the index: the cancel decides its outcome.
-                    Step::Taken(req) => {
+                    // Off the index, or (RESULT) listed until its event is delivered, so that
+                    // other cancels find it running meanwhile: the cancel decides its outcome.
+                    Step::Taken(req) | Step::Claimable(req) => {
                         // Dropped after ctx_lock.
-                        queue_refs[n] = req.claim(&mut hold);
-                        taken[n] = Some(req);
-                        n += 1;
-                        out.cancelled += 1;
-                        None
-                    }
-                    // RESULT: claimed, and listed until its event is delivered, so that other
-                    // cancels find it running meanwhile.
-                    Step::Claimable(req) => {
                         queue_refs[n] = req.claim(&mut hold);
                         taken[n] = Some(req);
                         n += 1;
@@ -174,7 +169,8 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
 }
 
 /// WAIT for ALL: every request listed before `before` that matches and has not posted its
-/// event (the running ones; the cancellable ones were all taken).
+/// event (the running ones, and those other cancels are delivering; the cancellable ones were
+/// all taken).
 fn wait_all(ctx: &Arc<Kioctx>, c: &Cancel, before: u64, sleeper: &mut Sleeper) -> Result {
     let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     loop {

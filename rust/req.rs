@@ -10,7 +10,8 @@
 //!   ctx_lock, eventfd signalled ──> freed (reqs reference dropped)
 //! started (cancellable) ──cancel ioctl (process, under ctx_lock)──> off the index, claimed:
 //!   the operation will not complete it; the canceller posts the event before dropping
-//!   ctx_lock (or copies it to the caller after, KAIO_CANCEL_RESULT)
+//!   ctx_lock (KAIO_CANCEL_RESULT: claimed but left listed, the event copied to the caller
+//!   after the lock, then off the index)
 //! started (cancellable) ──teardown sweep (any context, under ctx_lock)──> off the index,
 //!   cancel hook kicks the operation ──> it completes through its own path, cancelled
 //! ```
@@ -19,6 +20,8 @@
 //! its own completion, a cancel or the sweep, each under `ctx_lock`, so there is exactly one
 //! event per accepted request; a completion or cancel posts the event in that same hold of the
 //! lock, so a cancel never finds a request neither listed nor posted (ABI.md "Matching"). A
+//! RESULT cancel claims it instead and leaves it listed until its event is delivered, so
+//! other cancels find it running meanwhile. A
 //! read, write or fsync stays listed until its event is posted: a cancel finds it running. A
 //! polled read or write is listed once the attempts it makes in `io_submit` leave it in
 //! flight (one that completes there is never listed): until then only the submitting call
@@ -249,8 +252,9 @@ impl Kiocb {
 
     /// Whether a cancel takes the request now: POLL and DELAY, and a polled read or write
     /// still waiting with nothing moved (claimed by this check: see
-    /// [`PolledRw::claim_if_cancellable`]). Others run on. Under `ctx_lock`; a true answer
-    /// must be followed by taking the request off the index and [`Kiocb::claim`].
+    /// [`PolledRw::claim_if_cancellable`]), unless a cancel claimed it already. Others run
+    /// on. Under `ctx_lock`; a true answer must be followed by [`Kiocb::claim`] (and taking
+    /// the request off the index, or, for RESULT, off it after the delivery).
     pub(crate) fn cancel_takes(&self) -> bool {
         match self.kind() {
             // Unless a RESULT cancel claimed it and is delivering its event.
@@ -314,8 +318,8 @@ impl Kiocb {
         }
     }
 
-    /// A cancel ioctl's claim, under `ctx_lock` after the request was taken off the index: the
-    /// operation is stopped and will not complete the request; the caller posts the event
+    /// A cancel ioctl's claim, under `ctx_lock` (the request taken off the index, or left on
+    /// it until a RESULT delivery): the operation is stopped and will not complete the request; the caller posts the event
     /// ([`Kiocb::cancelled_res`]) before it drops `ctx_lock` (RESULT: copies it to the caller
     /// after). Returns a reference to drop after the lock.
     pub(crate) fn claim(self: &Arc<Self>, hold: &mut QueueHold<'_>) -> QueueRefs {

@@ -41,8 +41,8 @@ impl Delay {
         }
     }
 
-    /// A cancel ioctl's claim, under `ctx_lock` after the request left the index: the timer
-    /// will not complete it. A callback already running finds it claimed.
+    /// A cancel ioctl's claim, under `ctx_lock` (the request off the index, or listed until a
+    /// RESULT delivery): the timer will not complete it. A callback already running finds it claimed.
     pub(crate) fn claim(&self) {
         self.timer.try_cancel();
     }

@@ -17,7 +17,8 @@
 //!   event posted under the ctx_lock that unlists it)
 //! teardown sweep (ctx_lock held): marks cancelled, queues the worker ──> res 0
 //! cancel ioctl (ctx_lock held): claims it: off the queue, no wake-up or worker completes it
-//!   ──> the canceller posts res 0 before dropping ctx_lock
+//!   ──> the canceller posts res 0 before dropping ctx_lock (RESULT: copies it to the caller
+//!   after, the request listed until then)
 //! ```
 //!
 //! `work_scheduled`/`need_resched` are changed only with the queue lock held (or after the
@@ -274,7 +275,8 @@ pub(crate) fn cancel(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
     // Otherwise POLLFREE already force-cancelled it.
 }
 
-/// A cancel ioctl's claim, under `ctx_lock` after the request left the index: the entry leaves
+/// A cancel ioctl's claim, under `ctx_lock` (the request off the index, or listed until a
+/// RESULT delivery): the entry leaves
 /// its queue (no wake-up reaches it any more) and a worker already queued will find the
 /// request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
 pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> Option<Arc<Kiocb>> {

@@ -66,8 +66,9 @@ pub(crate) fn race_delay() {
 }
 
 /// Busy-waits `completion_delay_us` microseconds (a module parameter, 0 unless a test widens
-/// the window between a request's leaving the in-flight index and its event; at most 5 ms,
-/// wider than an emulated guest's timer jitter). Any context.
+/// the window between the decision of a request's outcome and its event: a completion's or
+/// cancel's post, a RESULT cancel's copy; at most 5 ms, wider than an emulated guest's timer
+/// jitter). Any context.
 pub(crate) fn completion_delay() {
     // SAFETY: a plain read of an aligned word that the parameter code writes whole.
     busy_wait_us(unsafe { core::ptr::addr_of!(bindings::kaio_completion_delay_us).read_volatile() }, 5000);
