@@ -7,11 +7,11 @@
 //! index and claimed there, and its event posted before the lock is dropped, so the event is
 //! in the ring before the ioctl returns and no other cancel finds the request neither listed
 //! nor posted. In RESULT mode the request stays listed, claimed, while its event is copied to
-//! the caller after the lock (other cancels find it running), and leaves the index after. An
-//! ALL cancel into the ring takes up to [`TAKE_BATCH`] requests per hold of the lock and posts
-//! their events together. A running one (a read, write or fsync under way, or a request a
-//! RESULT cancel is delivering) is counted, and with WAIT waited for once every cancellable
-//! match has been cancelled. With ALL, the requests listed before the call started
+//! the caller after the lock, and leaves the index after: other cancels skip it (it is neither
+//! theirs to cancel nor running) but with WAIT wait for it. An ALL cancel into the ring takes
+//! up to [`TAKE_BATCH`] requests per hold of the lock and posts their events together. A
+//! running one (a read, write or fsync under way) is counted, and with WAIT waited for once
+//! every cancellable match has been cancelled. With ALL, the requests listed before the call started
 //! are considered once each, whatever is submitted during it.
 
 use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
@@ -63,8 +63,12 @@ pub(crate) fn run(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
 /// [`run`], taking up to `BATCH` requests off the index per hold of `ctx_lock`.
 fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Result) {
     let mut out = Outcome::default();
-    // With ALL, requests listed from now on are not considered.
-    let before = if c.all { ctx.inflight.lock().boundary() } else { u64::MAX };
+    // With ALL, requests listed from now on are not considered; nor, for WAIT, waited for
+    // when another cancel delivers them.
+    let boundary = if c.all || c.wait.is_some() { ctx.inflight.lock().boundary() } else { u64::MAX };
+    let before = if c.all { boundary } else { u64::MAX };
+    // A match another cancel claimed and is delivering was seen (RESULT): WAIT waits for it.
+    let mut saw_delivering = false;
     let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     let mut considered_running = None;
     let take = match (c.cancellable_only, c.result) {
@@ -98,7 +102,7 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                     // Let go of the lock, then go on.
                     Step::Pause => break,
                     // Off the index, or (RESULT) listed until its event is delivered, so that
-                    // other cancels find it running meanwhile: the cancel decides its outcome.
+                    // other cancels with WAIT wait for it: the cancel decides its outcome.
                     Step::Taken(req) | Step::Claimable(req) => {
                         // Dropped after ctx_lock.
                         queue_refs[n] = req.claim(&mut hold);
@@ -106,6 +110,15 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
                         n += 1;
                         out.cancelled += 1;
                         None
+                    }
+                    // Another cancel's: not counted, and not the one a single cancel considers.
+                    Step::Delivering => {
+                        saw_delivering = true;
+                        steps += 1;
+                        if steps == TAKE_BATCH {
+                            break;
+                        }
+                        continue;
                     }
                     // Running: a polled read/write mid-attempt ends at its next wait instead.
                     Step::Match(req) => {
@@ -157,31 +170,37 @@ fn run_taking<const BATCH: usize>(ctx: &Arc<Kioctx>, c: &Cancel) -> (Outcome, Re
         }
     }
     let Some(deadline) = &c.wait else { return (out, Ok(())) };
-    if out.running == 0 {
+    if out.running == 0 && !saw_delivering {
         return (out, Ok(()));
     }
     let mut sleeper = Sleeper::new(*deadline);
-    let waited = match considered_running {
-        Some(req) if !c.all => ctx_wait(ctx, &req, &mut sleeper),
-        _ => wait_all(ctx, c, before, &mut sleeper),
+    let waited = if c.all {
+        // The running matches and those others deliver.
+        wait_all(ctx, c, before, Take::Nothing, &mut sleeper)
+    } else {
+        let considered = considered_running.map_or(Ok(()), |req| ctx_wait(ctx, &req, &mut sleeper));
+        match considered {
+            Ok(()) if saw_delivering => wait_all(ctx, c, boundary, Take::OnlyDelivering, &mut sleeper),
+            done => done,
+        }
     };
     (out, waited)
 }
 
-/// WAIT for ALL: every request listed before `before` that matches and has not posted its
-/// event (the running ones, and those other cancels are delivering; the cancellable ones were
-/// all taken).
-fn wait_all(ctx: &Arc<Kioctx>, c: &Cancel, before: u64, sleeper: &mut Sleeper) -> Result {
+/// WAIT: every request listed before `before` that matches and has not posted its event
+/// (`Take::Nothing`: for ALL, the running ones and those other cancels deliver, the
+/// cancellable ones were all taken; `Take::OnlyDelivering`: those others deliver).
+fn wait_all(ctx: &Arc<Kioctx>, c: &Cancel, before: u64, take: Take, sleeper: &mut Sleeper) -> Result {
     let mut walk = core::pin::pin!(c.sel.walk(&ctx.inflight));
     loop {
-        let step = ctx.inflight.lock().find(&c.sel, walk.as_mut(), before, Take::Nothing);
+        let step = ctx.inflight.lock().find(&c.sel, walk.as_mut(), before, take);
         match step {
             Step::Done => return Ok(()),
             Step::Pause => {}
             // The walk stays parked after `req` while the caller sleeps.
             Step::Match(req) => ctx_wait(ctx, &req, sleeper)?,
             // Not asked for.
-            Step::Taken(_) | Step::Claimable(_) => {}
+            Step::Taken(_) | Step::Claimable(_) | Step::Delivering => {}
         }
     }
 }

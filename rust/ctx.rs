@@ -495,7 +495,7 @@ impl Kioctx {
                         }
                     }
                     // Not asked for.
-                    Step::Taken(_) | Step::Claimable(_) | Step::Pause => None,
+                    Step::Taken(_) | Step::Claimable(_) | Step::Delivering | Step::Pause => None,
                     Step::Done => break,
                 }
             };

@@ -119,6 +119,10 @@ pub(crate) enum Step {
     /// A matching request that [`Take::CancellableInPlace`] found cancellable, still listed:
     /// the caller claims it in this hold of `ctx_lock`.
     Claimable(Arc<Kiocb>),
+    /// A matching request another cancel claimed and is delivering (RESULT): neither
+    /// cancellable nor running for this one, which may wait for its event. The walk goes on
+    /// after it.
+    Delivering,
     /// [`SCAN_BATCH`] requests looked at without a match: drop the lock, then go on.
     Pause,
     /// Nothing left.
@@ -138,6 +142,8 @@ pub(crate) enum Take {
     /// delivered (RESULT, whose copy to the caller is made after `ctx_lock`); the others are a
     /// [`Step::Match`].
     CancellableInPlace,
+    /// None, and only those another cancel is delivering match ([`Step::Match`]).
+    OnlyDelivering,
 }
 
 /// The in-flight requests of a context.
@@ -232,6 +238,7 @@ impl InFlight {
             return Step::Done;
         }
         let mut claimable = false;
+        let mut delivering = false;
         let judge = |req: &Kiocb| {
             if req.seq() >= before {
                 // Every later one in the list was listed later still.
@@ -239,6 +246,12 @@ impl InFlight {
             } else if req.is_posted() || !sel.matches(req) {
                 Verdict::Skip
             } else if take == Take::Nothing {
+                Verdict::Take
+            } else if take == Take::OnlyDelivering {
+                // Claimed while listed: a RESULT cancel delivers it.
+                if req.is_claimed() { Verdict::Take } else { Verdict::Skip }
+            } else if req.is_claimed() {
+                delivering = true;
                 Verdict::Take
             } else if req.cancel_takes() {
                 if take == Take::CancellableInPlace {
@@ -255,6 +268,8 @@ impl InFlight {
         };
         match self.index.scan(walk, SCAN_BATCH, judge) {
             Scan::Taken(req) if claimable => Step::Claimable(req),
+            // Listed: the index's reference outlives the one dropped here.
+            Scan::Taken(_) if delivering => Step::Delivering,
             Scan::Taken(req) => Step::Match(req),
             Scan::Removed(req) => {
                 self.count_off(&req);

@@ -20,8 +20,8 @@
 //! its own completion, a cancel or the sweep, each under `ctx_lock`, so there is exactly one
 //! event per accepted request; a completion or cancel posts the event in that same hold of the
 //! lock, so a cancel never finds a request neither listed nor posted (ABI.md "Matching"). A
-//! RESULT cancel claims it instead and leaves it listed until its event is delivered, so
-//! other cancels find it running meanwhile. A
+//! RESULT cancel claims it instead and leaves it listed until its event is delivered: other
+//! cancels skip it meanwhile, and one with WAIT waits for it. A
 //! read, write or fsync stays listed until its event is posted: a cancel finds it running. A
 //! polled read or write is listed once the attempts it makes in `io_submit` leave it in
 //! flight (one that completes there is never listed): until then only the submitting call
