@@ -11,8 +11,8 @@
 //! theirs to cancel nor running) but with WAIT wait for it. An ALL cancel into the ring takes
 //! up to [`TAKE_BATCH`] requests per hold of the lock and posts their events together. A
 //! running one (a read, write or fsync under way) is counted, and with WAIT waited for once
-//! every cancellable match has been cancelled. With ALL, the requests listed before the call started
-//! are considered once each, whatever is submitted during it.
+//! every cancellable match has been cancelled. With ALL, the requests listed before the call
+//! started are considered once each, whatever is submitted during it.
 
 use crate::ctx::{Deadline, Kioctx, Sleeper, Waited};
 use crate::errors::etime;

@@ -91,12 +91,13 @@ MODULE_PARM_DESC(race_delay_us, "tests only: busy waits in io_submit while it ar
 
 /*
  * Tests only: microseconds a POLL's wake-up or worker, a DELAY's expiry and a cancel wait
- * (busy) between taking requests off the in-flight index and posting their events
- * (rust/sys/system.rs completion_delay), to widen the window a concurrent cancel must not see.
+ * (busy) between deciding a request's outcome and posting its event, and a RESULT cancel
+ * before its copy to the caller (rust/sys/system.rs completion_delay), to widen the windows
+ * a concurrent cancel must not fall into.
  */
 unsigned int kaio_completion_delay_us;
 module_param_named(completion_delay_us, kaio_completion_delay_us, uint, 0644);
-MODULE_PARM_DESC(completion_delay_us, "tests only: busy waits between a POLL/DELAY/cancelled request leaving the in-flight index and its event's posting, in us (0: none, at most 5000)");
+MODULE_PARM_DESC(completion_delay_us, "tests only: busy waits between a POLL/DELAY/cancelled request's outcome and its event (or a RESULT cancel's copy), in us (0: none, at most 5000)");
 
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
