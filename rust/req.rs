@@ -21,11 +21,11 @@
 //! event per accepted request; a completion or cancel posts the event in that same hold of the
 //! lock, so a cancel never finds a request neither listed nor posted (ABI.md "Matching"). A
 //! RESULT cancel claims it instead and leaves it listed until its event is delivered: other
-//! cancels skip it meanwhile, and one with WAIT waits for it. A
-//! read, write or fsync stays listed until its event is posted: a cancel finds it running. A
-//! polled read or write is listed once the attempts it makes in `io_submit` leave it in
-//! flight (one that completes there is never listed): until then only the submitting call
-//! knows it, and the teardown sweep cannot start while that call holds the context.
+//! cancels skip it meanwhile, and one with WAIT waits for it. A read, write or fsync stays
+//! listed until its event is posted: a cancel finds it running. A polled read or write is
+//! listed once the attempts it makes in `io_submit` leave it in flight (one that completes
+//! there is never listed): until then only the submitting call knows it, and the teardown
+//! sweep cannot start while that call holds the context.
 
 use crate::ctx::{Kioctx, ReqsRef};
 use crate::inflight::{op_index, InFlight, FAMILIES};
@@ -252,13 +252,13 @@ impl Kiocb {
 
     /// Whether a cancel takes the request now: POLL and DELAY, and a polled read or write
     /// still waiting with nothing moved (claimed by this check: see
-    /// [`PolledRw::claim_if_cancellable`]), unless a cancel claimed it already. Others run
-    /// on. Under `ctx_lock`; a true answer must be followed by [`Kiocb::claim`] (and taking
-    /// the request off the index, or, for RESULT, off it after the delivery).
+    /// [`PolledRw::claim_if_cancellable`]). Others run on. Asked only of a request no cancel
+    /// claimed (`InFlight::find`). Under `ctx_lock`; a true answer must be followed by
+    /// [`Kiocb::claim`] (and taking the request off the index, or, for RESULT, off it after
+    /// the delivery).
     pub(crate) fn cancel_takes(&self) -> bool {
         match self.kind() {
-            // Unless a RESULT cancel claimed it and is delivering its event.
-            Kind::Delay | Kind::Poll => !self.is_claimed(),
+            Kind::Delay | Kind::Poll => true,
             Kind::PolledRw => self.polled().claim_if_cancellable(),
             Kind::Rw | Kind::Fsync => false,
         }
@@ -319,9 +319,10 @@ impl Kiocb {
     }
 
     /// A cancel ioctl's claim, under `ctx_lock` (the request taken off the index, or left on
-    /// it until a RESULT delivery): the operation is stopped and will not complete the request; the caller posts the event
-    /// ([`Kiocb::cancelled_res`]) before it drops `ctx_lock` (RESULT: copies it to the caller
-    /// after). Returns a reference to drop after the lock.
+    /// it until a RESULT delivery): the operation is stopped and will not complete the
+    /// request; the caller posts the event ([`Kiocb::cancelled_res`]) before it drops
+    /// `ctx_lock` (RESULT: copies it to the caller after). Returns a reference to drop after
+    /// the lock.
     pub(crate) fn claim(self: &Arc<Self>, hold: &mut QueueHold<'_>) -> QueueRefs {
         self.claimed.store(true, Ordering::Relaxed);
         match self.kind() {
@@ -392,6 +393,12 @@ impl Kiocb {
     /// which looks under that lock, finds it either listed or posted. Then, outside
     /// `ctx_lock`, [`Kiocb::notify`]. Any context.
     pub(crate) fn post_held(&self, res: i64, _held: &mut InFlight) -> Posted {
+        self.post(res)
+    }
+
+    /// Posts the one event with `res` (traced): under `ctx_lock` for a listed request
+    /// ([`Kiocb::post_held`]), or for one that never was.
+    fn post(&self, res: i64) -> Posted {
         self.trace_event(res);
         Posted(self.ctx.post_event(&self.event(res), &self.posted))
     }
@@ -440,10 +447,7 @@ impl Kiocb {
             }
             // Never listed here: their listed completions post with `post_held` in the hold
             // of `ctx_lock` that unlists them.
-            Kind::Delay | Kind::Poll => {
-                self.trace_event(res);
-                (Posted(self.ctx.post_event(&self.event(res), &self.posted)), None)
-            }
+            Kind::Delay | Kind::Poll => (self.post(res), None),
         };
         drop(listed);
         self.notify(posted);

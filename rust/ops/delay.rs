@@ -42,7 +42,8 @@ impl Delay {
     }
 
     /// A cancel ioctl's claim, under `ctx_lock` (the request off the index, or listed until a
-    /// RESULT delivery): the timer will not complete it. A callback already running finds it claimed.
+    /// RESULT delivery): the timer will not complete it. A callback already running finds it
+    /// claimed.
     pub(crate) fn claim(&self) {
         self.timer.try_cancel();
     }

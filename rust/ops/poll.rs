@@ -276,9 +276,8 @@ pub(crate) fn cancel(req: &Arc<Kiocb>, irqs: IrqsOff<'_>) {
 }
 
 /// A cancel ioctl's claim, under `ctx_lock` (the request off the index, or listed until a
-/// RESULT delivery): the entry leaves
-/// its queue (no wake-up reaches it any more) and a worker already queued will find the
-/// request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
+/// RESULT delivery): the entry leaves its queue (no wake-up reaches it any more) and a worker
+/// already queued will find the request claimed. Returns the queue's reference, to be dropped after `ctx_lock`.
 pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> Option<Arc<Kiocb>> {
     let p = req.poll();
     let st = &p.state;

@@ -648,8 +648,8 @@ fn attempts_after_resume(req: Arc<Kiocb>, runner: Runner) {
 }
 
 /// A cancel ioctl's claim, under `ctx_lock`, of a cancellable request taken off the index (or
-/// left on it until a RESULT delivery):
-/// the entries leave their queues, and a worker already queued finds it claimed. Returns the
+/// left on it until a RESULT delivery): the entries leave their queues, and a worker already
+/// queued finds it claimed. Returns the
 /// queue references, to be dropped after `ctx_lock`.
 pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> [Option<Arc<Kiocb>>; 2] {
     let p = req.polled();
