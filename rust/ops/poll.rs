@@ -163,6 +163,18 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
         if let Some(mut inflight) = req.ctx.inflight.try_lock() {
             let queue_ref = waker.detach();
             let listed = inflight.unlist(req);
+            // The bug put back (tests/check-bugs.sh): posted after ctx_lock, as fs/aio.c's
+            // aio_poll_wake completes; a CANCEL_MATCH(WAIT) in between sees nothing in flight
+            // and no event yet.
+            if cfg!(kaio_bug = "poll_wake_posted_after_unlist") {
+                if let Some(owner) = queue_ref {
+                    drop(inflight);
+                    system::completion_delay();
+                    drop(listed);
+                    owner.complete(mangle(mask));
+                    return 1;
+                }
+            }
             // Posted in this hold of ctx_lock: a cancel finds the request listed or posted.
             system::completion_delay();
             let posted = req.post_held(mangle(mask), &mut inflight);
@@ -250,6 +262,17 @@ pub(crate) fn work(req: Arc<Kiocb>) {
             return;
         }
         let listed = inflight.unlist(&req);
+        // The bug put back (tests/check-bugs.sh): posted after ctx_lock, as fs/aio.c's
+        // aio_poll_complete_work completes; a CANCEL_MATCH(WAIT) in between sees nothing in
+        // flight and no event yet.
+        if cfg!(kaio_bug = "poll_work_posted_after_unlist") {
+            drop(inflight);
+            system::completion_delay();
+            drop(queue_ref);
+            drop(listed);
+            req.complete(mangle(mask));
+            return;
+        }
         // Posted in this hold of ctx_lock: a cancel finds the request listed or posted.
         system::completion_delay();
         let posted = req.post_held(mangle(mask), &mut inflight);

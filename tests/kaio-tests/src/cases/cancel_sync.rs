@@ -477,6 +477,9 @@ enum Ender {
     Expiry,
     /// A write makes a POLL ready (its wake-up, in the write on CPU 0).
     Write,
+    /// A bind mount makes a POLL(POLLPRI) on /proc/self/mounts ready: the mount table's wait
+    /// queue is woken without an event mask, so kaio's worker polls again and completes it.
+    Worker,
     /// Another CANCEL_MATCH(FD, ALL) on CPU 0 cancels every POLL.
     OtherCancel,
     /// A CANCEL_MATCH(IOCB, RESULT) on CPU 0 cancels a DELAY, its `result` unwritable: the
@@ -496,7 +499,10 @@ enum Ender {
 /// when it returns (the bug put back as
 /// `KAIO_BUG=posted_after_unlist`: a DELAY's expiry posts after ctx_lock, and RESULT takes
 /// the request off the index before its copy). Each kind must land in the window at least
-/// once (a cancel that lost after waiting more than 100 us).
+/// once (a cancel that lost after waiting more than 100 us). The POLL's completions have
+/// their own put-backs: `poll_wake_posted_after_unlist` (the wake-up, caught by Write),
+/// `poll_work_posted_after_unlist` (the worker, caught by Worker) and
+/// `cancel_posted_after_unlist` (another cancel's batch, caught by OtherCancel).
 fn cancel_wait_sees_completions_in_progress() -> CaseResult {
     const ROUNDS: u64 = 16;
     const POLLS: usize = 8;
@@ -504,6 +510,7 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
     let k = Kaio::open()?;
     let ctx = Ctx::new(&k, 64)?;
     let p = Pipe::new()?;
+    let mounts = MountWatch::new()?;
     let kfd = k.fd;
     let bar = Spin::new(2);
     let stop = AtomicUsize::new(0);
@@ -515,11 +522,15 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
     // once the count stalls for 300 us (CPU 0 in the expiry), or after 50 ms.
     let beat = AtomicU64::new(0);
     let watch = AtomicBool::new(false);
+    // How long a stall of CPU 0's count says it is in the window: for the worker, which runs
+    // when the bind mount returns, longer than a mount takes (measured once).
+    let stall_ns = AtomicI64::new(300_000);
+    let mount_stall = (2 * mounts.probe()? + 200_000).clamp(300_000, 3_000_000);
     let _affinity = Pin::here();
     let mut tally = Vec::new();
     let outcome: Result<(), String> = std::thread::scope(|s| {
         {
-            let (bar, stop, go, sel, seen, ctx, beat, watch) = (&bar, &stop, &go, &sel, &seen, &ctx, &beat, &watch);
+            let (bar, stop, go, sel, seen, ctx, beat, watch, stall_ns) = (&bar, &stop, &go, &sel, &seen, &ctx, &beat, &watch, &stall_ns);
             s.spawn(move || {
                 block_all_signals();
                 bind_to(1);
@@ -533,9 +544,10 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                         std::hint::spin_loop();
                     }
                     if watch.load(SeqCst) {
-                        // CPU 0's thread stops counting while the expiry (hard irq) holds CPU 0.
+                        // CPU 0's thread stops counting while the expiry (hard irq) or the worker holds CPU 0.
                         let (mut last, mut since) = (beat.load(SeqCst), now_ns());
-                        while now_ns() - since < 300_000 && now_ns() - at < 50_000_000 {
+                        let stall = stall_ns.load(SeqCst);
+                        while now_ns() - since < stall && now_ns() - at < 50_000_000 {
                             let b = beat.load(SeqCst);
                             if b != last {
                                 (last, since) = (b, now_ns());
@@ -558,7 +570,7 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
         let wait_ts = ts(20, 0);
         let unwritable = unmapped_addr();
         let mut res = Ok(());
-        'rounds: for ender in [Ender::Expiry, Ender::Write, Ender::OtherCancel, Ender::ResultFault] {
+        'rounds: for ender in [Ender::Expiry, Ender::Write, Ender::Worker, Ender::OtherCancel, Ender::ResultFault] {
             let mut counts = [0u32; 3]; // the racing cancel won, lost, lost after waiting > 100 us
             for round in 0..ROUNDS {
                 let base = 0x1000 * (ender as u64 + 1) + 0x10 * round;
@@ -567,6 +579,7 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                     .map(|i| match ender {
                         Ender::Expiry => delay_iocb(p.r, 300_000, base + i),
                         Ender::ResultFault => delay_iocb(p.r, 10 * NS, base + i),
+                        Ender::Worker => poll_iocb(mounts.fd, libc::POLLPRI as u64, base + i),
                         _ => poll_iocb(p.r, POLLIN, base + i),
                     })
                     .collect();
@@ -575,18 +588,22 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                         Ender::Expiry | Ender::ResultFault => KAIO_CANCEL_DATA,
                         _ => KAIO_CANCEL_FD | KAIO_CANCEL_ALL,
                     };
-                *sel.lock().unwrap() = kaio_cancel_match_args { key: base, fd: p.r, timeout: &wait_ts as *const _ as u64, ..cm(ctx.id, flags) };
+                let fd = if matches!(ender, Ender::Worker) { mounts.fd } else { p.r };
+                *sel.lock().unwrap() = kaio_cancel_match_args { key: base, fd, timeout: &wait_ts as *const _ as u64, ..cm(ctx.id, flags) };
                 if let Err(e) = ctx.submit_all(&mut cbs) {
                     res = Err(e);
                     break 'rounds;
                 }
-                // Into the window: once CPU 0 stalls after the delay is due; 50 us after the
-                // write or the other cancel starts.
+                // Into the window: once CPU 0 stalls after the delay is due, or while the
+                // worker runs there (woken by the write on CPU 0, kaio's unbound queue runs it
+                // on that CPU's pool); 50 us after the write or the other cancel starts.
                 let lead = if matches!(ender, Ender::Expiry) { 250_000 } else { 50_000 };
-                watch.store(matches!(ender, Ender::Expiry), SeqCst);
+                watch.store(matches!(ender, Ender::Expiry | Ender::Worker), SeqCst);
+                stall_ns.store(if matches!(ender, Ender::Worker) { mount_stall } else { 300_000 }, SeqCst);
                 go.store(now_ns() + lead, SeqCst);
                 bar.wait();
                 let mut mine = None;
+                let mut touched = Ok(());
                 match ender {
                     Ender::Expiry => {
                         while watch.load(SeqCst) {
@@ -594,6 +611,13 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                         }
                     }
                     Ender::Write => p.put(),
+                    Ender::Worker => {
+                        // Failed, nothing stalls: the canceller calls after its 50 ms bound.
+                        touched = mounts.touch();
+                        while watch.load(SeqCst) {
+                            beat.fetch_add(1, SeqCst);
+                        }
+                    }
                     Ender::OtherCancel => {
                         let mut a = kaio_cancel_match_args { fd: p.r, ..cm(ctx.id, KAIO_CANCEL_FD | KAIO_CANCEL_ALL) };
                         let r = cancel_match(kfd, &mut a);
@@ -609,6 +633,10 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                 bar.wait();
                 let (r, nr_running, unread, took) = seen.lock().unwrap().clone();
                 let what = format!("{ender:?}, round {round}");
+                if let Err(e) = touched {
+                    res = Err(format!("{what}: {e}"));
+                    break 'rounds;
+                }
                 let racing_won = r == Ok(n as i64);
                 // A request another cancel is delivering is neither cancellable nor running for
                 // this one (ENOENT), but WAIT waits for its event.
@@ -653,6 +681,7 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                 let mut b = [0u8; 8];
                 // SAFETY: drains the non-blocking pipe into a local buffer.
                 unsafe { libc::read(p.r, b.as_mut_ptr().cast(), 8) };
+                mounts.drain();
             }
             tally.push(format!("{ender:?}: cancel won {}, lost {} (after waiting > 100 us {})", counts[0], counts[1] + counts[2], counts[2]));
             // The window was hit: a cancel that lost only after waiting for ctx_lock.
@@ -669,4 +698,76 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
     eprintln!("# cancel_wait_sees_completions_in_progress: {}", tally.join("; "));
     ctx.no_events(ms(20))?;
     Ok(())
+}
+
+/// `/proc/self/mounts`, which reports a change of the mount table with `POLLPRI`, and a
+/// directory in /tmp bind-mounted onto itself to change it. Its wait queue is woken with a
+/// plain `wake_up`, no event mask: a POLL on it is completed by kaio's worker, which polls the
+/// file again.
+struct MountWatch {
+    /// `/proc/self/mounts`.
+    fd: i32,
+    /// The directory, NUL-terminated.
+    dir: String,
+}
+
+impl MountWatch {
+    fn new() -> Result<MountWatch, String> {
+        let dir = format!("/tmp/kaio-cancel-wait-mnt-{}\0", std::process::id());
+        // SAFETY: NUL-terminated paths; plain system calls.
+        unsafe {
+            if libc::mkdir(dir.as_ptr().cast(), 0o700) != 0 {
+                return Err(format!("mkdir {dir}: errno {}", kaio::raw::errno()));
+            }
+            let fd = libc::open(c"/proc/self/mounts".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let w = MountWatch { fd, dir };
+            if fd < 0 {
+                return Err(format!("open /proc/self/mounts: errno {}", kaio::raw::errno()));
+            }
+            Ok(w)
+        }
+    }
+
+    /// Bind-mounts the directory onto itself: the mount table changes.
+    fn touch(&self) -> Result<(), String> {
+        let d = self.dir.as_ptr().cast();
+        // SAFETY: NUL-terminated path; no data argument.
+        if unsafe { libc::mount(d, d, core::ptr::null(), libc::MS_BIND, core::ptr::null()) } != 0 {
+            return Err(format!("bind mount: errno {}", kaio::raw::errno()));
+        }
+        Ok(())
+    }
+
+    /// Mounts and unmounts once; returns how long the mount took (ns).
+    fn probe(&self) -> Result<i64, String> {
+        let t0 = now_ns();
+        self.touch()?;
+        let took = now_ns() - t0;
+        self.drain();
+        Ok(took)
+    }
+
+    /// Unmounts it again, and takes note of that change (a poll of the file does), so that
+    /// the next POLL waits.
+    fn drain(&self) {
+        let mut p = libc::pollfd { fd: self.fd, events: libc::POLLPRI, revents: 0 };
+        // SAFETY: NUL-terminated path; one pollfd.
+        unsafe {
+            libc::umount(self.dir.as_ptr().cast());
+            libc::poll(&mut p, 1, 0);
+        }
+    }
+}
+
+impl Drop for MountWatch {
+    fn drop(&mut self) {
+        // SAFETY: our descriptor and our NUL-terminated path.
+        unsafe {
+            libc::umount(self.dir.as_ptr().cast());
+            if self.fd >= 0 {
+                libc::close(self.fd);
+            }
+            libc::rmdir(self.dir.as_ptr().cast());
+        }
+    }
 }
