@@ -154,6 +154,29 @@ static void on_interrupt(int sig)
 	(void)sig;
 }
 
+/*
+ * Allocation calls made inside the signal handler of t_error_return_in_handler: the program is
+ * linked with -Wl,--wrap for each allocation function (Makefile), so that every call, the
+ * library's included, comes through here first.
+ */
+static __thread int in_handler;
+static volatile int handler_allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+int __real_posix_memalign(void **p, size_t align, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+void *__real_memalign(size_t align, size_t n);
+#define COUNTED(call) (in_handler ? (void)__atomic_fetch_add(&handler_allocs, 1, __ATOMIC_SEQ_CST) : (void)0, call)
+void *__wrap_malloc(size_t n) { return COUNTED(__real_malloc(n)); }
+void *__wrap_calloc(size_t k, size_t n) { return COUNTED(__real_calloc(k, n)); }
+void *__wrap_realloc(void *p, size_t n) { return COUNTED(__real_realloc(p, n)); }
+void __wrap_free(void *p) { COUNTED(__real_free(p)); }
+int __wrap_posix_memalign(void **p, size_t align, size_t n) { return COUNTED(__real_posix_memalign(p, align, n)); }
+void *__wrap_aligned_alloc(size_t align, size_t n) { return COUNTED(__real_aligned_alloc(align, n)); }
+void *__wrap_memalign(size_t align, size_t n) { return COUNTED(__real_memalign(align, n)); }
+
 /* Waits until n signals were seen, at most 5 s. */
 static int wait_signals(int n)
 {
@@ -1391,6 +1414,67 @@ static int t_fork(void)
 	return PASS;
 }
 
+/* The signal handler of t_error_return_in_handler: aio_error, then (once it is final)
+ * aio_return of handler_cb, counting allocation calls meanwhile. */
+static struct aiocb *handler_cb;
+static volatile int handler_err;
+static volatile ssize_t handler_ret;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	in_handler = 1;
+	handler_err = aio_error(handler_cb);
+	if (handler_err != EINPROGRESS)
+		handler_ret = aio_return(handler_cb);
+	in_handler = 0;
+}
+
+/* aio_error and aio_return are async-signal-safe (POSIX): called in a signal handler they
+ * call no allocation function, which the thread the handler interrupted might be inside.
+ * Each completes in io_submit (tmpfs files), so with kaio their events wait in the ring until
+ * someone reaps, here the handler: first a read alone, then one whose event is behind a
+ * lio_listio(LIO_NOWAIT) request's (the handler leaves that one, and the read's behind it, to
+ * the library's reaper thread; the case raises the signal until the read is final). */
+static int t_error_return_in_handler(void)
+{
+	int fd = tmpfile_with("sigsafe", 4096, 0);
+	CHECK(fd >= 0, "tmpfile");
+	char buf[100], lbuf[100];
+	struct aiocb cb, lcb;
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, &old);
+	handler_cb = &cb;
+	handler_allocs = 0;
+	for (int round = 0; round < 2; round++) {
+		init_cb(&cb, fd, buf, 100, 100 * round);
+		if (round == 1) {
+			struct aiocb *list[1] = { &lcb };
+			init_cb(&lcb, fd, lbuf, 100, 1000);
+			lcb.aio_lio_opcode = LIO_READ;
+			CHECK(lio_listio(LIO_NOWAIT, list, 1, NULL) == 0, "lio_listio: %s", strerror(errno));
+		}
+		CHECK(aio_read(&cb) == 0, "aio_read: %s", strerror(errno));
+		double end = now_s() + 10;
+		do {
+			handler_err = -1;
+			raise(SIGUSR1);
+			if (handler_err == EINPROGRESS)
+				sleep_ms(1);
+		} while (handler_err == EINPROGRESS && now_s() < end);
+		CHECK(handler_err == 0 && handler_ret == 100, "round %d: in the handler aio_error %d, aio_return %zd",
+		      round, handler_err, handler_ret);
+		CHECK(buf[0] == byte_at(100 * round) && buf[99] == byte_at(100 * round + 99), "round %d: data", round);
+		CHECK(handler_allocs == 0, "round %d: %d allocation calls in the handler", round, handler_allocs);
+		if (round == 1)
+			CHECK(wait_done(&lcb) == 0 && aio_return(&lcb) == 100, "the list's read");
+	}
+	sigaction(SIGUSR1, &old, NULL);
+	close(fd);
+	return PASS;
+}
+
 /* DIFFERS: fork right after a request completed. kaio: the child's requests run (its own
  * context, set up on first use); glibc: the child inherits the parent's idle-helper-thread
  * count, hands its request to a thread that does not exist in the child, and the request
@@ -1478,6 +1562,7 @@ static const struct tcase cases[] = {
 	{ "cancel_socket_thread", t_cancel_socket_thread, "kaio cancels a waiting socket read, glibc cannot" },
 	{ "cancel_eventfd", t_cancel_eventfd, "kaio cancels a waiting eventfd read, glibc cannot" },
 	{ "many_requests", t_many_requests, NULL },
+	{ "error_return_in_handler", t_error_return_in_handler, NULL },
 	{ "threads", t_threads, NULL },
 	{ "fork", t_fork, NULL },
 	{ "fork_soon_after_use", t_fork_soon_after_use,

@@ -9,6 +9,7 @@
 //! POSIX rather than glibc: `README.md`.
 
 mod abi;
+mod pool;
 mod process;
 
 #[allow(dead_code)]
@@ -38,17 +39,18 @@ fn notifies(s: &SigEvent) -> bool {
     s.sigev_notify == SIGEV_SIGNAL || s.sigev_notify == SIGEV_THREAD
 }
 
-/// Builds the request for `cb` (validated by the caller) and marks it in progress. The
-/// status is set before the submit: the completion may be reaped before `io_submit`
-/// returns. A request with a notification (its own or its list's) signals the reaper's
-/// eventfd, which the caller has started; the others are reaped by whoever looks.
-unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<ListGroup>>) -> *mut Req {
+/// Builds the request for `cb` (validated by the caller) in a slot of the pool and marks it
+/// in progress; `EAGAIN` when no slot is free. The status is set before the submit: the
+/// completion may be reaped before `io_submit` returns. A request with a notification or in a
+/// list signals the reaper's eventfd, which the caller has started (`aio_error` in a signal
+/// handler leaves such completions to the reaper); the others are reaped by whoever looks.
+unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<ListGroup>>) -> Result<*mut Req, c_int> {
     // SAFETY: the caller passes a valid aiocb.
     let c = unsafe { &*cb };
     // POSIX: an fsync uses only `aio_fildes` and `aio_sigevent` (the aiocb of the write before
     // it may be reused as it is); kaio wants no buffer, length or offset for it.
     let sync = opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC;
-    let resfd = notifies(&c.aio_sigevent) || group.as_ref().is_some_and(|g| notifies(&g.notify.0));
+    let resfd = notifies(&c.aio_sigevent) || group.is_some();
     let iocb = Iocb {
         aio_data: cb as u64,
         aio_lio_opcode: opcode,
@@ -60,14 +62,14 @@ unsafe fn prepare(p: &Process, cb: *mut Aiocb, opcode: u16, group: Option<Arc<Li
         aio_resfd: if resfd { p.efd as u32 } else { 0 },
         ..Default::default()
     };
-    let req = Box::new(Req { iocb, aiocb: cb, notify: Notify(c.aio_sigevent), group });
+    let req = p.new_req(Req { iocb, aiocb: cb, notify: Notify(c.aio_sigevent), group })?;
     // SAFETY: as above.
     unsafe {
         core::ptr::write_volatile(core::ptr::addr_of_mut!((*cb).return_value), 0);
         AtomicI32::from_ptr(core::ptr::addr_of_mut!((*cb).error_code))
             .store(libc::EINPROGRESS, Ordering::Release);
     }
-    Box::into_raw(req)
+    Ok(req)
 }
 
 /// `aio_read`/`aio_write`/`aio_fsync`: one request. Errors found at submit are reported
@@ -99,7 +101,15 @@ unsafe fn submit_one(cb: *mut Aiocb, opcode: u16) -> c_int {
         }
     }
     // SAFETY: as above.
-    let req = unsafe { prepare(p, cb, opcode, None) };
+    let req = match unsafe { prepare(p, cb, opcode, None) } {
+        Ok(req) => req,
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe { fail_aiocb(cb, e) };
+            set_errno(e);
+            return -1;
+        }
+    };
     match p.submit(&[req as *mut Iocb]) {
         Ok(1) => 0,
         r => {
@@ -107,8 +117,8 @@ unsafe fn submit_one(cb: *mut Aiocb, opcode: u16) -> c_int {
                 Err(e) => e,
                 Ok(_) => libc::EAGAIN,
             };
-            // SAFETY: not submitted, so still ours.
-            drop(unsafe { Box::from_raw(req) });
+            // SAFETY: not submitted.
+            unsafe { p.discard(req) };
             // SAFETY: as above.
             unsafe { fail_aiocb(cb, e) };
             set_errno(e);
@@ -181,7 +191,9 @@ unsafe fn status(aiocbp: *const Aiocb) -> c_int {
 }
 
 /// The status; while it is `EINPROGRESS`, the ring is reaped from user space first (no
-/// system call; nothing if another thread is reaping, which then stores the results).
+/// system call; nothing if another thread is reaping, which then stores the results), as
+/// far as a signal handler may: completions with a notification or of a list are left to
+/// the reaper thread. Async-signal-safe.
 unsafe fn error_impl(aiocbp: *const Aiocb) -> c_int {
     // SAFETY: forwarded.
     let e = unsafe { status(aiocbp) };
@@ -190,13 +202,13 @@ unsafe fn error_impl(aiocbp: *const Aiocb) -> c_int {
     }
     match process::existing() {
         // SAFETY: forwarded.
-        Some(p) if p.try_reap() > 0 => unsafe { status(aiocbp) },
+        Some(p) if p.try_reap_plain() > 0 => unsafe { status(aiocbp) },
         _ => e,
     }
 }
 
 /// `aio_error(3)`: `EINPROGRESS` until the completion is reaped, then 0 or the error
-/// (`ECANCELED` for a cancelled request).
+/// (`ECANCELED` for a cancelled request). Async-signal-safe, as POSIX requires.
 #[no_mangle]
 pub unsafe extern "C" fn aio_error(aiocbp: *const Aiocb) -> c_int {
     // SAFETY: forwarded.
@@ -219,7 +231,7 @@ unsafe fn return_impl(aiocbp: *mut Aiocb) -> ssize_t {
     }
 }
 
-/// `aio_return(3)`: the byte count, or -1 (the error is `aio_error`'s).
+/// `aio_return(3)`: the byte count, or -1 (the error is `aio_error`'s). Async-signal-safe.
 #[no_mangle]
 pub unsafe extern "C" fn aio_return(aiocbp: *mut Aiocb) -> ssize_t {
     // SAFETY: forwarded.
@@ -404,10 +416,11 @@ unsafe fn lio_impl(mode: c_int, list: *const *mut Aiocb, nent: c_int, sig: *cons
     } else {
         Notify::none()
     };
+    // Every request of a list signals the reaper (see `prepare`), and so does the list's own
+    // notification.
     // SAFETY: the caller's aiocbs.
-    let any_notifies = notifies(&notify.0)
-        || list.iter().any(|&cb| !cb.is_null() && unsafe { (*cb).aio_lio_opcode != LIO_NOP && notifies(&(*cb).aio_sigevent) });
-    if any_notifies {
+    let any_request = list.iter().any(|&cb| !cb.is_null() && unsafe { (*cb).aio_lio_opcode != LIO_NOP });
+    if any_request || notifies(&notify.0) {
         if let Err(e) = p.ensure_reaper() {
             set_errno(e);
             return -1;
@@ -447,9 +460,14 @@ unsafe fn lio_impl(mode: c_int, list: *const *mut Aiocb, nent: c_int, sig: *cons
             refuse(cb, libc::EINVAL);
             continue;
         }
-        group.remaining.fetch_add(1, Ordering::AcqRel);
         // SAFETY: the caller's aiocb.
-        reqs.push(unsafe { prepare(p, cb, opcode, Some(group.clone())) });
+        match unsafe { prepare(p, cb, opcode, Some(group.clone())) } {
+            Ok(req) => {
+                group.remaining.fetch_add(1, Ordering::AcqRel);
+                reqs.push(req);
+            }
+            Err(e) => refuse(cb, e),
+        }
     }
     // Submit in as few calls as the kernel allows; one refused request (its error is the
     // call's) is taken out and the rest go on.
@@ -464,9 +482,10 @@ unsafe fn lio_impl(mode: c_int, list: *const *mut Aiocb, nent: c_int, sig: *cons
                     Ok(_) => libc::EAGAIN,
                 };
                 // SAFETY: request `i` was not submitted: still ours.
-                let req = unsafe { Box::from_raw(reqs[i]) };
-                refuse(req.aiocb, e);
-                drop(req);
+                let cb = unsafe { (*reqs[i]).aiocb };
+                // SAFETY: as above.
+                unsafe { p.discard(reqs[i]) };
+                refuse(cb, e);
                 group.remaining.fetch_sub(1, Ordering::AcqRel);
                 i += 1;
             }

@@ -16,9 +16,16 @@
 //! then takes the lock and reaps (a lock holder blocked in `KAIO_IOC_GETEVENTS` is woken by
 //! the cancelled events) and waits for notifications being delivered by other threads.
 //!
-//! A request is a [`Req`] on the heap: its `iocb` is the first field, so an event's `obj`
-//! (the iocb's address) is the `Req`; `aio_data` is the `aiocb`'s address, which is what
-//! `aio_cancel(fd, aiocb)` matches with `KAIO_CANCEL_DATA`.
+//! A request is a [`Req`] in a slot of the process's [`Pool`] (as many slots as the ring):
+//! its `iocb` is the first field, so an event's `obj` (the iocb's address) is the `Req`;
+//! `aio_data` is the `aiocb`'s address, which is what `aio_cancel(fd, aiocb)` matches with
+//! `KAIO_CANCEL_DATA`.
+//!
+//! Signal handlers: `aio_error` and `aio_return` are async-signal-safe (POSIX). They reap only
+//! completions that need nothing delivered (no notification, no list: [`Process::try_reap_plain`]),
+//! which takes no lock it could wait for, allocates and frees nothing and starts no thread;
+//! at the first other completion they stop. Those requests all carry `IOCB_FLAG_RESFD`, so the
+//! reaper thread reaps them (or a waiter does).
 //!
 //! Status, as glibc keeps it: `aiocb.__error_code` is `EINPROGRESS` from submit until the
 //! event is reaped, then 0 or the error (written after `__return_value`, with release
@@ -31,6 +38,7 @@
 //! opens `/dev/kaio` again. The parent's lock is never touched in the child.
 
 use crate::abi::*;
+use crate::pool::Pool;
 use crate::uapi::*;
 use libc::{c_int, c_long, c_void, timespec};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
@@ -187,6 +195,11 @@ pub struct Req {
     pub group: Option<Arc<ListGroup>>,
 }
 
+// SAFETY: its pointers are the program's aiocb and sigevent values (a `sigev_value`, a
+// function, an attribute object), which POSIX has the implementation use from whichever
+// thread completes the request.
+unsafe impl Send for Req {}
+
 /// What a reap found, delivered once the ring lock is dropped.
 enum Delivery {
     Notify(Notify),
@@ -207,6 +220,8 @@ pub struct Process {
     pub efd: c_int,
     /// The context was set up with `KAIO_SETUP_POLLED_RW`.
     pub polled_rw: bool,
+    /// The requests in flight (and completed, not yet reaped): one slot per ring slot.
+    reqs: Pool<Req>,
     /// Serialises consumption of the ring.
     reap_lock: Mutex<()>,
     /// Bumped after each reap that completed something; futex word for `aio_suspend`.
@@ -329,6 +344,8 @@ impl Process {
             ring_len,
             efd,
             polled_rw,
+            // More requests than ring slots are never in flight and unreaped at once.
+            reqs: Pool::new(nr),
             reap_lock: Mutex::new(()),
             seq: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
@@ -424,6 +441,23 @@ impl Process {
             self.start_delivery(&out);
         }
         self.finish(completed, out, false);
+        completed
+    }
+
+    /// [`Process::try_reap`] for a signal handler (`aio_error`, `aio_return`): reaps only the
+    /// completions that need nothing delivered, stopping at the first other one, and never
+    /// waits. Async-signal-safe: a try-lock, atomic operations, the pool (no `malloc` or
+    /// `free`), and a futex wake-up.
+    pub fn try_reap_plain(&self) -> usize {
+        let Ok(guard) = self.reap_lock.try_lock() else { return 0 };
+        let completed = self.drain_plain();
+        drop(guard);
+        if completed > 0 {
+            self.seq.fetch_add(1, Ordering::SeqCst);
+            if self.waiters.load(Ordering::SeqCst) != 0 {
+                futex_wake(&self.seq);
+            }
+        }
         completed
     }
 
@@ -597,22 +631,48 @@ impl Process {
         completed
     }
 
+    /// [`Process::drain`] of the completions at the ring's head that need nothing delivered:
+    /// stops at the first request with a notification or a list. Called with `reap_lock` held.
+    fn drain_plain(&self) -> usize {
+        let mut completed = 0;
+        let ring = self.ctx as *mut AioRing;
+        // SAFETY: as in `drain`.
+        unsafe {
+            let nr = (*ring).nr;
+            let events = (ring as *mut u8).add(core::mem::size_of::<AioRing>()) as *const IoEvent;
+            let head_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).head));
+            let tail_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).tail));
+            let mut head = head_p.load(Ordering::Relaxed);
+            loop {
+                let tail = tail_p.load(Ordering::Acquire);
+                if head == tail {
+                    break;
+                }
+                let slot = if head < nr { head } else { head % nr };
+                let ev = core::ptr::read_volatile(events.add(slot as usize));
+                // SAFETY: `obj` is a `Req` in the pool, not taken before its one event is.
+                let req = &*(ev.obj as *const Req);
+                if req.notify.0.sigev_notify != SIGEV_NONE || req.group.is_some() {
+                    break;
+                }
+                let req = self.reqs.take(ev.obj as *mut Req);
+                store_result(req.aiocb, ev.res);
+                // Nothing of `req` is on the heap (no list).
+                drop(req);
+                completed += 1;
+                head = if slot + 1 == nr { 0 } else { slot + 1 };
+                head_p.store(head, Ordering::Release);
+            }
+        }
+        completed
+    }
+
     /// Records an event's result in its aiocb and queues its notifications.
     fn complete(&self, ev: IoEvent, out: &mut Vec<Delivery>) {
-        // SAFETY: `obj` is the address of the `Req` we leaked at submit (the iocb is its
+        // SAFETY: `obj` is the address of the `Req` put in the pool at submit (the iocb is its
         // first field); each request has exactly one event.
-        let req = unsafe { Box::from_raw(ev.obj as *mut Req) };
-        let (ret, err) = if ev.res < 0 {
-            (-1isize, (-ev.res) as c_int)
-        } else {
-            (ev.res as isize, 0)
-        };
-        // SAFETY: the program keeps the aiocb valid until the request completes (POSIX).
-        unsafe {
-            core::ptr::write_volatile(core::ptr::addr_of_mut!((*req.aiocb).return_value), ret);
-            AtomicI32::from_ptr(core::ptr::addr_of_mut!((*req.aiocb).error_code))
-                .store(err, Ordering::Release);
-        }
+        let req = unsafe { self.reqs.take(ev.obj as *mut Req) };
+        let ret = store_result(req.aiocb, ev.res);
         if req.notify.0.sigev_notify != SIGEV_NONE {
             out.push(Delivery::Notify(req.notify));
         }
@@ -622,6 +682,28 @@ impl Process {
             }
             out.push(Delivery::ListDone(g));
         }
+    }
+
+    /// Puts `req` in a slot: its address, the iocb to submit; `EAGAIN` when every slot holds a
+    /// request in flight or a completion not yet reaped (the ring is as full), after reaping.
+    pub fn new_req(&self, req: Req) -> Result<*mut Req, c_int> {
+        match self.reqs.put(req) {
+            Ok(r) => Ok(r),
+            Err(req) => {
+                self.try_reap();
+                self.reqs.put(req).map_err(|_| libc::EAGAIN)
+            }
+        }
+    }
+
+    /// Frees the slot of a request that was not submitted.
+    ///
+    /// # Safety
+    ///
+    /// `req` came from [`Process::new_req`] and the kernel did not accept it.
+    pub unsafe fn discard(&self, req: *mut Req) {
+        // SAFETY: the caller's contract.
+        drop(unsafe { self.reqs.take(req) });
     }
 
     /// `io_submit` of `iocbs`: the number accepted, or the error of the first refused.
@@ -645,6 +727,18 @@ impl Process {
         args.ctx_id = self.ctx;
         ioctl(self.dev, KAIO_IOC_CANCEL_MATCH, args)
     }
+}
+
+/// Stores an event's result in its aiocb (`aio_return`'s value, then, with release ordering,
+/// `aio_error`'s); returns the former.
+fn store_result(aiocb: *mut Aiocb, res: i64) -> isize {
+    let (ret, err) = if res < 0 { (-1isize, (-res) as c_int) } else { (res as isize, 0) };
+    // SAFETY: the program keeps the aiocb valid until the request completes (POSIX).
+    unsafe {
+        core::ptr::write_volatile(core::ptr::addr_of_mut!((*aiocb).return_value), ret);
+        AtomicI32::from_ptr(core::ptr::addr_of_mut!((*aiocb).error_code)).store(err, Ordering::Release);
+    }
+    ret
 }
 
 fn now() -> timespec {
