@@ -805,6 +805,38 @@ static int t_notify_none(void)
 	return PASS;
 }
 
+/* Requests whose sigevent notifies nothing other than by SIGEV_NONE: SIGEV_SIGNAL of signal 0
+ * (what a zeroed aiocb asks for) and a sigev_notify value aio does not use (SIGEV_THREAD_ID),
+ * each followed by a plain read. A program that only polls aio_error sees all of them
+ * complete (with kaio, aio_error reaps them; nothing else would). */
+static int t_notify_nothing_polled(void)
+{
+	int fd = tmpfile_with("nothing", 4096, 0);
+	CHECK(fd >= 0, "tmpfile");
+	reset_signals();
+	const int kinds[2] = { SIGEV_SIGNAL, SIGEV_THREAD_ID };
+	for (int k = 0; k < 2; k++) {
+		char buf[2][100];
+		struct aiocb cb[2];
+		init_cb(&cb[0], fd, buf[0], 100, 200 * k);
+		cb[0].aio_sigevent.sigev_notify = kinds[k];
+		cb[0].aio_sigevent.sigev_signo = 0;
+		init_cb(&cb[1], fd, buf[1], 100, 200 * k + 100);
+		CHECK(aio_read(&cb[0]) == 0 && aio_read(&cb[1]) == 0, "aio_read: %s", strerror(errno));
+		double end = now_s() + 5;
+		for (int i = 0; i < 2; i++) {
+			while (aio_error(&cb[i]) == EINPROGRESS && now_s() < end)
+				;
+			CHECK(aio_error(&cb[i]) == 0 && aio_return(&cb[i]) == 100, "sigev_notify %d, read %d: aio_error %d after 5 s of polling",
+			      kinds[k], i, aio_error(&cb[i]));
+			CHECK(buf[i][0] == byte_at(200 * k + 100 * i), "sigev_notify %d, read %d: data", kinds[k], i);
+		}
+	}
+	CHECK(nseen == 0, "%d signals", (int)nseen);
+	close(fd);
+	return PASS;
+}
+
 /* lio_listio(LIO_WAIT) of one read that completes at once, with its own SIGEV_SIGNAL: the
  * thread delivering the signal (kaio: the reaper thread, woken by the eventfd) is also the one
  * that lets the list complete, while lio_listio waits. Round after round, lio_listio must
@@ -1546,6 +1578,7 @@ static const struct tcase cases[] = {
 	{ "notify_signal", t_notify_signal, NULL },
 	{ "notify_thread", t_notify_thread, NULL },
 	{ "notify_none", t_notify_none, NULL },
+	{ "notify_nothing_polled", t_notify_nothing_polled, NULL },
 	{ "lio_wait", t_lio_wait, NULL },
 	{ "lio_wait_signal_each", t_lio_wait_signal_each, NULL },
 	{ "lio_nowait_signal", t_lio_nowait_signal, NULL },

@@ -34,9 +34,9 @@ unsafe fn fail_aiocb(cb: *mut Aiocb, err: c_int) {
 }
 
 /// Whether a completion with this sigevent must be delivered by the reaper thread even if
-/// nobody waits for it.
+/// nobody waits for it ([`Notify::notifies`]).
 fn notifies(s: &SigEvent) -> bool {
-    s.sigev_notify == SIGEV_SIGNAL || s.sigev_notify == SIGEV_THREAD
+    Notify(*s).notifies()
 }
 
 /// Builds the request for `cb` (validated by the caller) in a slot of the pool and marks it

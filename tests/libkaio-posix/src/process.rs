@@ -82,6 +82,14 @@ impl Notify {
         Notify(s)
     }
 
+    /// Whether there is anything to deliver: `SIGEV_SIGNAL` of a signal (a zeroed aiocb's
+    /// signal 0 sends nothing) or `SIGEV_THREAD`; other `sigev_notify` values notify nothing,
+    /// as in glibc. Only such requests carry `IOCB_FLAG_RESFD` (with those of lists).
+    pub fn notifies(&self) -> bool {
+        let s = &self.0;
+        (s.sigev_notify == SIGEV_SIGNAL && s.sigev_signo != 0) || s.sigev_notify == SIGEV_THREAD
+    }
+
     /// Delivers the notification as glibc's `__aio_notify_only` does: `SIGEV_SIGNAL` queues
     /// `sigev_signo` to this process with `si_code` `SI_ASYNCIO` and `si_value`;
     /// `SIGEV_THREAD` runs `sigev_notify_function(sigev_value)` in a new thread (detached,
@@ -639,6 +647,10 @@ impl Process {
         // SAFETY: as in `drain`.
         unsafe {
             let nr = (*ring).nr;
+            if nr == 0 {
+                // A scribbled header: nothing to reap (and no division by zero in a handler).
+                return 0;
+            }
             let events = (ring as *mut u8).add(core::mem::size_of::<AioRing>()) as *const IoEvent;
             let head_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).head));
             let tail_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).tail));
@@ -652,13 +664,15 @@ impl Process {
                 let ev = core::ptr::read_volatile(events.add(slot as usize));
                 // SAFETY: `obj` is a `Req` in the pool, not taken before its one event is.
                 let req = &*(ev.obj as *const Req);
-                if req.notify.0.sigev_notify != SIGEV_NONE || req.group.is_some() {
+                // Exactly the requests with something to deliver carry RESFD (`prepare`).
+                if req.iocb.aio_flags & IOCB_FLAG_RESFD != 0 {
                     break;
                 }
-                let req = self.reqs.take(ev.obj as *mut Req);
-                store_result(req.aiocb, ev.res);
-                // Nothing of `req` is on the heap (no list).
-                drop(req);
+                let Req { aiocb, group, .. } = self.reqs.take(ev.obj as *mut Req);
+                store_result(aiocb, ev.res);
+                // A list's requests carry RESFD: no `Arc` is dropped (and nothing freed) here.
+                debug_assert!(group.is_none());
+                core::mem::forget(group);
                 completed += 1;
                 head = if slot + 1 == nr { 0 } else { slot + 1 };
                 head_p.store(head, Ordering::Release);
@@ -673,7 +687,7 @@ impl Process {
         // first field); each request has exactly one event.
         let req = unsafe { self.reqs.take(ev.obj as *mut Req) };
         let ret = store_result(req.aiocb, ev.res);
-        if req.notify.0.sigev_notify != SIGEV_NONE {
+        if req.notify.notifies() {
             out.push(Delivery::Notify(req.notify));
         }
         if let Some(g) = req.group {
