@@ -113,7 +113,6 @@ void kaio_percpu_ref_kill(struct percpu_ref *ref) { percpu_ref_kill(ref); }
 void kaio_init_completion(struct completion *c) { init_completion(c); }
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
-bool kaio_eventfd_signal_allowed(void) { return eventfd_signal_allowed(); }
 
 int kaio_kiocb_set_rw_flags(struct kiocb *ki, int flags, int rw_type)
 {

@@ -22,8 +22,9 @@
 //! bucket). Buckets number about one per two ring slots (at most [`MAX_BUCKETS`]), hashed with
 //! a seed of the context's own, so a bucket holds one key on average whatever the keys are.
 //! The first match in a list is the oldest. One step of a walk ([`InFlight::find`]) looks at
-//! no more than [`SCAN_BATCH`] requests, and a cancel makes at most 32 steps per hold of the
-//! lock (`TAKE_BATCH`, rust/cancel.rs), so one hold looks at no more than 1024: the walk parks
+//! no more than [`SCAN_BATCH`] requests (or other walks' parked cursors, which count too), and
+//! a cancel makes at most 32 steps per hold of the lock (`TAKE_BATCH`, rust/cancel.rs), so one
+//! hold looks at no more than 1024: the walk parks
 //! a cursor in the list and goes on from it after the lock was dropped, however the list
 //! changed meanwhile; and since a list is in submission order, an ALL walk stops at the first
 //! request submitted after it started.

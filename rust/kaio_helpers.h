@@ -79,7 +79,6 @@ __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt);
 void kaio_init_completion(struct completion *c);
 
 void kaio_eventfd_signal(struct eventfd_ctx *ctx);
-bool kaio_eventfd_signal_allowed(void);
 
 int kaio_kiocb_set_rw_flags(struct kiocb *ki, int flags, int rw_type);
 void kaio_kiocb_start_write(struct kiocb *ki);

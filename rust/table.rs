@@ -73,7 +73,11 @@ impl Table {
     /// `ioctx_add_table`: publishes `ctx` in the first free slot, growing the table if it is
     /// full, writes the index into `ring->id` and returns it.
     pub(crate) fn insert(&self, ctx: &Arc<Kioctx>) -> Result<u32> {
-        let _writer = self.writer.lock();
+        // A grown table's predecessor, freed after the writer lock: its slots hold references
+        // to the contexts, which must not be dropped from an RCU callback (one may be the last,
+        // and a context goes in process context), so this task waits for the grace period.
+        let mut old_table = None;
+        let writer = self.writer.lock();
         let (len, free) = {
             let guard = rcu::Guard::new();
             match self.published.load(&guard) {
@@ -97,11 +101,13 @@ impl Table {
                     }
                 }
                 grown.publish(len, ctx.clone()).map_err(|_| EINVAL)?;
-                self.published.replace(grown, GFP_KERNEL)?.free_deferred();
+                old_table = Some(self.published.replace(grown, GFP_KERNEL)?);
                 len
             }
         };
         ctx.publish_id(index as u32);
+        drop(writer);
+        drop(old_table);
         Ok(index as u32)
     }
 

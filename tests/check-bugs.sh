@@ -33,6 +33,11 @@ poll_work_posted_after_unlist tests cancel_wait_sees_completions_in_progress
 cancel_posted_after_unlist tests cancel_wait_sees_completions_in_progress
 polled_list_after_event tests polled_rw_race_wake_during_submit
 "
+# Bugs whose broken module cannot be unloaded after its case (workers or processes left stuck
+# in it): each gets a guest of its own, after the others.
+alone="
+worker_mmput_sync   tests polled_rw_worker_attempt_vs_exit
+"
 # The guest command that runs one case of PROGRAM.
 case_command() {
 	case $1 in
@@ -51,33 +56,55 @@ fi
 "$top/tests/make-payload.sh" "$variant" "$payload" 2>> "$logroot/payload.log"
 mkdir -p "$payload/bugs"
 : > "$payload/tests.list"
-while read -r bug prog case; do
-	[ -n "$bug" ] || continue
+# Builds the module with BUG put back into the payload and appends its two runs (the real
+# module, then up to three against the broken one: some bugs are races that a busy host can
+# hide once; the case is caught if any run fails) to the payload's tests.list.
+add_bug() {
+	local bug=$1 prog=$2 case=$3
 	if ! KAIO_BUG=$bug "$top/qemu/build-module.sh" "$variant" > "$logroot/module-build-$bug.log" 2>&1; then
-		echo "FAIL bugs: building the module with KAIO_BUG=$bug (log $logroot/module-build-$bug.log)"; failed=$((failed + 1)); continue
+		echo "FAIL bugs: building the module with KAIO_BUG=$bug (log $logroot/module-build-$bug.log)"; failed=$((failed + 1)); return
 	fi
 	cp "$top/build/$variant-bug-$bug/kaio.ko" "$payload/bugs/$bug.ko"
 	echo "fixed_$bug 300 $(case_command "$prog" "$case")" >> "$payload/tests.list"
-	# Up to three runs against the broken module: some bugs are races that a busy host can
-	# hide once (the case is caught if any run fails; the real module must pass its run).
 	echo "bug_$bug 300 for run in 1 2 3; do env KAIO_KO=/kaio/bugs/$bug.ko $(case_command "$prog" "$case") || exit 1; done" >> "$payload/tests.list"
-done <<< "$bugs"
-echo "sh /kaio/run-tests.sh" > "$payload/job"
-timeout_s=$(awk '{ s += $2 } END { print s + 120 }' "$payload/tests.list")
-"$top/qemu/boot.sh" "$variant" "$payload" "$logroot" "$timeout_s"
-# One test's output: the lines between its KAIO-TEST-BEGIN and KAIO-TEST-END markers.
-output() { tr -d '\r' < "$logroot/tests.log" | awk -v n="$1" '$1 == "KAIO-TEST-BEGIN" { on = ($2 == n); next } $1 == "KAIO-TEST-END" { on = 0 } on'; }
-while read -r bug prog case; do
-	[ -n "$bug" ] || continue
-	[ -f "$payload/bugs/$bug.ko" ] || continue
-	fixed=$(output "fixed_$bug") broken=$(output "bug_$bug")
+}
+# One test's output in LOG: the lines between its KAIO-TEST-BEGIN and KAIO-TEST-END markers.
+output() { tr -d '\r' < "$2" | awk -v n="$1" '$1 == "KAIO-TEST-BEGIN" { on = ($2 == n); next } $1 == "KAIO-TEST-END" { on = 0 } on'; }
+# Judges one bug's two runs in LOG.
+judge() {
+	local bug=$1 case=$2 log=$3 fixed broken why
+	[ -f "$payload/bugs/$bug.ko" ] || return
+	fixed=$(output "fixed_$bug" "$log") broken=$(output "bug_$bug" "$log")
 	if ! grep -q "^ok [0-9]* $case\$" <<< "$fixed"; then
-		echo "FAIL bugs: $case does not pass on the real module (log $logroot/tests.log)"; failed=$((failed + 1))
+		echo "FAIL bugs: $case does not pass on the real module (log $log)"; failed=$((failed + 1))
 	elif grep -q "^not ok [0-9]* $case\$" <<< "$broken"; then
 		why=$(grep -m1 "^# $case: " <<< "$broken" | sed "s/^# $case: //" | cut -c1-200)
 		echo "ok   bugs: $bug put back is caught by $case ($why)"; passed=$((passed + 1))
 	else
-		echo "FAIL bugs: $bug put back went unnoticed by $case (log $logroot/tests.log)"; failed=$((failed + 1))
+		echo "FAIL bugs: $bug put back went unnoticed by $case (log $log)"; failed=$((failed + 1))
 	fi
+}
+# Boots the payload's tests.list in LOGDIR.
+boot() {
+	local timeout_s
+	echo "sh /kaio/run-tests.sh" > "$payload/job"
+	timeout_s=$(awk '{ s += $2 } END { print s + 120 }' "$payload/tests.list")
+	"$top/qemu/boot.sh" "$variant" "$payload" "$1" "$timeout_s"
+}
+while read -r bug prog case; do
+	[ -n "$bug" ] || continue
+	add_bug "$bug" "$prog" "$case"
 done <<< "$bugs"
+boot "$logroot"
+while read -r bug prog case; do
+	[ -n "$bug" ] || continue
+	judge "$bug" "$case" "$logroot/tests.log"
+done <<< "$bugs"
+while read -r bug prog case; do
+	[ -n "$bug" ] || continue
+	: > "$payload/tests.list"
+	add_bug "$bug" "$prog" "$case"
+	boot "$logroot/alone-$bug"
+	judge "$bug" "$case" "$logroot/alone-$bug/tests.log"
+done <<< "$alone"
 echo "$passed $failed"

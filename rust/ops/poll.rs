@@ -9,8 +9,8 @@
 //!   not ready                    ──> listed in the index, cancellable, waiting
 //! wake-up (any context, queue lock held):
 //!   with a matching mask, worker idle, ctx_lock free (trylock) ──> completed inline, res = mask
-//!     (the event posted under ctx_lock; inside an eventfd's wake-up, the worker signals the
-//!     request's eventfd and wakes the waiters)
+//!     (the event posted under ctx_lock; with RESFD, the worker signals the request's
+//!     eventfd and wakes the waiters)
 //!   otherwise                    ──> the worker is queued (or told to run again)
 //!   POLLFREE                     ──> also cancelled and taken off the dying queue for good
 //! worker: re-polls; nothing ready and not cancelled ──> keeps waiting; else completes (the
@@ -26,7 +26,7 @@
 
 use crate::req::Kiocb;
 use crate::sys::{
-    fd::{eventfd_signal_allowed, FileRef},
+    fd::FileRef,
     irq_spinlock::IrqsOff,
     poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE, POLL_KNOWN},
     system,
@@ -178,12 +178,16 @@ pub(crate) fn wake(req: &Kiocb, waker: &Waker<'_, Kiocb>, mask: u32) -> c_int {
             // Posted in this hold of ctx_lock: a cancel finds the request listed or posted.
             system::completion_delay();
             let posted = req.post_held(mangle(mask), &mut inflight);
-            // Signalling an eventfd from inside an eventfd's wake-up can recurse through epoll
-            // into this same queue lock: there the worker signals it (`aio_poll_wake`).
+            // This is some file's wake-up, its queue lock held: signalling the eventfd here can
+            // recurse through epoll into that same lock (an epoll instance that watches the
+            // eventfd, polled by this request), or into the eventfd's own wake-up. So the
+            // worker signals it, for every request with one, as `aio_poll_wake` defers every
+            // eventfd-backed completion ("aio: prevent eventfd/epoll recursion on poll"). The
+            // event is posted here all the same.
             #[cfg(not(kaio_bug = "poll_resfd_inline"))]
-            let deferred = req.has_eventfd() && !eventfd_signal_allowed();
+            let deferred = req.has_eventfd();
             // The bug put back (tests/check-bugs.sh): "aio: prevent potential eventfd recursion
-            // on poll" undone.
+            // on poll" undone, and its 2025 successor.
             #[cfg(kaio_bug = "poll_resfd_inline")]
             let deferred = false;
             if deferred {

@@ -96,13 +96,6 @@ impl EventFd {
     }
 }
 
-/// `eventfd_signal_allowed()`: false inside an eventfd's own wake-up, where signalling one
-/// could recurse into the queue lock held there.
-pub(crate) fn eventfd_signal_allowed() -> bool {
-    // SAFETY: always safe to call.
-    unsafe { bindings::kaio_eventfd_signal_allowed() }
-}
-
 impl Drop for EventFd {
     fn drop(&mut self) {
         // SAFETY: the reference we hold (type invariant).

@@ -103,10 +103,18 @@ impl MmRef {
         // `mm_users` reference taken above keeps the mappings until `mmput`.
         unsafe { bindings::kthread_use_mm(self.mm.as_ptr()) };
         let r = f();
-        // SAFETY: paired with the calls above, on the same thread.
+        // SAFETY: paired with the calls above, on the same thread. `mmput_async`: if the
+        // process exited meanwhile, this is the last `mm_users` reference, and the address
+        // space's teardown (its mmu notifier's release waits for the process's requests) must
+        // not run on this worker, whose caller still holds the request it made the attempt for.
         unsafe {
             bindings::kthread_unuse_mm(self.mm.as_ptr());
-            bindings::mmput(self.mm.as_ptr());
+            // The bug put back (tests/check-bugs.sh): the teardown runs on this worker.
+            if cfg!(kaio_bug = "worker_mmput_sync") {
+                bindings::mmput(self.mm.as_ptr());
+            } else {
+                bindings::mmput_async(self.mm.as_ptr());
+            }
         }
         Some(r)
     }

@@ -5,8 +5,9 @@
 //! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h).
 //!
 //! [`RcuBox`] owns a `KBox<T>` that readers reach without locks under a [`Guard`]. Replacing
-//! it hands the old value back as [`RetiredBox`], which can only be freed after a grace period:
-//! at once after [`synchronize`], or later from an RCU callback ([`RetiredBox::free_deferred`]).
+//! it hands the old value back as [`RetiredBox`], which is freed after a grace period, in the
+//! task that drops it (never from an RCU callback: `T`'s drop may drop the last reference to
+//! an object that must go in process context).
 //!
 //! [`RcuSlots`] is an array of `Arc<T>` slots that readers index under a [`Guard`]. Emptying a
 //! slot hands its `Arc` back as [`Retired`]: usable, but its reference may be dropped only after
@@ -18,11 +19,7 @@ use core::{
     ptr::{self, NonNull},
     sync::atomic::{compiler_fence, AtomicPtr, Ordering},
 };
-use kernel::{
-    alloc::KBox,
-    prelude::*,
-    types::Opaque,
-};
+use kernel::{alloc::KBox, prelude::*};
 use super::arc::{Arc, ArcBorrow};
 
 /// An RCU read-side critical section; ends on drop. Not `Send`: it must end on its CPU/task.
@@ -77,11 +74,8 @@ pub(crate) fn barrier() {
     unsafe { bindings::rcu_barrier() };
 }
 
-/// A heap node: the value plus the `rcu_head` its deferred free needs.
-#[pin_data]
+/// A heap node: the value.
 struct Node<T> {
-    #[pin]
-    head: Opaque<bindings::callback_head>,
     value: T,
 }
 
@@ -120,12 +114,7 @@ impl<T: Send + Sync> RcuBox<T> {
     /// pointer see the value initialised) and returns the previous one, to free after a grace
     /// period.
     pub(crate) fn replace(&self, value: T, flags: kernel::alloc::Flags) -> Result<RetiredBox<T>> {
-        let node = KBox::pin_init(
-            pin_init!(Node { head: Opaque::uninit(), value }),
-            flags,
-        )?;
-        // SAFETY: the node is never moved: `RetiredBox` frees it in place.
-        let raw = KBox::into_raw(unsafe { core::pin::Pin::into_inner_unchecked(node) });
+        let raw = KBox::into_raw(KBox::new(Node { value }, flags)?);
         // INVARIANT: `raw` comes from `KBox::into_raw`.
         let old = self.ptr.swap(raw, Ordering::AcqRel);
         Ok(RetiredBox { node: NonNull::new(old) })
@@ -143,7 +132,8 @@ impl<T> Drop for RcuBox<T> {
 }
 
 /// A value unpublished from an [`RcuBox`]: readers may still hold references to it until a
-/// grace period has elapsed.
+/// grace period has elapsed. Dropping it waits for one ([`synchronize`]) and then drops the
+/// value in the dropping task: it may sleep.
 pub(crate) struct RetiredBox<T> {
     node: Option<NonNull<Node<T>>>,
 }
@@ -151,35 +141,15 @@ pub(crate) struct RetiredBox<T> {
 // SAFETY: it owns a `T`.
 unsafe impl<T: Send> Send for RetiredBox<T> {}
 
-impl<T> RetiredBox<T> {
-    /// Frees the value from an RCU callback after a grace period (softirq context: `T`'s drop
-    /// must not sleep). Does not block.
-    pub(crate) fn free_deferred(mut self) {
-        if let Some(p) = self.node.take() {
-            // SAFETY: `p` is a live node we own; its `head` is not in use; the callback frees
-            // the node after a grace period.
-            unsafe { bindings::call_rcu(Opaque::raw_get(ptr::addr_of!((*p.as_ptr()).head)), Some(free_node::<T>)) };
-        }
-    }
-}
-
 impl<T> Drop for RetiredBox<T> {
     fn drop(&mut self) {
         if let Some(p) = self.node.take() {
-            // A `Retired` dropped without a choice is freed the safe way.
-            RetiredBox { node: Some(p) }.free_deferred();
+            synchronize();
+            // SAFETY: `p` came from `KBox::into_raw` (the `RcuBox` invariant) and is owned
+            // here; no reader can reach it after the grace period.
+            drop(unsafe { KBox::from_raw(p.as_ptr()) });
         }
     }
-}
-
-/// # Safety
-///
-/// Called by RCU with the `head` of a `Node<T>` passed to `call_rcu` by `free_deferred`.
-unsafe extern "C" fn free_node<T>(head: *mut bindings::callback_head) {
-    // SAFETY: `head` is the `head` field of a `Node<T>` (container_of).
-    let node = unsafe { head.byte_sub(core::mem::offset_of!(Node<T>, head)) }.cast::<Node<T>>();
-    // SAFETY: the node came from `KBox::into_raw` and a grace period has elapsed.
-    drop(unsafe { KBox::from_raw(node) });
 }
 
 

@@ -297,13 +297,19 @@ impl<T: IndexItem<N>, const N: usize> SeqIndex<T, N> {
             // SAFETY: `at` is a link of this bucket's list (the head, the parked cursor, or an
             // object looked at under this same `&mut self`, not removed since); the list is
             // circular through `head`, and cursors are skipped.
-            let next = unsafe {
-                let mut l = *(*at).next.get();
-                while l != head && (*l).cursor {
-                    l = *(*l).next.get();
+            let mut next = unsafe { *(*at).next.get() };
+            // SAFETY: as above: `next` is a link of the list, the head or another walk's cursor.
+            while next != head && unsafe { (*next).cursor } {
+                // Other walks' cursors count towards `limit` too: as many walks may be parked
+                // in one list as there are tasks waiting in cancels.
+                looked += 1;
+                if looked >= limit {
+                    self.park(c, next);
+                    return Scan::Paused;
                 }
-                l
-            };
+                // SAFETY: as above.
+                next = unsafe { *(*next).next.get() };
+            }
             if next == head {
                 self.unpark(c);
                 return Scan::Done;

@@ -858,7 +858,8 @@ fn poll_many_on_one_pipe(b: &dyn Aio) -> TestResult {
 /// RESFD on polls woken by an eventfd: the completion must not signal its eventfd from inside
 /// the eventfd's own wake-up (eventfd_signal would WARN on the recursion, or deadlock on the
 /// queue lock): POLL(E) with RESFD = E; a cycle E1 -> E2 -> E1; a read completion with RESFD
-/// = E waking a POLL(E) with RESFD = E inside eventfd_signal; and an epoll instance in between.
+/// = E waking a POLL(E) with RESFD = E inside eventfd_signal; an epoll instance in between;
+/// and (e) a POLL of an epoll instance, woken by a pipe, whose RESFD the instance watches.
 fn poll_resfd_eventfd_recursion(b: &dyn Aio) -> TestResult {
     let ctx = Ctx::new(b, 16)?;
     for round in 0..rounds(10) {
@@ -949,9 +950,66 @@ fn poll_resfd_eventfd_recursion(b: &dyn Aio) -> TestResult {
         if (c, c2) != (2, 1) {
             return Err(format!("round {round} d: eventfds ({c}, {c2}), expected (2, 1)"));
         }
+        resfd_poll_of_epoll_woken_by_pipe(&ctx).map_err(|x| format!("round {round} e: {x}"))?;
         no_more(&ctx, &format!("round {round}"))?;
     }
     Ok(())
+}
+
+/// (e) of [`poll_resfd_eventfd_recursion`]: an epoll instance EP watches a pipe and an eventfd
+/// E; a POLL of EP has RESFD = E, and a thread sleeps in poll(2) on EP. A write to the pipe
+/// wakes EP's pollers from the pipe's wake-up, EP's poll queue locked: the POLL completes
+/// there, and signalling E from there would wake EP's pollers again through E's epoll entry,
+/// taking that lock a second time on the same CPU (Linux defers every eventfd-backed poll
+/// completion since 6.12.117, "aio: prevent eventfd/epoll recursion on poll").
+fn resfd_poll_of_epoll_woken_by_pipe(ctx: &Ctx) -> TestResult {
+    let e = EventFd::new();
+    let mut p = [0; 2];
+    // SAFETY: plain system calls; `p` has room for two fds.
+    let ep = unsafe {
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) < 0 {
+            return Err(format!("pipe2: {}", errno_name(errno())));
+        }
+        libc::epoll_create1(libc::EPOLL_CLOEXEC)
+    };
+    let result = (|| {
+        for fd in [p[0], e.0] {
+            let mut ee = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
+            // SAFETY: valid epoll_event.
+            if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ee) } < 0 {
+                return Err(format!("epoll_ctl: {}", errno_name(errno())));
+            }
+        }
+        let mut r = with_resfd(poll_iocb(ep, POLLIN, 5), e.0);
+        ctx.submit1(&mut r).map_err(|x| format!("submit {}", errno_name(x)))?;
+        std::thread::scope(|s| {
+            let poller = s.spawn(|| {
+                let mut pfd = libc::pollfd { fd: ep, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd.
+                let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+                (n, pfd.revents)
+            });
+            // The poller asleep on EP's poll queue, then the write.
+            std::thread::sleep(ms(20));
+            // SAFETY: writes one byte from a literal.
+            unsafe { libc::write(p[1], b"p".as_ptr().cast(), 1) };
+            let ev = ctx.wait_events(1, PROMPT)?;
+            check_event("", &ev[0], 5, &r)?;
+            if ev[0].res as u64 & POLLIN == 0 {
+                return Err(format!("res {:#x}", ev[0].res));
+            }
+            let c = e.wait_for(1, PROMPT);
+            let polled = poller.join().map_err(|_| "the poller panicked".to_string())?;
+            if c != 1 || polled.0 != 1 || polled.1 & libc::POLLIN == 0 {
+                return Err(format!("eventfd {c} (expected 1), poll(2) on the epoll fd {polled:?}"));
+            }
+            Ok(())
+        })
+    })();
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+    result
 }
 
 /// mremap of the ring in a forked child (no table of its own, then with one) must fail with

@@ -45,6 +45,8 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_destroy_while_reaper_sleeps", polled_rw_destroy_while_reaper_sleeps),
         Case::kaio("polled_rw_race_wake_during_submit", polled_rw_race_wake_during_submit),
         Case::kaio("polled_rw_race_wake_during_arming", polled_rw_race_wake_during_arming),
+        Case::kaio("polled_rw_worker_attempt_vs_exit", polled_rw_worker_attempt_vs_exit),
+        Case::kaio("polled_rw_error_queue_is_not_readiness", polled_rw_error_queue_is_not_readiness),
     ]
 }
 
@@ -1582,4 +1584,153 @@ fn clear_fifo_writers_queue(fd: RawFd) {
         // SAFETY: fcntl on our descriptor.
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size) };
     }
+}
+
+/// A polled read's attempt in a worker holds its process's address space (`mm_users`) while it
+/// runs. If the process exits meanwhile, the worker's put is the last one and the address
+/// space's teardown runs where it is put: the mmu notifier's release waits for the process's
+/// requests, the one this worker is attempting among them, so it must not run on that worker
+/// (it did, and the worker waited for itself for ever; the context was never freed). A child
+/// submits a polled read on a pipe and waits; a thread of this process (another address
+/// space, so the read goes to the ready worker) writes a byte on CPU 0, where the worker then
+/// runs, held in the attempt for 1 ms (`race_delay_us`); meanwhile this thread, on CPU 1,
+/// kills the child, which exits on CPU 1. Every round's context must be freed (`nr` back
+/// where it was) and the child's `/dev/kaio` released (the module's reference count back).
+fn polled_rw_worker_attempt_vs_exit() -> CaseResult {
+    const ROUNDS: u64 = 12;
+    const REFCNT: &str = "/sys/module/kaio/refcnt";
+    let _delay = set_param("/sys/module/kaio/parameters/race_delay_us", 1000)?;
+    let _affinity = Pin::here();
+    let base = read_u64(KAIO_PARAM_NR)?;
+    let base_refs = read_u64(REFCNT)?;
+    for round in 0..ROUNDS {
+        // Blocking: a read of an O_NONBLOCK pipe does not wait.
+        let data = BlockingPipe::new()?;
+        let said = Pipe::new()?;
+        // SAFETY: the child only makes system calls and exits (or is killed).
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(format!("fork: errno {}", kaio::raw::errno()));
+        }
+        if pid == 0 {
+            bind_to(1);
+            let mut buf = [0u8; 1];
+            let mut cb = read_iocb(data.r, &mut buf, round);
+            let ok = submit_polled_read_alone(&mut cb);
+            // SAFETY: one byte to the parent; then wait to be killed, never returning.
+            unsafe {
+                libc::write(said.w, if ok { b"k" } else { b"e" }.as_ptr().cast(), 1);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        let answer = read_fd_byte(said.r, PROMPT);
+        if answer != Some(b'k') {
+            // SAFETY: our child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = wait_child(pid, PROMPT);
+            return Err(format!("round {round}: the child's setup and submit: {answer:?}"));
+        }
+        // 0: the writer starts; 1: it is on CPU 0; 2: go; 3: it is writing.
+        let step = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                bind_to(0);
+                step.store(1, SeqCst);
+                while step.load(SeqCst) != 2 {
+                    std::hint::spin_loop();
+                }
+                step.store(3, SeqCst);
+                data.put();
+            });
+            bind_to(1);
+            while step.load(SeqCst) != 1 {
+                std::hint::spin_loop();
+            }
+            step.store(2, SeqCst);
+            while step.load(SeqCst) != 3 {
+                std::hint::spin_loop();
+            }
+            // Into the worker's millisecond: it starts on CPU 0 as the write returns.
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_micros(200) {
+                std::hint::spin_loop();
+            }
+            // SAFETY: our child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        });
+        wait_child(pid, PROMPT).map_err(|e| format!("round {round}: {e}"))?;
+        let nr = wait_value(KAIO_PARAM_NR, base, PROMPT)?;
+        if nr != base {
+            return Err(format!("round {round}: nr {nr} 10 s after the child was reaped, {base} before it: its context was never freed"));
+        }
+        let refs = wait_value(REFCNT, base_refs, PROMPT)?;
+        if refs != base_refs {
+            return Err(format!("round {round}: the module's reference count {refs} 10 s after the child was reaped, {base_refs} before it: its file was never released"));
+        }
+    }
+    Ok(())
+}
+
+/// In a forked child: opens /dev/kaio, sets up a `KAIO_SETUP_POLLED_RW` context and submits
+/// `cb` there; false if any step fails.
+fn submit_polled_read_alone(cb: &mut Iocb) -> bool {
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(c"/dev/kaio".as_ptr(), libc::O_RDWR) };
+    let mut ctx = 0u64;
+    let mut ptr = cb as *mut Iocb;
+    fd >= 0
+        && kaio::raw::setup_with_flags(fd, 4, KAIO_SETUP_POLLED_RW, &mut ctx).is_ok()
+        && kaio::raw::submit(fd, ctx, 1, &mut ptr) == Ok(1)
+}
+
+/// One byte read from `fd` within `limit`, if any.
+fn read_fd_byte(fd: RawFd, limit: Duration) -> Option<u8> {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) } != 1 {
+        return None;
+    }
+    let mut b = [0u8; 1];
+    // SAFETY: reads one byte into `b`.
+    (unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) } == 1).then_some(b[0])
+}
+
+/// A UDP socket whose error queue holds a transmit timestamp reports `POLLERR`, yet a read
+/// with no datagram queued would block (the error queue is read only with `MSG_ERRQUEUE`), as
+/// read(2) does. A polled read of it must wait like one: io_submit returns, the read waits
+/// (it tried again and again for as long as the entry stayed, in io_submit, where nothing
+/// could stop it), and a datagram completes it. In a child, which a spinning io_submit would
+/// leave stuck (`KAIO_BUG=polled_error_is_readiness`: the case fails after 20 s, and the CPU
+/// spinning stalls RCU, so the guest cannot even power off: not in `make check-bugs`).
+fn polled_rw_error_queue_is_not_readiness() -> CaseResult {
+    let pair = udp_pair()?;
+    let flags: libc::c_int = libc::SOF_TIMESTAMPING_TX_SOFTWARE as libc::c_int | libc::SOF_TIMESTAMPING_SOFTWARE as libc::c_int;
+    // SAFETY: an int option of our socket.
+    let r = unsafe {
+        libc::setsockopt(pair.r, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, (&flags as *const libc::c_int).cast(), 4)
+    };
+    check!(r == 0, "SO_TIMESTAMPING: errno {}", kaio::raw::errno());
+    // A datagram to the peer: its transmit timestamp goes to this socket's error queue.
+    write_all(pair.r, b"t")?;
+    let mut pfd = libc::pollfd { fd: pair.r, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 2000) };
+    check!(n == 1 && pfd.revents == libc::POLLERR, "poll(2) of the socket: {n}, revents {:#x} (POLLERR alone expected)", pfd.revents);
+    in_child(PROMPT, || {
+        let k = Kaio::open()?;
+        let ctx = polled_ctx(&k, 4)?;
+        let mut buf = [0u8; 16];
+        let mut cb = read_iocb(pair.r, &mut buf, 7);
+        let t0 = Instant::now();
+        want_eq!("io_submit", ctx.submit1(&mut cb), Ok(1));
+        check!(t0.elapsed() < Duration::from_secs(2), "io_submit took {:?}", t0.elapsed());
+        ctx.no_events(ms(100))?;
+        write_all(pair.w, b"data")?;
+        let ev = ctx.wait_events(1, PROMPT)?;
+        want_eq!("the read's event (data, res)", (ev[0].data, ev[0].res), (7, 4));
+        want_eq!("the bytes read", &buf[..4], b"data");
+        Ok(())
+    })
 }
