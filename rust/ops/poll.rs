@@ -130,6 +130,11 @@ pub(crate) fn start(req: Arc<Kiocb>, events: u32) -> Result {
                 stolen = queue.as_ref().and_then(|q| q.detach());
             } else if cancel {
                 st.cancelled.store(true, Ordering::Relaxed);
+                // Still on its queue, the worker queued: in flight until the worker posts its
+                // event, so listed (ABI.md "Matching"); Linux leaves it off `active_reqs`.
+                if on_queue {
+                    inflight.list(&req);
+                }
             } else if on_queue {
                 // Really waiting: cancellable from now on.
                 inflight.list(&req);
