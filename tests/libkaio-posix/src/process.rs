@@ -607,6 +607,36 @@ impl Process {
     /// Consumes `[head, tail)` of the ring; returns how many requests completed. Called with
     /// `reap_lock` held.
     fn drain(&self, out: &mut Vec<Delivery>) -> usize {
+        self.drain_while(|ev| {
+            self.complete(*ev, out);
+            true
+        })
+    }
+
+    /// [`Process::drain`] of the completions at the ring's head that need nothing delivered:
+    /// stops at the first request with a notification or a list. Called with `reap_lock` held.
+    fn drain_plain(&self) -> usize {
+        self.drain_while(|ev| {
+            // SAFETY: `obj` is a `Req` in the pool, not taken before its one event is.
+            let req = unsafe { &*(ev.obj as *const Req) };
+            // Exactly the requests with something to deliver carry RESFD (`prepare`).
+            if req.iocb.aio_flags & IOCB_FLAG_RESFD != 0 {
+                return false;
+            }
+            // SAFETY: as above; taken once, here.
+            let Req { aiocb, group, .. } = unsafe { self.reqs.take(ev.obj as *mut Req) };
+            store_result(aiocb, ev.res);
+            // A list's requests carry RESFD: no `Arc` is dropped (and nothing freed) here.
+            debug_assert!(group.is_none());
+            core::mem::forget(group);
+            true
+        })
+    }
+
+    /// Consumes events from the ring's head as long as `consume` takes them (it returns false
+    /// for one it leaves there, which ends the drain); returns how many it took. No allocation
+    /// (signal handlers drain). Called with `reap_lock` held.
+    fn drain_while(&self, mut consume: impl FnMut(&IoEvent) -> bool) -> usize {
         let mut completed = 0;
         let ring = self.ctx as *mut AioRing;
         // SAFETY: the ring stays mapped for the life of the process (only a forked child
@@ -615,6 +645,10 @@ impl Process {
         // kernel's reader, `KAIO_IOC_GETEVENTS`, is only called with the lock held).
         unsafe {
             let nr = (*ring).nr;
+            if nr == 0 {
+                // A scribbled header: nothing to reap (and no division by zero).
+                return 0;
+            }
             let events = (ring as *mut u8).add(core::mem::size_of::<AioRing>()) as *const IoEvent;
             let head_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).head));
             let tail_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).tail));
@@ -629,53 +663,13 @@ impl Process {
                     // only if not (a division per event is slow where it is emulated).
                     let slot = if head < nr { head } else { head % nr };
                     let ev = core::ptr::read_volatile(events.add(slot as usize));
-                    head = if slot + 1 == nr { 0 } else { slot + 1 };
-                    self.complete(ev, out);
+                    if !consume(&ev) {
+                        return completed;
+                    }
                     completed += 1;
+                    head = if slot + 1 == nr { 0 } else { slot + 1 };
+                    head_p.store(head, Ordering::Release);
                 }
-                head_p.store(head, Ordering::Release);
-            }
-        }
-        completed
-    }
-
-    /// [`Process::drain`] of the completions at the ring's head that need nothing delivered:
-    /// stops at the first request with a notification or a list. Called with `reap_lock` held.
-    fn drain_plain(&self) -> usize {
-        let mut completed = 0;
-        let ring = self.ctx as *mut AioRing;
-        // SAFETY: as in `drain`.
-        unsafe {
-            let nr = (*ring).nr;
-            if nr == 0 {
-                // A scribbled header: nothing to reap (and no division by zero in a handler).
-                return 0;
-            }
-            let events = (ring as *mut u8).add(core::mem::size_of::<AioRing>()) as *const IoEvent;
-            let head_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).head));
-            let tail_p = AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ring).tail));
-            let mut head = head_p.load(Ordering::Relaxed);
-            loop {
-                let tail = tail_p.load(Ordering::Acquire);
-                if head == tail {
-                    break;
-                }
-                let slot = if head < nr { head } else { head % nr };
-                let ev = core::ptr::read_volatile(events.add(slot as usize));
-                // SAFETY: `obj` is a `Req` in the pool, not taken before its one event is.
-                let req = &*(ev.obj as *const Req);
-                // Exactly the requests with something to deliver carry RESFD (`prepare`).
-                if req.iocb.aio_flags & IOCB_FLAG_RESFD != 0 {
-                    break;
-                }
-                let Req { aiocb, group, .. } = self.reqs.take(ev.obj as *mut Req);
-                store_result(aiocb, ev.res);
-                // A list's requests carry RESFD: no `Arc` is dropped (and nothing freed) here.
-                debug_assert!(group.is_none());
-                core::mem::forget(group);
-                completed += 1;
-                head = if slot + 1 == nr { 0 } else { slot + 1 };
-                head_p.store(head, Ordering::Release);
             }
         }
         completed
