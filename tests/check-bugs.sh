@@ -62,7 +62,7 @@ mkdir -p "$payload/bugs"
 add_bug() {
 	local bug=$1 prog=$2 case=$3
 	if ! KAIO_BUG=$bug "$top/qemu/build-module.sh" "$variant" > "$logroot/module-build-$bug.log" 2>&1; then
-		echo "FAIL bugs: building the module with KAIO_BUG=$bug (log $logroot/module-build-$bug.log)"; failed=$((failed + 1)); return
+		echo "FAIL bugs: building the module with KAIO_BUG=$bug (log $logroot/module-build-$bug.log)"; failed=$((failed + 1)); return 1
 	fi
 	cp "$top/build/$variant-bug-$bug/kaio.ko" "$payload/bugs/$bug.ko"
 	echo "fixed_$bug 300 $(case_command "$prog" "$case")" >> "$payload/tests.list"
@@ -93,7 +93,7 @@ boot() {
 }
 while read -r bug prog case; do
 	[ -n "$bug" ] || continue
-	add_bug "$bug" "$prog" "$case"
+	add_bug "$bug" "$prog" "$case" || true
 done <<< "$bugs"
 boot "$logroot"
 while read -r bug prog case; do
@@ -103,7 +103,7 @@ done <<< "$bugs"
 while read -r bug prog case; do
 	[ -n "$bug" ] || continue
 	: > "$payload/tests.list"
-	add_bug "$bug" "$prog" "$case"
+	add_bug "$bug" "$prog" "$case" || continue
 	boot "$logroot/alone-$bug"
 	judge "$bug" "$case" "$logroot/alone-$bug/tests.log"
 done <<< "$alone"

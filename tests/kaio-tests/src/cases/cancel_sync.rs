@@ -595,8 +595,9 @@ fn cancel_wait_sees_completions_in_progress() -> CaseResult {
                     break 'rounds;
                 }
                 // Into the window: once CPU 0 stalls after the delay is due, or while the
-                // worker runs there (woken by the write on CPU 0, kaio's unbound queue runs it
-                // on that CPU's pool); 50 us after the write or the other cancel starts.
+                // worker runs there (queued by the bind mount's wake-up on CPU 0, kaio's
+                // unbound queue runs it in that CPU's pool, in these guests CPU 0 alone); 50 us
+                // after the write or the other cancel starts.
                 let lead = if matches!(ender, Ender::Expiry) { 250_000 } else { 50_000 };
                 watch.store(matches!(ender, Ender::Expiry | Ender::Worker), SeqCst);
                 stall_ns.store(if matches!(ender, Ender::Worker) { mount_stall } else { 300_000 }, SeqCst);
