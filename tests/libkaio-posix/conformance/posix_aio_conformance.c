@@ -1507,6 +1507,51 @@ static int t_error_return_in_handler(void)
 	return PASS;
 }
 
+/* A program that closes every descriptor it did not open and reuses the numbers (as daemons
+ * do): a child it forks afterwards keeps its own descriptors, whatever the AIO library opened
+ * on those numbers before. In a child of the case, which uses AIO, closes every descriptor
+ * from 3 up, makes pipes (on the lowest numbers), forks, and checks them in the grandchild. */
+static int t_fork_after_fds_reused(void)
+{
+	int fd = tmpfile_with("reuse", 4096, 0);
+	CHECK(fd >= 0, "tmpfile");
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		char buf[100];
+		struct aiocb cb;
+		init_cb(&cb, fd, buf, 100, 0);
+		if (aio_read(&cb) || wait_done(&cb) || aio_return(&cb) != 100)
+			_exit(2);
+		for (int i = 3; i < 256; i++)
+			close(i);
+		int p[8][2];
+		for (int i = 0; i < 8; i++)
+			if (pipe(p[i]))
+				_exit(3);
+		pid_t g = fork();
+		if (g < 0)
+			_exit(5);
+		if (g == 0) {
+			for (int i = 0; i < 8; i++)
+				if (fcntl(p[i][0], F_GETFD) < 0 || fcntl(p[i][1], F_GETFD) < 0)
+					_exit(4);
+			_exit(0);
+		}
+		int st;
+		if (waitpid(g, &st, 0) != g || !WIFEXITED(st))
+			_exit(6);
+		_exit(WEXITSTATUS(st));
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x (2 its read, 3 pipe, 4 the grandchild "
+	      "found one of its pipes closed by the fork)", st);
+	close(fd);
+	return PASS;
+}
+
 /* DIFFERS: fork right after a request completed. kaio: the child's requests run (its own
  * context, set up on first use); glibc: the child inherits the parent's idle-helper-thread
  * count, hands its request to a thread that does not exist in the child, and the request
@@ -1598,6 +1643,7 @@ static const struct tcase cases[] = {
 	{ "error_return_in_handler", t_error_return_in_handler, NULL },
 	{ "threads", t_threads, NULL },
 	{ "fork", t_fork, NULL },
+	{ "fork_after_fds_reused", t_fork_after_fds_reused, NULL },
 	{ "fork_soon_after_use", t_fork_soon_after_use,
 	  "a child forked right after a completion: kaio runs its requests, glibc never does" },
 };

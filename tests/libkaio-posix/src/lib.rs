@@ -9,6 +9,7 @@
 //! POSIX rather than glibc: `README.md`.
 
 mod abi;
+mod own_fd;
 mod pool;
 mod process;
 

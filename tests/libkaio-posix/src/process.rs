@@ -38,6 +38,7 @@
 //! opens `/dev/kaio` again. The parent's lock is never touched in the child.
 
 use crate::abi::*;
+use crate::own_fd::{self, Identity};
 use crate::pool::Pool;
 use crate::uapi::*;
 use libc::{c_int, c_long, c_void, timespec};
@@ -219,6 +220,9 @@ enum Delivery {
 pub struct Process {
     /// The `/dev/kaio` descriptor (`O_CLOEXEC`).
     pub dev: c_int,
+    /// What `dev` and `efd` were when opened, for a forked child to recognise them.
+    dev_identity: Identity,
+    efd_identity: Identity,
     /// The context (the ring's address).
     pub ctx: u64,
     /// The mapped ring's length, for `munmap` in a forked child.
@@ -249,17 +253,18 @@ static PROCESS: AtomicPtr<Process> = AtomicPtr::new(core::ptr::null_mut());
 static ATFORK: Once = Once::new();
 
 /// In a forked child: the parent's context, ring, eventfd and reaper are not ours. Close the
-/// inherited descriptors and unmap the ring; the next call sets up a context of our own.
+/// inherited descriptors (those still the library's: the program may have closed and reused
+/// their numbers) and unmap the ring; the next call sets up a context of our own.
 extern "C" fn atfork_child() {
     let p = PROCESS.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !p.is_null() {
         // SAFETY: `p` was leaked by `process()` and is never freed; these fields are
         // immutable after creation, so reading them needs no lock.
-        unsafe {
-            libc::close((*p).dev);
-            libc::close((*p).efd);
-            libc::munmap((*p).ctx as *mut c_void, (*p).ring_len);
-        }
+        let p = unsafe { &*p };
+        own_fd::close_if_still(p.dev, p.dev_identity);
+        own_fd::close_if_still(p.efd, p.efd_identity);
+        // SAFETY: the parent's ring mapping, inherited, used by nobody in the child.
+        unsafe { libc::munmap(p.ctx as *mut c_void, p.ring_len) };
     }
 }
 
@@ -348,6 +353,8 @@ impl Process {
         }
         Ok(Process {
             dev,
+            dev_identity: own_fd::device(dev),
+            efd_identity: own_fd::eventfd(efd),
             ctx,
             ring_len,
             efd,
