@@ -467,12 +467,8 @@ impl Process {
         let Ok(guard) = self.reap_lock.try_lock() else { return 0 };
         let completed = self.drain_plain();
         drop(guard);
-        if completed > 0 {
-            self.seq.fetch_add(1, Ordering::SeqCst);
-            if self.waiters.load(Ordering::SeqCst) != 0 {
-                futex_wake(&self.seq);
-            }
-        }
+        // Nothing to deliver: an empty `Vec` allocates nothing.
+        self.finish(completed, Vec::new(), false);
         completed
     }
 
