@@ -9,7 +9,7 @@ set -uo pipefail
 variant=$1 logdir=$2 boot_status=$3
 tests=$logdir/tests.log console=$logdir/console.log
 touch "$tests" "$console"
-awk -v variant="$variant" '
+awk -v variant="$variant" -v TAIL=12 '
 	function finish(rc,   why) {
 		why = ""
 		if (rc == "") why = "no end marker (guest crashed or timed out)"
@@ -17,13 +17,20 @@ awk -v variant="$variant" '
 		else if (skipall) why = "whole suite skipped"
 		else if (results != plan) why = "ran " results " of " plan " planned cases"
 		else if (rc != 0 && notok == 0) why = "exit status " rc
-		if (why != "") { printf "FAIL %s/%s: %s\n", variant, name, why; failed++ }
+		if (why != "" && why !~ /^exit/ && rc != "" && rc != 0) why = why ", exit status " rc
+		if (why != "") {
+			printf "FAIL %s/%s: %s\n", variant, name, why; failed++
+			# The last lines of output say why (CI shows this summary, not the log).
+			for (i = (nlines > TAIL ? nlines - TAIL : 0); i < nlines; i++)
+				printf "#   %s\n", substr(tail[i % TAIL], 1, 300)
+		}
 		inblock = 0
 	}
 	{ sub(/\r$/, "") }
-	/^KAIO-TEST-BEGIN / { if (inblock) finish(""); name = $2; inblock = 1; plan = -1; results = 0; notok = 0; skipall = 0; next }
+	/^KAIO-TEST-BEGIN / { if (inblock) finish(""); name = $2; inblock = 1; plan = -1; results = 0; notok = 0; skipall = 0; nlines = 0; next }
 	/^KAIO-TEST-END / { if ($4 != "") printf "# %s/%s: %d s\n", variant, name, $4; finish($3); next }
 	!inblock { next }
+	!/^KAIO-TEST-END / { tail[nlines % TAIL] = $0; nlines++ }
 	/^1\.\.[0-9]+/ { if (plan < 0) { plan = substr($1, 4) + 0; if ($0 ~ /# *SKIP/) skipall = 1 } next }
 	/^not ok [0-9]+/ { results++; notok++; failed++; sub(/^not ok [0-9]+ /, ""); printf "FAIL %s/%s: %s\n", variant, name, $0; next }
 	/^ok [0-9]+/ { results++; line = $0; sub(/^ok [0-9]+ /, "", line)

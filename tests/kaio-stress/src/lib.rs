@@ -2,6 +2,7 @@
 //! a seeded PRNG, command-line parsing, KTAP output, the module parameters, errno names and
 //! helpers for hostile memory (unmapped, read-only, straddling a page boundary).
 
+pub mod fatal;
 pub mod mem;
 
 use std::io::Write;

@@ -1699,6 +1699,7 @@ fn main() {
     // KTAP goes to a copy of stdout above every fd the fuzzer may pick; 0-2 become /dev/null.
     // SAFETY: fd juggling on our own process at start, single-threaded.
     let out_fd = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 1000) };
+    kstress::fatal::report_deaths_to(out_fd);
     // SAFETY: as above.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
