@@ -25,3 +25,7 @@ pub(crate) fn etime() -> Error {
 
 /// `ECANCELED`: the `res` of a cancelled request.
 pub(crate) const ECANCELED: i64 = -(bindings::ECANCELED as i64);
+
+/// `EINTR` as a `res`: what an interrupted read or write gives (`-ERESTARTSYS` mapped as
+/// `aio_rw_done` maps it).
+pub(crate) const EINTR_RES: i64 = -(bindings::EINTR as i64);

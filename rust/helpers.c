@@ -181,6 +181,12 @@ unsigned int kaio_num_possible_cpus(void) { return num_possible_cpus(); }
 void kaio_warn_on(bool cond) { WARN_ON(cond); }
 void kaio_udelay(unsigned long us) { udelay(us); }
 void kaio_might_sleep(void) { might_sleep(); }
+struct task_struct *kaio_current_task(void) { return current; }
+bool kaio_test_and_set_notify_signal(struct task_struct *task)
+{
+	return test_and_set_tsk_thread_flag(task, TIF_NOTIFY_SIGNAL);
+}
+void kaio_clear_notify_signal(void) { clear_notify_signal(); }
 bool kaio_in_interrupt_or_irqs_off(void) { return in_interrupt() || irqs_disabled(); }
 
 void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags)

@@ -122,6 +122,10 @@ void kaio_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags);
 void *kaio_page_address(struct page *page);
 
+struct task_struct *kaio_current_task(void);
+bool kaio_test_and_set_notify_signal(struct task_struct *task);
+void kaio_clear_notify_signal(void);
+
 void kaio_save_sigmask(void);
 void kaio_set_restore_sigmask(void);
 bool kaio_test_and_clear_restore_sigmask(void);

@@ -37,6 +37,8 @@ polled_list_after_event tests polled_rw_race_wake_during_submit
 # in it): each gets a guest of its own, after the others.
 alone="
 worker_mmput_sync   tests polled_rw_worker_attempt_vs_exit
+blocking_attempt_uninterruptible tests polled_rw_blocked_tty_read_is_stoppable
+blocking_attempt_holds_mm tests polled_rw_blocked_tty_read_is_stoppable
 "
 # The guest command that runs one case of PROGRAM.
 case_command() {

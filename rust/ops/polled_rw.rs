@@ -44,16 +44,17 @@
 //! A partial read completes, as `read(2)` does; a write goes on until everything is written
 //! (a blocking `write(2)`), and a stop ends it with the count written so far.
 
-use crate::errors::ECANCELED;
+use crate::errors::{ECANCELED, EINTR_RES};
 use crate::inflight::InFlight;
 use crate::req::Kiocb;
 use crate::sys::{
     cred::Creds,
     poll::{PollWait, QueueHold, Waker, EPOLLERR, EPOLLHUP, POLLFREE},
     fd::FileRef,
+    interruptible::Interruptible,
     irq_spinlock::IrqsDisabled,
     llist::{impl_llist_item, LLink},
-    rw::{Attempt, Dir, HeldBuf, RwKiocb, Waiting},
+    rw::{Attempt, Dir, HeldBuf, HeldClaim, RwKiocb, Waiting},
     stats::{self, Stat},
     system,
     work::Work,
@@ -137,6 +138,11 @@ pub(crate) struct PolledRw {
     /// and one handed on when the ready list could not take it.
     #[pin]
     work: Work<Kiocb>,
+    /// The sleep of the worker's blocking attempt, which a stop request interrupts: it may
+    /// otherwise last for as long as the file has no data (a tty read that the poll said was
+    /// ready).
+    #[pin]
+    sleep: Interruptible,
     /// The user buffer, imported once; used by the one attempting owner (claimed, never
     /// waited for).
     #[pin]
@@ -165,6 +171,7 @@ impl PolledRw {
             first <- PollWait::new(),
             second <- PollWait::new(),
             work <- Work::new(),
+            sleep <- Interruptible::new(),
             held <- HeldBuf::new(),
             creds,
         }))?)
@@ -275,7 +282,9 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
             };
             let mut run = || req.rw().attempt(req.clone(), &mut held, !blocking);
             match runner {
-                Runner::Submitter => run(),
+                Runner::Submitter => Some(run()),
+                // `None`: stopped before the blocking attempt began.
+                Runner::Worker if blocking => blocking_attempt(&req, &mut held),
                 // A test widens the time the worker holds the address space (`race_delay`),
                 // in which the submitter's process may exit.
                 Runner::Worker => match req.ctx.polled_mm.as_ref().and_then(|mm| {
@@ -284,14 +293,15 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                         p.creds.run_as(run)
                     })
                 }) {
-                    Some(a) => a,
+                    Some(a) => Some(a),
                     // The submitter's address space is gone: its process is exiting.
-                    None => Err(EFAULT),
+                    None => Some(Err(EFAULT)),
                 },
                 // Same address space (checked); the submitter's credentials.
-                Runner::Reaper | Runner::Task => p.creds.run_as(run),
+                Runner::Reaper | Runner::Task => Some(p.creds.run_as(run)),
             }
         };
+        let Some(attempt) = attempt else { return finish_stopped(req) };
         match attempt {
             Err(e) => return finish(req, i64::from(e.to_errno())),
             // The file completes it through `rw_done`.
@@ -300,6 +310,10 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                     list_unless_posted(&req, &mut req.ctx.inflight.lock());
                 }
                 return;
+            }
+            // A stop interrupted the blocking attempt before it moved anything.
+            Ok(Attempt::Done(res)) if blocking && res == EINTR_RES && p.stop.load(Ordering::Acquire) => {
+                return finish_stopped(req)
             }
             Ok(Attempt::Done(res)) => {
                 let write_left = req.rw().dir() == Dir::Write
@@ -331,6 +345,69 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The most one blocking attempt moves through its kernel buffer at a time (a tty holds 4 KiB;
+/// a longer read returns what one attempt got, as read(2) may; a write goes on in turns).
+const BLOCKING_CHUNK: usize = 64 << 10;
+
+/// The worker's blocking attempt (a file that ignores `IOCB_NOWAIT`, or has no queue to wait
+/// on): the transfer sleeps as read(2) or write(2) would, through a kernel buffer, without the
+/// submitter's address space, which the worker takes only to copy the bytes out or in. Held
+/// through the sleep, it would keep the process's exit from tearing the address space down,
+/// the teardown that stops the process's requests: the transfer could sleep for as long as
+/// its file stayed quiet, holding the dead process's memory. A stop interrupts the sleep
+/// ([`Interruptible`]). `None`: stopped before the transfer began.
+fn blocking_attempt(req: &Arc<Kiocb>, held: &mut HeldClaim<'_>) -> Option<Result<Attempt>> {
+    let p = req.polled();
+    let rw = req.rw();
+    let Some(mm) = req.ctx.polled_mm.as_ref() else { return Some(Err(EFAULT)) };
+    // The bug put back (tests/check-bugs.sh): the transfer sleeps into the user buffer, with
+    // the address space held.
+    if cfg!(kaio_bug = "blocking_attempt_holds_mm") {
+        let direct = || p.sleep.run(|| p.creds.run_as(|| rw.attempt(req.clone(), held, false)));
+        return mm.run_in(direct).unwrap_or(Some(Err(EFAULT)));
+    }
+    let mut buf = match KVVec::from_elem(0u8, held.remaining().min(BLOCKING_CHUNK), GFP_KERNEL) {
+        Ok(buf) => buf,
+        Err(_) => return Some(Err(ENOMEM)),
+    };
+    let transfer = |buf: &mut [u8]| p.sleep.run(|| p.creds.run_as(|| rw.transfer_kernel(buf)));
+    if rw.dir() == Dir::Read {
+        let read = match transfer(&mut buf)? {
+            Ok(n) if n > 0 => n as usize,
+            other => return Some(other.map(Attempt::Done)),
+        };
+        // Lost with the address space if the process is gone, as a read(2) into a buffer that
+        // faults loses them (a tty reads through a kernel buffer too).
+        let copied = mm.run_in(|| held.copy_out(&buf[..read])).unwrap_or(0);
+        return Some(if copied > 0 { Ok(Attempt::Done(copied as i64)) } else { Err(EFAULT) });
+    }
+    // A write, in turns of the buffer's size, until all is written, the file takes less, or a
+    // stop comes.
+    let mut written = 0i64;
+    loop {
+        let len = held.remaining().min(buf.len());
+        let Some(taken) = mm.run_in(|| held.copy_in(&mut buf[..len])) else { return Some(Err(EFAULT)) };
+        if taken == 0 && len > 0 {
+            return Some(if written > 0 { Ok(Attempt::Done(written)) } else { Err(EFAULT) });
+        }
+        let res = match transfer(&mut buf[..taken]) {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => i64::from(e.to_errno()),
+            None => ECANCELED,
+        };
+        let moved = res.clamp(0, taken as i64);
+        held.give_back(taken - moved as usize);
+        if res < 0 {
+            // An error or a stop after a part was written reports the part.
+            return Some(Ok(Attempt::Done(if written > 0 { written } else { res })));
+        }
+        written += moved;
+        if moved < taken as i64 || held.remaining() == 0 || p.stop.load(Ordering::Acquire) {
+            return Some(Ok(Attempt::Done(written)));
         }
     }
 }
@@ -689,6 +766,11 @@ pub(crate) fn claim(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) -> [Option<Arc<K
 pub(crate) fn stop(req: &Arc<Kiocb>, hold: &mut QueueHold<'_>) {
     let p = req.polled();
     p.stop.store(true, Ordering::Release);
+    // A blocking attempt in the worker ends at once (a kernel worker takes no signals). The
+    // bug put back (tests/check-bugs.sh): it sleeps on until its file has data.
+    if !cfg!(kaio_bug = "blocking_attempt_uninterruptible") {
+        p.sleep.interrupt();
+    }
     if p.state.load(Ordering::Relaxed) != WAITING
         || p.armed.compare_exchange(ARMED, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_err()
     {

@@ -13,6 +13,7 @@ pub(crate) mod completion;
 pub(crate) mod cred;
 pub(crate) mod debugfs;
 pub(crate) mod fd;
+pub(crate) mod interruptible;
 pub(crate) mod hrtimer;
 pub(crate) mod irq_spinlock;
 pub(crate) mod llist;

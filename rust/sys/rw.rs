@@ -149,6 +149,31 @@ impl HeldClaim<'_> {
         // SAFETY: ours while claimed; an initialised (or empty) iterator.
         unsafe { iter_count(&(*self.held()).iter) }
     }
+
+    /// Copies `data` into the user buffer (a read's) at its position, which advances; returns
+    /// the bytes copied, fewer if the buffer faults. The submitter's address space must be in
+    /// use (the submitter, or a worker in [`super::mm::MmRef::run_in`]).
+    pub(crate) fn copy_out(&mut self, data: &[u8]) -> usize {
+        // SAFETY: ours while claimed; `_copy_to_iter` reads `data` and writes at most its
+        // length into the iterator's memory, user memory of the address space in use, where a
+        // fault ends the copy.
+        unsafe { bindings::_copy_to_iter(data.as_ptr().cast(), data.len(), &mut (*self.held()).iter) }
+    }
+
+    /// Copies from the user buffer (a write's) at its position, which advances, into `buf`, up
+    /// to its length; returns the bytes copied, fewer if the buffer faults. Address space as for
+    /// [`HeldClaim::copy_out`].
+    pub(crate) fn copy_in(&mut self, buf: &mut [u8]) -> usize {
+        // SAFETY: as in `copy_out`, the other way: `buf` is written, at most its length.
+        unsafe { bindings::_copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), &mut (*self.held()).iter) }
+    }
+
+    /// Moves the position back by `n` bytes that [`HeldClaim::copy_in`] took but the file did
+    /// not write.
+    pub(crate) fn give_back(&mut self, n: usize) {
+        // SAFETY: ours while claimed; the caller advanced the iterator by at least `n`.
+        unsafe { bindings::iov_iter_revert(&mut (*self.held()).iter, n) }
+    }
 }
 
 impl Drop for HeldClaim<'_> {
@@ -474,6 +499,41 @@ impl<T: RwDone> RwKiocb<T> {
         Ok(())
     }
 
+    /// One blocking transfer between the file and the kernel buffer `buf` (read into it, or
+    /// written from it), made synchronously as read(2) and write(2) make theirs: the kiocb has
+    /// no completion during the call, so the file waits itself and never queues it. No user
+    /// memory is touched: a worker makes it without the submitter's address space, which a
+    /// transfer that sleeps must not keep from its process's exit. The result as
+    /// `aio_rw_done` maps it (bytes moved, or a negative errno).
+    pub(crate) fn transfer_kernel(&self, buf: &mut [u8]) -> Result<i64> {
+        let f = self.filp()?;
+        let k = self.raw();
+        let kvec = bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut iter = core::mem::MaybeUninit::<bindings::iov_iter>::zeroed();
+        let iter_dir = match self.dir {
+            Dir::Read => 0,  // ITER_DEST
+            Dir::Write => 1, // ITER_SOURCE
+        };
+        // SAFETY: `kvec` and `buf` outlive the call, which is synchronous (no completion, so
+        // the file keeps nothing of them: `is_sync_kiocb`); the kiocb is prepared and has no
+        // other transfer under way (the caller's claim of its buffer); `f` as in `transfer`.
+        let ret = unsafe {
+            bindings::iov_iter_kvec(iter.as_mut_ptr(), iter_dir, &kvec, 1, buf.len());
+            (*k).ki_flags &= !(IOCB_NOWAIT);
+            let complete = (*k).ki_complete.take();
+            let ret = self.call_method(f, iter.as_mut_ptr());
+            (*k).ki_complete = complete;
+            ret
+        };
+        self.end_write();
+        // A synchronous kiocb is never queued (`new_sync_read` asserts as much).
+        if ret == EIOCBQUEUED {
+            super::system::warn_on(true);
+            return Err(EIO);
+        }
+        Ok(restart_as_eintr(ret as i64))
+    }
+
     /// Calls `read_iter`/`write_iter` and maps its result as `aio_rw_done` does.
     ///
     /// # Safety
@@ -481,10 +541,31 @@ impl<T: RwDone> RwKiocb<T> {
     /// `iter` is an initialised iterator over user memory, valid for the call; `f` is the
     /// kiocb's referenced file, checked by `check_file`.
     unsafe fn transfer(&self, f: *mut bindings::file, owner: Arc<T>, iter: *mut bindings::iov_iter) -> Option<i64> {
+        // INVARIANT: from here until `ki_complete` (or our return) the kiocb owns `owner`.
+        // One transfer per kiocb: the slot is empty.
+        let _ = self.owner.put(owner);
+        // SAFETY: per the contract.
+        let ret = unsafe { self.call_method(f, iter) };
+        if ret == EIOCBQUEUED {
+            return None;
+        }
+        // Finished here: take `owner` back (no `ki_complete` will come) and end the write.
+        drop(self.owner.take());
+        self.end_write();
+        Some(restart_as_eintr(ret as i64))
+    }
+
+    /// The file's `read_iter`/`write_iter` on the kiocb (a write to a regular file with its
+    /// freeze protection, ended by `end_write`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`RwKiocb::transfer`]; `iter` may also be over kernel memory valid for the call.
+    unsafe fn call_method(&self, f: *mut bindings::file, iter: *mut bindings::iov_iter) -> isize {
         let k = self.raw();
         // SAFETY: a referenced file with the method (checked by `check_file`); the kiocb is
         // prepared; `iter` valid per the contract.
-        let ret = unsafe {
+        unsafe {
             if self.dir == Dir::Write {
                 if ((*(*f).f_inode).i_mode as u32 & bindings::S_IFMT) == bindings::S_IFREG {
                     bindings::kaio_kiocb_start_write(k);
@@ -492,28 +573,11 @@ impl<T: RwDone> RwKiocb<T> {
                 }
                 (*k).ki_flags |= bindings::IOCB_WRITE as i32;
             }
-            // INVARIANT: from here until `ki_complete` (or our return) the kiocb owns `owner`.
-            // One transfer per kiocb: the slot is empty.
-            let _ = self.owner.put(owner);
             match self.dir {
                 Dir::Read => ((*(*f).f_op).read_iter.unwrap_unchecked())(k, iter),
                 Dir::Write => ((*(*f).f_op).write_iter.unwrap_unchecked())(k, iter),
             }
-        };
-        if ret == EIOCBQUEUED {
-            return None;
         }
-        // Finished here: take `owner` back (no `ki_complete` will come) and end the write.
-        drop(self.owner.take());
-        self.end_write();
-        let ret = ret as i64;
-        let restart = [
-            kernel::bindings::ERESTARTSYS,
-            kernel::bindings::ERESTARTNOINTR,
-            kernel::bindings::ERESTARTNOHAND,
-            kernel::bindings::ERESTART_RESTARTBLOCK,
-        ];
-        Some(if restart.iter().any(|&e| ret == -(e as i64)) { -(kernel::bindings::EINTR as i64) } else { ret })
     }
 
     fn end_write(&self) {
@@ -521,6 +585,22 @@ impl<T: RwDone> RwKiocb<T> {
             // SAFETY: `kiocb_start_write` was called on this kiocb.
             unsafe { bindings::kaio_kiocb_end_write(self.raw()) };
         }
+    }
+}
+
+/// A restart code of an interrupted call as `aio_rw_done` maps it: `-EINTR` (the request
+/// cannot be restarted as a system call is).
+fn restart_as_eintr(ret: i64) -> i64 {
+    let restart = [
+        kernel::bindings::ERESTARTSYS,
+        kernel::bindings::ERESTARTNOINTR,
+        kernel::bindings::ERESTARTNOHAND,
+        kernel::bindings::ERESTART_RESTARTBLOCK,
+    ];
+    if restart.iter().any(|&e| ret == -(e as i64)) {
+        -(kernel::bindings::EINTR as i64)
+    } else {
+        ret
     }
 }
 

@@ -47,6 +47,8 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_race_wake_during_arming", polled_rw_race_wake_during_arming),
         Case::kaio("polled_rw_worker_attempt_vs_exit", polled_rw_worker_attempt_vs_exit),
         Case::kaio("polled_rw_error_queue_is_not_readiness", polled_rw_error_queue_is_not_readiness),
+        Case::kaio("polled_rw_blocked_tty_read_is_stoppable", polled_rw_blocked_tty_read_is_stoppable),
+        Case::kaio("polled_rw_tty_write_blocks_in_the_worker", polled_rw_tty_write_blocks_in_the_worker),
     ]
 }
 
@@ -1733,4 +1735,162 @@ fn polled_rw_error_queue_is_not_readiness() -> CaseResult {
         want_eq!("the bytes read", &buf[..4], b"data");
         Ok(())
     })
+}
+
+/// Bytes waiting in a tty's input (`FIONREAD`).
+fn tty_input(fd: RawFd) -> i32 {
+    let mut n: libc::c_int = -1;
+    // SAFETY: FIONREAD writes one int.
+    unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    n
+}
+
+/// Submits a polled read of up to 64 bytes on the slow pty slave `sl` (see the case below),
+/// writes `byte` to its master `m`, and returns once kaio's worker is inside the blocking
+/// read: the worker has made its attempt (its statistic moved) and the byte has left the
+/// tty's input (the read took it and now waits for more).
+fn start_blocked_tty_read(ctx: &Ctx, sl: RawFd, m: RawFd, cb: &mut Iocb, buf: &mut [u8; 64], byte: u8) -> CaseResult {
+    *cb = read_iocb(sl, buf, u64::from(byte));
+    let before = retries()?;
+    submit_unblocked(ctx, cb)?;
+    ctx.no_events(ms(50))?;
+    write_all(m, &[byte])?;
+    let t = Instant::now();
+    while retries()?.worker == before.worker || tty_input(sl) != 0 {
+        check!(t.elapsed() < Duration::from_secs(5), "no blocking read by the worker within 5 s (input {})", tty_input(sl));
+        std::thread::sleep(ms(5));
+    }
+    Ok(())
+}
+
+/// A file that ignores IOCB_NOWAIT (a tty) is polled, then read once, blocking, in kaio's
+/// worker, and that read can sleep long after the poll said ready: a pty slave in raw mode
+/// with VMIN 255 and VTIME 255 is readable at its first byte, and a read then waits up to
+/// 25.5 s for more. A stop interrupts the read as a signal interrupts read(2) (a kernel worker
+/// takes none; io_uring interrupts its workers the same way): CANCEL_MATCH(WAIT) finds it
+/// running (EALREADY) and returns with the read ended with the byte it took; io_destroy, the
+/// close of /dev/kaio and the process's exit end promptly too, not 25 s later. A second read
+/// afterwards must sleep as the first did: the interruption is not left pending in the
+/// worker's kernel thread.
+fn polled_rw_blocked_tty_read_is_stoppable() -> CaseResult {
+    const REFCNT: &str = "/sys/module/kaio/refcnt";
+    let base = read_u64(KAIO_PARAM_NR)?;
+    let base_refs = read_u64(REFCNT)?;
+    for how in ["cancel", "destroy", "close", "exit"] {
+        let p = pty_pair()?;
+        // SAFETY: termios of our own pty slave.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            libc::tcgetattr(p.r, &mut t);
+            t.c_cc[libc::VMIN] = 255;
+            t.c_cc[libc::VTIME] = 255;
+            check!(libc::tcsetattr(p.r, libc::TCSANOW, &t) == 0, "tcsetattr: errno {}", kaio::raw::errno());
+        }
+        let (sl, m) = (p.r, p.w);
+        let t0 = Instant::now();
+        in_child(PROMPT, move || {
+            let k = Kaio::open()?;
+            let ctx = polled_ctx(&k, 8)?;
+            let (mut cb, mut buf) = (Iocb::default(), [0u8; 64]);
+            start_blocked_tty_read(&ctx, sl, m, &mut cb, &mut buf, b'x')?;
+            if how != "cancel" {
+                return end_context(how, &k, &ctx);
+            }
+            for (round, byte) in [b'x', b'y'].into_iter().enumerate() {
+                if round > 0 {
+                    start_blocked_tty_read(&ctx, sl, m, &mut cb, &mut buf, byte)?;
+                    // Still asleep in its read: nothing interrupts it before the cancel.
+                    ctx.no_events(ms(300)).map_err(|e| format!("the second read: {e}"))?;
+                }
+                let timeout = ts(5, 0);
+                let mut a = kaio_cancel_match_args {
+                    key: &cb as *const Iocb as u64,
+                    timeout: &timeout as *const KernelTimespec as u64,
+                    ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT)
+                };
+                let t = Instant::now();
+                let r = cancel_match(k.fd, &mut a);
+                let took = t.elapsed();
+                want_eq!(format!("round {round}: CANCEL_MATCH(WAIT) of the read"), (r, a.nr_running), (Err(EALREADY), 1));
+                check!(took < Duration::from_secs(2), "round {round}: CANCEL_MATCH(WAIT) took {took:?}");
+                let ev = ctx.wait_events(1, ms(10)).map_err(|e| format!("round {round}: {e}"))?;
+                check_event(&format!("round {round}: the stopped read"), &ev[0], u64::from(byte), &cb, 1)?;
+                want_eq!(format!("round {round}: byte read"), buf[0], byte);
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("{how}: {e}"))?;
+        let took = t0.elapsed();
+        check!(took < Duration::from_secs(10), "{how}: took {took:?} (the read sleeps 25.5 s unless stopped)");
+        want_eq!(format!("{how}: bytes left in the tty"), tty_input(sl), 0);
+        // Everything of the child's is released: the worker that made the read may have held
+        // its address space last (then mmput_async ends it a little later).
+        want_eq!(format!("{how}: nr after the child"), wait_value(KAIO_PARAM_NR, base, ms(5000))?, base);
+        want_eq!(format!("{how}: module references after the child"), wait_value(REFCNT, base_refs, ms(5000))?, base_refs);
+    }
+    Ok(())
+}
+
+/// Reads the pty master `m` until `want` bytes came or nothing came for 500 ms.
+fn drain_master(m: RawFd, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut idle = Instant::now();
+    while got.len() < want && idle.elapsed() < ms(500) {
+        let mut pfd = libc::pollfd { fd: m, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 50) } == 1 {
+            let mut buf = vec![0u8; 65536];
+            // SAFETY: a valid buffer; the master is readable.
+            let n = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                got.extend_from_slice(&buf[..n as usize]);
+                idle = Instant::now();
+            }
+        }
+    }
+    got
+}
+
+/// A tty write is made blocking in kaio's worker, through a kernel buffer in turns of at most
+/// 64 KiB: a 200 KiB write to a pty slave (raw mode: bytes pass unchanged) completes with
+/// every byte, in order, as the master reads them. A 1 MiB write that the master does not
+/// read fills the pty and sleeps in the worker; CANCEL_MATCH(WAIT) finds it running and stops
+/// it, and it ends with exactly the count the master then finds (no byte a turn copied but
+/// did not write is counted, none is written twice).
+fn polled_rw_tty_write_blocks_in_the_worker() -> CaseResult {
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 8)?;
+    let p = pty_pair()?;
+    let (sl, m) = (p.r, p.w);
+    let msg: Vec<u8> = (0..200 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let mut cb = write_iocb(sl, &msg, 1);
+    submit_unblocked(&ctx, &mut cb)?;
+    let got = drain_master(m, msg.len());
+    check!(got == msg, "the master read {} bytes, not the {} written in order", got.len(), msg.len());
+    let ev = ctx.wait_events(1, PROMPT)?;
+    check_event("200 KiB tty write", &ev[0], 1, &cb, msg.len() as i64)?;
+
+    let big: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let mut cb = write_iocb(sl, &big, 2);
+    submit_unblocked(&ctx, &mut cb)?;
+    // Until the pty is full and the write sleeps: nothing more comes out of it.
+    std::thread::sleep(ms(300));
+    ctx.no_events(Duration::ZERO).map_err(|e| format!("the 1 MiB write: {e}"))?;
+    let timeout = ts(5, 0);
+    let mut a = kaio_cancel_match_args {
+        key: &cb as *const Iocb as u64,
+        timeout: &timeout as *const KernelTimespec as u64,
+        ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT)
+    };
+    let t = Instant::now();
+    let r = cancel_match(k.fd, &mut a);
+    let took = t.elapsed();
+    want_eq!("CANCEL_MATCH(WAIT) of the sleeping write", (r, a.nr_running), (Err(EALREADY), 1));
+    check!(took < Duration::from_secs(2), "CANCEL_MATCH(WAIT) took {took:?}");
+    let ev = ctx.wait_events(1, ms(10))?;
+    check!(ev[0].res > 0 && (ev[0].res as usize) < big.len(), "the stopped write ended with {}", ev[0].res);
+    let got = drain_master(m, big.len());
+    want_eq!("bytes the master read vs the write's result", got.len() as i64, ev[0].res);
+    check!(got[..] == big[..got.len()], "the bytes the master read are not the write's first {}", got.len());
+    Ok(())
 }
