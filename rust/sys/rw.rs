@@ -284,15 +284,20 @@ impl<T: RwDone> RwKiocb<T> {
         self.file.as_ref().map(FileRef::as_raw).ok_or(EBADF)
     }
 
-    /// `aio_prep_rw`: position, flags (`IOCB_AIO_RW`, `IOCB_EVENTFD`), the I/O priority
-    /// (`ioprio_check_cap` when `ioprio` is given), the `RWF_*` flags.
+    /// `aio_prep_rw`: position, flags (`IOCB_EVENTFD`), the I/O priority (`ioprio_check_cap`
+    /// when `ioprio` is given), the `RWF_*` flags. Not `IOCB_AIO_RW`, which `aio_prep_rw` sets:
+    /// it tells `kiocb_set_cancel_fn` (called by USB gadget files, FunctionFS and gadgetfs,
+    /// from their `read_iter`/`write_iter`) that the kiocb is inside fs/aio.c's `aio_kiocb`,
+    /// and that function then writes to the request and context around it: in kaio's memory,
+    /// whose layout is another. Without it the call does nothing (as for io_uring's kiocbs),
+    /// and such a transfer is cancelled like any other running one.
     pub(crate) fn prep(&self, pos: i64, rw_flags: u32, ioprio: Option<i16>, eventfd: bool) -> Result {
         let k = self.raw();
         let f = self.filp()?;
         // SAFETY: the kiocb is ours and not yet started; `ki_filp` is a referenced file.
         unsafe {
             (*k).ki_pos = pos;
-            (*k).ki_flags = (*f).f_iocb_flags as i32 | bindings::IOCB_AIO_RW as i32;
+            (*k).ki_flags = (*f).f_iocb_flags as i32;
             if eventfd {
                 (*k).ki_flags |= bindings::IOCB_EVENTFD as i32;
             }
