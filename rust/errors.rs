@@ -29,3 +29,6 @@ pub(crate) const ECANCELED: i64 = -(bindings::ECANCELED as i64);
 /// `EINTR` as a `res`: what an interrupted read or write gives (`-ERESTARTSYS` mapped as
 /// `aio_rw_done` maps it).
 pub(crate) const EINTR_RES: i64 = -(bindings::EINTR as i64);
+
+/// `EINVAL` as a `res`: what FUSE's and ALSA's read and write say to a kernel buffer.
+pub(crate) const EINVAL_RES: i64 = -(bindings::EINVAL as i64);

@@ -99,6 +99,15 @@ unsigned int kaio_completion_delay_us;
 module_param_named(completion_delay_us, kaio_completion_delay_us, uint, 0644);
 MODULE_PARM_DESC(completion_delay_us, "tests only: busy waits between a POLL/DELAY/cancelled request's outcome and its event (or a RESULT cancel's copy), in us (0: none, at most 5000)");
 
+/*
+ * Tests only: a polled blocking attempt treats its kernel buffer as refused (rust/ops/
+ * polled_rw.rs blocking_attempt), as FUSE and ALSA refuse one, so that the guests, which have
+ * neither, run its user-buffer fallback.
+ */
+unsigned int kaio_refuse_kernel_buffer;
+module_param_named(refuse_kernel_buffer, kaio_refuse_kernel_buffer, uint, 0644);
+MODULE_PARM_DESC(refuse_kernel_buffer, "tests only: polled blocking attempts take the user-buffer path of files that refuse a kernel buffer (0: no)");
+
 unsigned long *kaio_param_max_nr(void) { return &kaio_max_nr; }
 unsigned long *kaio_param_nr(void) { return &kaio_nr; }
 

@@ -44,6 +44,7 @@ unsigned long *kaio_param_nr(void);
 extern bool kaio_trace_calls;
 extern unsigned int kaio_race_delay_us;
 extern unsigned int kaio_completion_delay_us;
+extern unsigned int kaio_refuse_kernel_buffer;
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
 void kaio_stat_add(unsigned int i, long v);

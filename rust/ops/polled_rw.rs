@@ -44,7 +44,7 @@
 //! A partial read completes, as `read(2)` does; a write goes on until everything is written
 //! (a blocking `write(2)`), and a stop ends it with the count written so far.
 
-use crate::errors::{ECANCELED, EINTR_RES};
+use crate::errors::{ECANCELED, EINTR_RES, EINVAL_RES};
 use crate::inflight::InFlight;
 use crate::req::Kiocb;
 use crate::sys::{
@@ -349,9 +349,9 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
     }
 }
 
-/// The most one blocking attempt moves through its kernel buffer at a time (a tty holds 4 KiB;
-/// a longer read returns what one attempt got, as read(2) may; a write goes on in turns).
-const BLOCKING_CHUNK: usize = 64 << 10;
+/// The most one blocking attempt moves through its kernel buffer at a time: a read returns at
+/// most this (as read(2) may return less than asked); a longer write goes on in turns.
+const BLOCKING_CHUNK: usize = 1 << 20;
 
 /// The worker's blocking attempt (a file that ignores `IOCB_NOWAIT`, or has no queue to wait
 /// on): the transfer sleeps as read(2) or write(2) would, through a kernel buffer, without the
@@ -359,25 +359,38 @@ const BLOCKING_CHUNK: usize = 64 << 10;
 /// through the sleep, it would keep the process's exit from tearing the address space down,
 /// the teardown that stops the process's requests: the transfer could sleep for as long as
 /// its file stayed quiet, holding the dead process's memory. A stop interrupts the sleep
-/// ([`Interruptible`]). `None`: stopped before the transfer began.
+/// ([`Interruptible`]). A file that refuses a kernel buffer (FUSE's and ALSA's read and write
+/// want user memory: `EINVAL` before anything moves) is tried again with the user buffer,
+/// the address space held through the sleep (interruptible all the same, but then only a
+/// cancel, io_destroy or a close of every descriptor and mapping stops it, not the process's
+/// exit). `None`: stopped before the transfer began.
 fn blocking_attempt(req: &Arc<Kiocb>, held: &mut HeldClaim<'_>) -> Option<Result<Attempt>> {
     let p = req.polled();
     let rw = req.rw();
     let Some(mm) = req.ctx.polled_mm.as_ref() else { return Some(Err(EFAULT)) };
+    let user_buffer = |held: &mut HeldClaim<'_>| {
+        mm.run_in(|| p.sleep.run(|| p.creds.run_as(|| rw.attempt(req.clone(), held, false)))).unwrap_or(Some(Err(EFAULT)))
+    };
     // The bug put back (tests/check-bugs.sh): the transfer sleeps into the user buffer, with
     // the address space held.
     if cfg!(kaio_bug = "blocking_attempt_holds_mm") {
-        let direct = || p.sleep.run(|| p.creds.run_as(|| rw.attempt(req.clone(), held, false)));
-        return mm.run_in(direct).unwrap_or(Some(Err(EFAULT)));
+        return user_buffer(held);
     }
     let mut buf = match KVVec::from_elem(0u8, held.remaining().min(BLOCKING_CHUNK), GFP_KERNEL) {
         Ok(buf) => buf,
         Err(_) => return Some(Err(ENOMEM)),
     };
-    let transfer = |buf: &mut [u8]| p.sleep.run(|| p.creds.run_as(|| rw.transfer_kernel(buf)));
+    let transfer = |buf: &mut [u8]| {
+        if system::refuse_kernel_buffer() {
+            return Some(Ok(EINVAL_RES));
+        }
+        p.sleep.run(|| p.creds.run_as(|| rw.transfer_kernel(buf)))
+    };
     if rw.dir() == Dir::Read {
         let read = match transfer(&mut buf)? {
-            Ok(n) if n > 0 => n as usize,
+            Ok(EINVAL_RES) => return user_buffer(held),
+            // At most what was asked, whatever the file says.
+            Ok(n) if n > 0 => (n as usize).min(buf.len()),
             other => return Some(other.map(Attempt::Done)),
         };
         // Lost with the address space if the process is gone, as a read(2) into a buffer that
@@ -386,13 +399,14 @@ fn blocking_attempt(req: &Arc<Kiocb>, held: &mut HeldClaim<'_>) -> Option<Result
         return Some(if copied > 0 { Ok(Attempt::Done(copied as i64)) } else { Err(EFAULT) });
     }
     // A write, in turns of the buffer's size, until all is written, the file takes less, or a
-    // stop comes.
+    // stop comes; an error after a part was written reports the part.
+    let done = |written: i64, res: Result<Attempt>| Some(if written > 0 { Ok(Attempt::Done(written)) } else { res });
     let mut written = 0i64;
     loop {
         let len = held.remaining().min(buf.len());
-        let Some(taken) = mm.run_in(|| held.copy_in(&mut buf[..len])) else { return Some(Err(EFAULT)) };
+        let Some(taken) = mm.run_in(|| held.copy_in(&mut buf[..len])) else { return done(written, Err(EFAULT)) };
         if taken == 0 && len > 0 {
-            return Some(if written > 0 { Ok(Attempt::Done(written)) } else { Err(EFAULT) });
+            return done(written, Err(EFAULT));
         }
         let res = match transfer(&mut buf[..taken]) {
             Some(Ok(n)) => n,
@@ -401,9 +415,11 @@ fn blocking_attempt(req: &Arc<Kiocb>, held: &mut HeldClaim<'_>) -> Option<Result
         };
         let moved = res.clamp(0, taken as i64);
         held.give_back(taken - moved as usize);
+        if res == EINVAL_RES && written == 0 {
+            return user_buffer(held);
+        }
         if res < 0 {
-            // An error or a stop after a part was written reports the part.
-            return Some(Ok(Attempt::Done(if written > 0 { written } else { res })));
+            return done(written, Ok(Attempt::Done(res)));
         }
         written += moved;
         if moved < taken as i64 || held.remaining() == 0 || p.stop.load(Ordering::Acquire) {

@@ -74,6 +74,13 @@ pub(crate) fn completion_delay() {
     busy_wait_us(unsafe { core::ptr::addr_of!(bindings::kaio_completion_delay_us).read_volatile() }, 5000);
 }
 
+/// Whether a test asks polled blocking attempts to take the user-buffer path of files that
+/// refuse a kernel buffer (`refuse_kernel_buffer`, a module parameter, 0 unless set).
+pub(crate) fn refuse_kernel_buffer() -> bool {
+    // SAFETY: a plain read of an aligned word that the parameter code writes whole.
+    unsafe { core::ptr::addr_of!(bindings::kaio_refuse_kernel_buffer).read_volatile() != 0 }
+}
+
 fn busy_wait_us(us: u32, most: u32) {
     if us != 0 {
         // SAFETY: always safe to call.

@@ -1771,12 +1771,17 @@ fn start_blocked_tty_read(ctx: &Ctx, sl: RawFd, m: RawFd, cb: &mut Iocb, buf: &m
 /// running (EALREADY) and returns with the read ended with the byte it took; io_destroy, the
 /// close of /dev/kaio and the process's exit end promptly too, not 25 s later. A second read
 /// afterwards must sleep as the first did: the interruption is not left pending in the
-/// worker's kernel thread.
+/// worker's kernel thread. Then the same through the user-buffer path of files that refuse a
+/// kernel buffer (FUSE, ALSA; `refuse_kernel_buffer` makes the pty one): a cancel and
+/// io_destroy stop it the same way (the process's exit does not: README).
 fn polled_rw_blocked_tty_read_is_stoppable() -> CaseResult {
     const REFCNT: &str = "/sys/module/kaio/refcnt";
     let base = read_u64(KAIO_PARAM_NR)?;
     let base_refs = read_u64(REFCNT)?;
-    for how in ["cancel", "destroy", "close", "exit"] {
+    for (how, refuse) in [("cancel", 0), ("destroy", 0), ("close", 0), ("exit", 0), ("cancel", 1), ("destroy", 1)] {
+        let _refuse = set_param(REFUSE_KERNEL_BUFFER, refuse)?;
+        let how_ = how;
+        let how = if refuse == 1 { format!("{how} (user buffer)") } else { how.to_string() };
         let p = pty_pair()?;
         // SAFETY: termios of our own pty slave.
         unsafe {
@@ -1793,8 +1798,8 @@ fn polled_rw_blocked_tty_read_is_stoppable() -> CaseResult {
             let ctx = polled_ctx(&k, 8)?;
             let (mut cb, mut buf) = (Iocb::default(), [0u8; 64]);
             start_blocked_tty_read(&ctx, sl, m, &mut cb, &mut buf, b'x')?;
-            if how != "cancel" {
-                return end_context(how, &k, &ctx);
+            if how_ != "cancel" {
+                return end_context(how_, &k, &ctx);
             }
             for (round, byte) in [b'x', b'y'].into_iter().enumerate() {
                 if round > 0 {
@@ -1831,6 +1836,9 @@ fn polled_rw_blocked_tty_read_is_stoppable() -> CaseResult {
     Ok(())
 }
 
+/// The test-only parameter that sends polled blocking attempts down the user-buffer path.
+const REFUSE_KERNEL_BUFFER: &str = "/sys/module/kaio/parameters/refuse_kernel_buffer";
+
 /// Reads the pty master `m` until `want` bytes came or nothing came for 500 ms.
 fn drain_master(m: RawFd, want: usize) -> Vec<u8> {
     let mut got = Vec::new();
@@ -1856,8 +1864,17 @@ fn drain_master(m: RawFd, want: usize) -> Vec<u8> {
 /// every byte, in order, as the master reads them. A 1 MiB write that the master does not
 /// read fills the pty and sleeps in the worker; CANCEL_MATCH(WAIT) finds it running and stops
 /// it, and it ends with exactly the count the master then finds (no byte a turn copied but
-/// did not write is counted, none is written twice).
+/// did not write is counted, none is written twice). Both through the kernel buffer and
+/// through the user-buffer path of files that refuse one (`refuse_kernel_buffer`).
 fn polled_rw_tty_write_blocks_in_the_worker() -> CaseResult {
+    for refuse in [0, 1] {
+        let _refuse = set_param(REFUSE_KERNEL_BUFFER, refuse)?;
+        tty_write_blocks_in_the_worker().map_err(|e| format!("refuse_kernel_buffer {refuse}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn tty_write_blocks_in_the_worker() -> CaseResult {
     let k = Kaio::open()?;
     let ctx = polled_ctx(&k, 8)?;
     let p = pty_pair()?;
