@@ -1737,6 +1737,24 @@ fn polled_rw_error_queue_is_not_readiness() -> CaseResult {
     })
 }
 
+/// CANCEL_MATCH(IOCB, WAIT) of `cb`, a transfer sleeping in kaio's worker: it must find it
+/// running (EALREADY, nr_running 1) and return within 2 s (its timeout is 5 s), the transfer
+/// stopped and its event posted.
+fn stop_sleeping_transfer(k: &Kaio, ctx: &Ctx, cb: &Iocb) -> CaseResult {
+    let timeout = ts(5, 0);
+    let mut a = kaio_cancel_match_args {
+        key: cb as *const Iocb as u64,
+        timeout: &timeout as *const KernelTimespec as u64,
+        ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT)
+    };
+    let t = Instant::now();
+    let r = cancel_match(k.fd, &mut a);
+    let took = t.elapsed();
+    want_eq!("CANCEL_MATCH(WAIT)", (r, a.nr_running), (Err(EALREADY), 1));
+    check!(took < Duration::from_secs(2), "CANCEL_MATCH(WAIT) took {took:?}");
+    Ok(())
+}
+
 /// Bytes waiting in a tty's input (`FIONREAD`).
 fn tty_input(fd: RawFd) -> i32 {
     let mut n: libc::c_int = -1;
@@ -1807,17 +1825,7 @@ fn polled_rw_blocked_tty_read_is_stoppable() -> CaseResult {
                     // Still asleep in its read: nothing interrupts it before the cancel.
                     ctx.no_events(ms(300)).map_err(|e| format!("the second read: {e}"))?;
                 }
-                let timeout = ts(5, 0);
-                let mut a = kaio_cancel_match_args {
-                    key: &cb as *const Iocb as u64,
-                    timeout: &timeout as *const KernelTimespec as u64,
-                    ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT)
-                };
-                let t = Instant::now();
-                let r = cancel_match(k.fd, &mut a);
-                let took = t.elapsed();
-                want_eq!(format!("round {round}: CANCEL_MATCH(WAIT) of the read"), (r, a.nr_running), (Err(EALREADY), 1));
-                check!(took < Duration::from_secs(2), "round {round}: CANCEL_MATCH(WAIT) took {took:?}");
+                stop_sleeping_transfer(&k, &ctx, &cb).map_err(|e| format!("round {round}, the read: {e}"))?;
                 let ev = ctx.wait_events(1, ms(10)).map_err(|e| format!("round {round}: {e}"))?;
                 check_event(&format!("round {round}: the stopped read"), &ev[0], u64::from(byte), &cb, 1)?;
                 want_eq!(format!("round {round}: byte read"), buf[0], byte);
@@ -1893,17 +1901,7 @@ fn tty_write_blocks_in_the_worker() -> CaseResult {
     // Until the pty is full and the write sleeps: nothing more comes out of it.
     std::thread::sleep(ms(300));
     ctx.no_events(Duration::ZERO).map_err(|e| format!("the 1 MiB write: {e}"))?;
-    let timeout = ts(5, 0);
-    let mut a = kaio_cancel_match_args {
-        key: &cb as *const Iocb as u64,
-        timeout: &timeout as *const KernelTimespec as u64,
-        ..cm(ctx.id, KAIO_CANCEL_IOCB | KAIO_CANCEL_WAIT)
-    };
-    let t = Instant::now();
-    let r = cancel_match(k.fd, &mut a);
-    let took = t.elapsed();
-    want_eq!("CANCEL_MATCH(WAIT) of the sleeping write", (r, a.nr_running), (Err(EALREADY), 1));
-    check!(took < Duration::from_secs(2), "CANCEL_MATCH(WAIT) took {took:?}");
+    stop_sleeping_transfer(&k, &ctx, &cb).map_err(|e| format!("the 1 MiB write: {e}"))?;
     let ev = ctx.wait_events(1, ms(10))?;
     check!(ev[0].res > 0 && (ev[0].res as usize) < big.len(), "the stopped write ended with {}", ev[0].res);
     let got = drain_master(m, big.len());
