@@ -100,6 +100,15 @@ module_param_named(completion_delay_us, kaio_completion_delay_us, uint, 0644);
 MODULE_PARM_DESC(completion_delay_us, "tests only: busy waits between a POLL/DELAY/cancelled request's outcome and its event (or a RESULT cancel's copy), in us (0: none, at most 5000)");
 
 /*
+ * Tests only: microseconds io_submit waits (busy) before arming a polled read or write again
+ * after an attempt would block although the last arming found the file ready (rust/sys/
+ * system.rs rearm_delay), to widen the window a socket error must not be lost in.
+ */
+unsigned int kaio_rearm_delay_us;
+module_param_named(rearm_delay_us, kaio_rearm_delay_us, uint, 0644);
+MODULE_PARM_DESC(rearm_delay_us, "tests only: busy waits in io_submit before re-arming a polled read/write whose attempt would block after an arming found it ready, in us (0: none, at most 20000)");
+
+/*
  * Tests only: a polled blocking attempt treats its kernel buffer as refused (rust/ops/
  * polled_rw.rs blocking_attempt), as FUSE and ALSA refuse one, so that the guests, which have
  * neither, run its user-buffer fallback.
@@ -276,6 +285,17 @@ void kaio_list_del_init(struct list_head *entry) { list_del_init(entry); }
 __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt)
 {
 	return vfs_poll(file, pt);
+}
+
+bool kaio_socket_error_pending(struct file *file)
+{
+#ifdef CONFIG_NET
+	struct socket *sock = sock_from_file(file);
+
+	return sock && sock->sk && READ_ONCE(sock->sk->sk_err);
+#else
+	return false;
+#endif
 }
 
 void kaio_vm_flags_set(struct vm_area_struct *vma, unsigned long flags)

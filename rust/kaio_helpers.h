@@ -22,6 +22,8 @@
 #include <linux/jiffies.h>
 #include <linux/miscdevice.h>
 #include <linux/mmu_notifier.h>
+#include <linux/net.h>
+#include <net/sock.h>
 #include <linux/mm.h>
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
@@ -44,6 +46,7 @@ unsigned long *kaio_param_nr(void);
 extern bool kaio_trace_calls;
 extern unsigned int kaio_race_delay_us;
 extern unsigned int kaio_completion_delay_us;
+extern unsigned int kaio_rearm_delay_us;
 extern unsigned int kaio_refuse_kernel_buffer;
 
 /* Statistics (rust/sys/stats.rs); kaio_stat_get is defined in Rust. */
@@ -76,6 +79,8 @@ void kaio_spin_unlock(spinlock_t *lock);
 bool kaio_list_empty(const struct list_head *head);
 void kaio_list_del_init(struct list_head *entry);
 __poll_t kaio_vfs_poll(struct file *file, struct poll_table_struct *pt);
+/* Whether `file` is a socket with an error pending (`sk_err`: not its error queue). */
+bool kaio_socket_error_pending(struct file *file);
 
 void kaio_init_completion(struct completion *c);
 

@@ -31,6 +31,7 @@ posted_after_unlist tests cancel_wait_sees_completions_in_progress
 poll_wake_posted_after_unlist tests cancel_wait_sees_completions_in_progress
 poll_work_posted_after_unlist tests cancel_wait_sees_completions_in_progress
 cancel_posted_after_unlist tests cancel_wait_sees_completions_in_progress
+polled_socket_error_ignored tests polled_rw_socket_error_after_attempt_is_not_lost
 polled_list_after_event tests polled_rw_race_wake_during_submit
 "
 # Bugs whose broken module cannot be unloaded after its case (workers or processes left stuck

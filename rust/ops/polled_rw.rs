@@ -214,9 +214,20 @@ enum Armed {
     /// On the queue: a wake-up, a stop request or a cancel goes on from there.
     Parked,
     /// Ready already (or stop requested): the entry is back; attempt again.
-    Again,
+    Again(LastArming),
     /// No usable queue (none, or several): the next attempt must block.
     NoQueue,
+}
+
+/// What the last arming found, once an attempt after it would block all the same (see `arm`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LastArming {
+    /// No arming since the last attempt that moved data.
+    None,
+    /// The file ready.
+    Ready,
+    /// The file ready, counting an error the socket had pending.
+    ErrorPending,
 }
 
 /// Who makes an attempt.
@@ -247,19 +258,19 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
     };
     // In io_submit the request is not listed yet: it is once it stays in flight.
     let unlisted = runner == Runner::Submitter;
-    // The last arming found the file ready: if the attempt after it would block all the same,
-    // what the file reports is no reason to try again (see `arm`).
-    let mut armed_ready = false;
+    // What the last arming found: if the attempt after it would block all the same, what the
+    // file reports is no reason to try again (see `arm`).
+    let mut last_arming = LastArming::None;
     loop {
         if p.stop.load(Ordering::Acquire) {
             return finish_stopped(req);
         }
         let blocking = p.mode == Waiting::PollThenBlock || p.block_next.load(Ordering::Relaxed);
         if !ready {
-            match arm(&req, unlisted, false) {
+            match arm(&req, unlisted, LastArming::None) {
                 Armed::Parked => return,
-                Armed::Again => {
-                    armed_ready = true;
+                Armed::Again(found) => {
+                    last_arming = found;
                     ready = true;
                 }
                 Armed::NoQueue => ready = true,
@@ -287,16 +298,19 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 Runner::Worker if blocking => blocking_attempt(&req, &mut held),
                 // A test widens the time the worker holds the address space (`race_delay`),
                 // in which the submitter's process may exit.
-                Runner::Worker => match req.ctx.polled_mm.as_ref().and_then(|mm| {
-                    mm.run_in(|| {
-                        system::race_delay();
-                        p.creds.run_as(run)
-                    })
-                }) {
-                    Some(a) => Some(a),
-                    // The submitter's address space is gone: its process is exiting.
-                    None => Some(Err(EFAULT)),
-                },
+                // `EFAULT`: the submitter's address space is gone (its process is exiting).
+                Runner::Worker => Some(
+                    req.ctx
+                        .polled_mm
+                        .as_ref()
+                        .and_then(|mm| {
+                            mm.run_in(|| {
+                                system::race_delay();
+                                p.creds.run_as(run)
+                            })
+                        })
+                        .unwrap_or(Err(EFAULT)),
+                ),
                 // Same address space (checked); the submitter's credentials.
                 Runner::Reaper | Runner::Task => Some(p.creds.run_as(run)),
             }
@@ -324,7 +338,7 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                     // A blocking write goes on until everything is written.
                     p.moved.fetch_add(res, Ordering::Relaxed);
                     ready = true;
-                    armed_ready = false;
+                    last_arming = LastArming::None;
                     continue;
                 }
                 return finish(req, res);
@@ -333,10 +347,13 @@ fn attempts(req: Arc<Kiocb>, runner: Runner) {
                 if p.queue_gone.load(Ordering::Acquire) {
                     return finish_stopped(req);
                 }
-                match arm(&req, unlisted, armed_ready) {
+                if unlisted && last_arming != LastArming::None {
+                    system::rearm_delay();
+                }
+                match arm(&req, unlisted, last_arming) {
                     Armed::Parked => return,
-                    Armed::Again => {
-                        armed_ready = true;
+                    Armed::Again(found) => {
+                        last_arming = found;
                         ready = true;
                     }
                     Armed::NoQueue => {
@@ -447,13 +464,16 @@ fn file_ready_now(req: &Kiocb) -> bool {
 
 /// Registers the entries on the file's queues for the transfer's direction; parks the request
 /// there unless the file is ready already. `unlisted` (in io_submit): a request left in
-/// flight is listed in the same hold of `ctx_lock`. `errors_seen`: an attempt would block
-/// although the last arming found the file ready; then an error or hang-up the file reports
-/// is not readiness (a socket reports `EPOLLERR` while its error queue holds a timestamp or a
-/// zerocopy notice, which a read or write does not consume: trying again would spin for as
-/// long, as a blocking read(2) sleeps): only the direction's events are, and the request parks
-/// unless one of them is reported. A wake-up for an error still comes to it.
-fn arm(req: &Arc<Kiocb>, unlisted: bool, errors_seen: bool) -> Armed {
+/// flight is listed in the same hold of `ctx_lock`. `last`: what the last arming found, if an
+/// attempt would block after it although it found the file ready; then an error or hang-up
+/// the file reports is not readiness (a socket reports `EPOLLERR` while its error queue holds
+/// a timestamp or a zerocopy notice, which a read or write does not consume: trying again
+/// would spin for as long, as a blocking read(2) sleeps): only the direction's events are, and
+/// the request parks unless one of them is reported, or the socket has an error pending
+/// (`sk_err`, which the next attempt reports and clears: one that came after the attempt,
+/// whose wake-up found no entry, is not lost; counted once, in case an attempt does not clear
+/// it). A wake-up for an error still comes to it.
+fn arm(req: &Arc<Kiocb>, unlisted: bool, last: LastArming) -> Armed {
     let p = req.polled();
     let events = wanted_events(req.rw().dir());
     p.events.store(events, Ordering::Relaxed);
@@ -469,8 +489,14 @@ fn arm(req: &Arc<Kiocb>, unlisted: bool, errors_seen: bool) -> Armed {
     let usable = armed.queued && armed.error == 0;
     // The bug put back (tests/check-bugs.sh): an error the attempts do not clear is readiness
     // for ever.
-    let errors_seen = errors_seen && !cfg!(kaio_bug = "polled_error_is_readiness");
-    let ready_events = if errors_seen { events & !(EPOLLERR | EPOLLHUP) } else { events };
+    let errors_seen = last != LastArming::None && !cfg!(kaio_bug = "polled_error_is_readiness");
+    // Read after the entries are queued: an error set later wakes them. The bug put back
+    // (tests/check-bugs.sh): an error pending is ignored with the error queue's.
+    let error_pending = errors_seen
+        && last != LastArming::ErrorPending
+        && !cfg!(kaio_bug = "polled_socket_error_ignored")
+        && file.socket_error_pending();
+    let ready_events = if errors_seen && !error_pending { events & !(EPOLLERR | EPOLLHUP) } else { events };
     let ready = armed.mask & ready_events != 0;
     let taken;
     let outcome;
@@ -501,7 +527,8 @@ fn arm(req: &Arc<Kiocb>, unlisted: bool, errors_seen: bool) -> Armed {
         p.armed.store(IDLE, Ordering::Relaxed);
         p.state.store(RUNNING, Ordering::Relaxed);
         taken = detach_entries(req, &mut QueueHold::new(inflight.irqs_off()));
-        outcome = if usable { Armed::Again } else { Armed::NoQueue };
+        let found = if error_pending { LastArming::ErrorPending } else { LastArming::Ready };
+        outcome = if usable { Armed::Again(found) } else { Armed::NoQueue };
     }
     // Never the last references: `req` is one.
     drop(taken);

@@ -49,6 +49,15 @@ impl FileRef {
         self.file.as_ptr()
     }
 
+    /// Whether the file is a socket with an error pending (`sk_err`, which its next read or
+    /// write reports and clears), as opposed to entries on its error queue, which only a
+    /// `MSG_ERRQUEUE` read takes: `vfs_poll` reports `EPOLLERR` for either. Any context.
+    pub(crate) fn socket_error_pending(&self) -> bool {
+        // SAFETY: a referenced file; the helper reads the socket's error word once, without
+        // a lock, as the socket's own poll does.
+        unsafe { bindings::kaio_socket_error_pending(self.file.as_ptr()) }
+    }
+
     /// The `struct file`'s address, which names the open file description (never 0).
     pub(crate) fn id(&self) -> u64 {
         self.as_raw() as usize as u64

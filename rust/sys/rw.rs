@@ -204,6 +204,17 @@ pub(crate) enum Dir {
     Write,
 }
 
+impl Dir {
+    /// The direction of an `iov_iter` over the buffer: the transfer's destination for a read
+    /// (`ITER_DEST`), its source for a write (`ITER_SOURCE`).
+    fn iter_dir(self) -> u32 {
+        match self {
+            Dir::Read => 0,  // ITER_DEST
+            Dir::Write => 1, // ITER_SOURCE
+        }
+    }
+}
+
 /// A kiocb for one transfer on `file`.
 ///
 /// # Invariants
@@ -389,10 +400,7 @@ impl<T: RwDone> RwKiocb<T> {
         alloc: &mut *mut bindings::iovec,
         iter: *mut bindings::iov_iter,
     ) -> Result {
-        let iter_dir = match self.dir {
-            Dir::Read => 0,  // ITER_DEST
-            Dir::Write => 1, // ITER_SOURCE
-        };
+        let iter_dir = self.dir.iter_dir();
         *alloc = ptr::null_mut();
         // SAFETY: per the contract; `import_iovec` leaves in `iovp` null or an array it
         // allocated (or `fast`).
@@ -400,7 +408,7 @@ impl<T: RwDone> RwKiocb<T> {
             if vectored {
                 let mut iovp = fast;
                 let n = bindings::import_iovec(
-                    iter_dir,
+                    iter_dir as _,
                     buf as usize as *const bindings::iovec,
                     nbytes as u32,
                     bindings::UIO_FASTIOV,
@@ -412,7 +420,7 @@ impl<T: RwDone> RwKiocb<T> {
                 }
                 n
             } else {
-                bindings::import_ubuf(iter_dir, buf as usize as *mut _, nbytes as usize, iter) as isize
+                bindings::import_ubuf(iter_dir as _, buf as usize as *mut _, nbytes as usize, iter) as isize
             }
         };
         if imported < 0 {
@@ -515,10 +523,7 @@ impl<T: RwDone> RwKiocb<T> {
         let k = self.raw();
         let kvec = bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
         let mut iter = core::mem::MaybeUninit::<bindings::iov_iter>::zeroed();
-        let iter_dir = match self.dir {
-            Dir::Read => 0,  // ITER_DEST
-            Dir::Write => 1, // ITER_SOURCE
-        };
+        let iter_dir = self.dir.iter_dir();
         // SAFETY: `kvec` and `buf` outlive the call, which is synchronous (no completion, so
         // the file keeps nothing of them: `is_sync_kiocb`); the kiocb is prepared and has no
         // other transfer under way (the caller's claim of its buffer); `f` as in `transfer`.

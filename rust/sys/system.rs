@@ -74,6 +74,15 @@ pub(crate) fn completion_delay() {
     busy_wait_us(unsafe { core::ptr::addr_of!(bindings::kaio_completion_delay_us).read_volatile() }, 5000);
 }
 
+/// Busy-waits `rearm_delay_us` microseconds (a module parameter, 0 unless a test widens the
+/// window between an attempt that would block after an arming found the file ready and the
+/// next arming; at most 20 ms, wide enough for a datagram sent in the debug guest). Process
+/// context.
+pub(crate) fn rearm_delay() {
+    // SAFETY: a plain read of an aligned word that the parameter code writes whole.
+    busy_wait_us(unsafe { core::ptr::addr_of!(bindings::kaio_rearm_delay_us).read_volatile() }, 20000);
+}
+
 /// Whether a test asks polled blocking attempts to take the user-buffer path of files that
 /// refuse a kernel buffer (`refuse_kernel_buffer`, a module parameter, 0 unless set).
 pub(crate) fn refuse_kernel_buffer() -> bool {

@@ -47,6 +47,7 @@ pub fn cases() -> Vec<Case> {
         Case::kaio("polled_rw_race_wake_during_arming", polled_rw_race_wake_during_arming),
         Case::kaio("polled_rw_worker_attempt_vs_exit", polled_rw_worker_attempt_vs_exit),
         Case::kaio("polled_rw_error_queue_is_not_readiness", polled_rw_error_queue_is_not_readiness),
+        Case::kaio("polled_rw_socket_error_after_attempt_is_not_lost", polled_rw_socket_error_after_attempt_is_not_lost),
         Case::kaio("polled_rw_blocked_tty_read_is_stoppable", polled_rw_blocked_tty_read_is_stoppable),
         Case::kaio("polled_rw_tty_write_blocks_in_the_worker", polled_rw_tty_write_blocks_in_the_worker),
     ]
@@ -1735,6 +1736,126 @@ fn polled_rw_error_queue_is_not_readiness() -> CaseResult {
         want_eq!("the bytes read", &buf[..4], b"data");
         Ok(())
     })
+}
+
+const REARM_DELAY: &str = "/sys/module/kaio/parameters/rearm_delay_us";
+
+/// A UDP socket with `IP_RECVERR` connected to a loopback port nothing listens on: each
+/// datagram it sends comes back as an ICMP error, which sets its pending error (`sk_err`, which
+/// a read reports and clears) and queues an entry on its error queue (which stays).
+fn udp_refused_socket() -> Result<std::net::UdpSocket, String> {
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e} (is lo up?)"))?;
+    let port = closed.local_addr().map_err(|e| e.to_string())?;
+    drop(closed);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e}"))?;
+    s.connect(port).map_err(|e| format!("udp connect: {e}"))?;
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: an int option of our socket.
+    let r = unsafe { libc::setsockopt(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_RECVERR, (&on as *const libc::c_int).cast(), 4) };
+    check!(r == 0, "IP_RECVERR: errno {}", kaio::raw::errno());
+    Ok(s)
+}
+
+/// `recv(fd, MSG_DONTWAIT)` of one byte: its result and errno.
+fn recv_now(fd: RawFd) -> (isize, i32) {
+    let mut b = [0u8; 1];
+    // SAFETY: reads at most one byte into `b`.
+    let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) };
+    (n, if n < 0 { kaio::raw::errno() } else { 0 })
+}
+
+/// The error-queue rule (see the case above) must not lose a real error: a socket whose error
+/// queue holds an entry reports `POLLERR` for as long, so a polled read that found it ready and
+/// then would block parks without counting `POLLERR` as readiness. An error that comes after
+/// that attempt and before the entry is back on the socket's queue wakes nobody; the arming
+/// must see it pending (`sk_err`) and try again, which reports it, as recv(2) would: else the
+/// read waits with the error pending until some other event. `rearm_delay_us` holds io_submit
+/// 20 ms in that window while a thread on the other CPU sends a datagram that comes back as
+/// ECONNREFUSED; each round's read must complete with it, and at least one round's error must
+/// land in the window (`KAIO_BUG=polled_socket_error_ignored` parks the read there).
+fn polled_rw_socket_error_after_attempt_is_not_lost() -> CaseResult {
+    // A datagram takes up to ~8 ms to come back as an error in the debug guest.
+    const WINDOW: Duration = Duration::from_millis(20);
+    const ROUNDS: u64 = 8;
+    let socket = udp_refused_socket()?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+    // One error, taken by a read: then only the error queue's entry is left.
+    write_all(fd, b"x")?;
+    std::thread::sleep(ms(50));
+    want_eq!("recv after the first ICMP error", recv_now(fd), (-1, libc::ECONNREFUSED));
+    want_eq!("recv with only the error queue's entry", recv_now(fd), (-1, libc::EAGAIN));
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    check!(n == 1 && pfd.revents == libc::POLLERR, "poll(2) of the socket: {n}, revents {:#x} (POLLERR alone expected)", pfd.revents);
+    let _delay = set_param(REARM_DELAY, WINDOW.as_micros() as u64)?;
+    let k = Kaio::open()?;
+    let ctx = polled_ctx(&k, 4)?;
+    let mut hits = 0;
+    for round in 0..ROUNDS {
+        let mut buf = [0u8; 16];
+        let mut cb = read_iocb(fd, &mut buf, round);
+        let (ready, go) = (AtomicBool::new(false), AtomicBool::new(false));
+        let (submit, t0, returned, (sent, send_start, send_end)) = std::thread::scope(|s| {
+            let sender = s.spawn(|| {
+                bind_to(1);
+                ready.store(true, SeqCst);
+                while !go.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+                // Busy on its own CPU: a sleep here overshoots by milliseconds in these guests.
+                let aim = Instant::now() + WINDOW * 3 / 10;
+                while Instant::now() < aim {
+                    std::hint::spin_loop();
+                }
+                let start = Instant::now();
+                // SAFETY: sends one byte from a static buffer.
+                let n = unsafe { libc::send(fd, b"x".as_ptr().cast(), 1, 0) };
+                (n, start, Instant::now())
+            });
+            bind_to(0);
+            // The sender spins on its CPU before io_submit begins.
+            while !ready.load(SeqCst) {
+                std::hint::spin_loop();
+            }
+            go.store(true, SeqCst);
+            let t0 = Instant::now();
+            let r = ctx.submit1(&mut cb);
+            let returned = Instant::now();
+            (r, t0, returned, sender.join().unwrap())
+        });
+        want_eq!("io_submit", submit, Ok(1));
+        check!(sent == 1, "round {round}: send: {sent}, errno {}", kaio::raw::errno());
+        let events = ctx.wait_events(1, Duration::from_secs(2));
+        let Ok(ev) = events else {
+            let mut a = kaio_cancel_match_args { fd, ..cm(ctx.id, KAIO_CANCEL_FD | KAIO_CANCEL_ALL) };
+            let _ = cancel_match(k.fd, &mut a);
+            let _ = ctx.wait_events(1, Duration::from_secs(1));
+            return Err(format!(
+                "round {round}: the read waits with the socket's error pending: the datagram went from {:?} to {:?} after io_submit began, which returned after {:?} (its wait before the re-arming: {WINDOW:?})",
+                send_start - t0,
+                send_end - t0,
+                returned - t0
+            ));
+        };
+        want_eq!("the read's event (data, res)", (ev[0].data, ev[0].res), (round, -i64::from(libc::ECONNREFUSED)));
+        // The send began after io_submit's part before the wait and ended before its part
+        // after it, whatever the split of those two (together what io_submit took beyond it).
+        let slack = (returned - t0).saturating_sub(WINDOW);
+        let hit = send_start - t0 > slack && returned - send_end > slack;
+        hits += usize::from(hit);
+        println!(
+            "# round {round}: io_submit took {:?}, the datagram went {:?}..{:?} after it began{}",
+            returned - t0,
+            send_start - t0,
+            send_end - t0,
+            if hit { ": in the window" } else { "" }
+        );
+    }
+    println!("# errors that came while io_submit waited to re-arm: {hits} of {ROUNDS} rounds");
+    check!(hits > 0, "no round's error came while io_submit waited to re-arm: the case tested nothing");
+    Ok(())
 }
 
 /// CANCEL_MATCH(IOCB, WAIT) of `cb`, a transfer sleeping in kaio's worker: it must find it
