@@ -1792,12 +1792,13 @@ fn polled_rw_socket_error_after_attempt_is_not_lost() -> CaseResult {
     let _delay = set_param(REARM_DELAY, WINDOW.as_micros() as u64)?;
     let k = Kaio::open()?;
     let ctx = polled_ctx(&k, 4)?;
+    let _affinity = Pin::here();
     let mut hits = 0;
     for round in 0..ROUNDS {
         let mut buf = [0u8; 16];
         let mut cb = read_iocb(fd, &mut buf, round);
         let (ready, go) = (AtomicBool::new(false), AtomicBool::new(false));
-        let (submit, t0, returned, (sent, send_start, send_end)) = std::thread::scope(|s| {
+        let (submit, t0, returned, (sent, send_errno, send_start, send_end)) = std::thread::scope(|s| {
             let sender = s.spawn(|| {
                 bind_to(1);
                 ready.store(true, SeqCst);
@@ -1812,7 +1813,7 @@ fn polled_rw_socket_error_after_attempt_is_not_lost() -> CaseResult {
                 let start = Instant::now();
                 // SAFETY: sends one byte from a static buffer.
                 let n = unsafe { libc::send(fd, b"x".as_ptr().cast(), 1, 0) };
-                (n, start, Instant::now())
+                (n, kaio::raw::errno(), start, Instant::now())
             });
             bind_to(0);
             // The sender spins on its CPU before io_submit begins.
@@ -1826,7 +1827,7 @@ fn polled_rw_socket_error_after_attempt_is_not_lost() -> CaseResult {
             (r, t0, returned, sender.join().unwrap())
         });
         want_eq!("io_submit", submit, Ok(1));
-        check!(sent == 1, "round {round}: send: {sent}, errno {}", kaio::raw::errno());
+        check!(sent == 1, "round {round}: send: {sent}, errno {send_errno}");
         let events = ctx.wait_events(1, Duration::from_secs(2));
         let Ok(ev) = events else {
             let mut a = kaio_cancel_match_args { fd, ..cm(ctx.id, KAIO_CANCEL_FD | KAIO_CANCEL_ALL) };
